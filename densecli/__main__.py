@@ -1,0 +1,3 @@
+from densecli.cli import main
+
+main()

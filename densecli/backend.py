@@ -1,0 +1,76 @@
+"""Importing Keras on TensorFlow quietly and deterministically.
+
+TensorFlow's native code writes start-up lines (oneDNN, CUDA, CPU features) straight to
+file descriptor 2 before any Python-side setting applies, so TF_CPP_MIN_LOG_LEVEL alone does
+not hide them: the import runs with fd 2 pointed at a scratch file, whose text is shown only
+if the import fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+_keras: ModuleType | None = None
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            scratch.seek(0)
+            sys.stderr.write(scratch.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_keras() -> Any:
+    """Keras 3 on the TensorFlow backend, logs silenced, op determinism on."""
+    global _keras
+    if _keras is not None:
+        return _keras
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with native_stderr_captured():
+        import keras
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA probing logs here, not at import
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    tf.config.experimental.enable_op_determinism()
+    _keras = keras
+    return keras
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow generators, through Keras."""
+    import_keras().utils.set_random_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    keras = import_keras()  # first, so that TensorFlow's import stays quiet
+    import numpy
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }

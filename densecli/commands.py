@@ -1,0 +1,86 @@
+"""One plain function per command: load, run, render. The CLI layer only parses options."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from densecli import report
+from densecli.compare import collect_runs, table_rows, write_tables
+from densecli.spec import Spec, load_spec
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def train(config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None) -> None:
+    from densecli.experiment import prepare, run_split
+
+    experiment = prepare(load_spec(config, overrides), data)
+    console = Console()
+    with report.EpochProgress(_stderr(), jobs=1, epochs=experiment.spec.train.epochs) as progress:
+        outcome = run_split(experiment, runs_dir, progress)
+    report.render_split(console, outcome.metrics, outcome.run_dir)
+
+
+def cv(config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None) -> None:
+    from densecli.experiment import prepare, run_cv
+
+    experiment = prepare(load_spec(config, overrides), data)
+    spec = experiment.spec
+    with report.EpochProgress(_stderr(), jobs=spec.cv.folds, epochs=spec.train.epochs) as progress:
+        outcome = run_cv(experiment, runs_dir, progress)
+    report.render_cv(Console(), outcome.metrics, outcome.run_dir)
+
+
+def compare(runs_dir: Path) -> None:
+    rows, warnings = collect_runs(runs_dir)
+    for warning in warnings:
+        _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    cells = table_rows(rows)
+    report.render_compare(Console(), cells, write_tables(runs_dir, cells))
+
+
+def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
+    """Check the spec against the data, then let Keras resolve every name; trains nothing."""
+    from densecli.experiment import prepare
+
+    experiment = prepare(load_spec(config, overrides), data)
+    summary = _model_summary(experiment.spec, experiment.data.n_features)
+    console = Console()
+    console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
+    console.print(yaml.safe_dump(experiment.spec.resolved(), sort_keys=False), markup=False)
+    console.print(summary)
+    console.print(
+        f"Data: {experiment.data.path} — {experiment.data.n_rows} rows, "
+        f"{experiment.data.n_features} features, classes {experiment.data.classes.tolist()}, "
+        f"{experiment.encoding.kind} labels.",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _model_summary(spec: Spec, n_features: int) -> Table:
+    from densecli.model import build_model, compile_model
+
+    model = build_model(spec, n_features)
+    compile_model(model, spec)  # resolves loss, optimizer and metrics names too
+    table = report.titled_table(f"Model {spec.name!r}: {n_features} inputs")
+    for column in ("layer", "units", "activation", "kernel initializer", "params"):
+        table.add_column(column, justify="right" if column in {"units", "params"} else "left")
+    for layer, layer_spec in zip(model.layers, spec.model.layers, strict=True):
+        table.add_row(
+            layer.name,
+            str(layer_spec.units),
+            str(layer_spec.activation),
+            str(layer_spec.kernel_initializer),
+            f"{layer.count_params():,}",
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", f"{model.count_params():,}", style="bold")
+    return table

@@ -1,0 +1,142 @@
+"""Collect finished runs into one table, best first. Reads files only: no TensorFlow, no pandas.
+
+A run is a folder holding metrics.json and config.yaml. Hidden folders are runs still being
+written (or that died while writing) and are not results; any other folder that cannot be
+read is named in a warning and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from densecli.errors import RunsError
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: str  # folder name
+    name: str
+    mode: str
+    accuracy: float
+    accuracy_std: float | None
+    baseline: float
+    reported_best: float | None
+    roc_auc: float | None
+    epochs: int
+    batch_size: int
+    layers: list[int]
+    train_seconds: float
+    created: str
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def read_run(folder: Path) -> RunRow:
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    return RunRow(
+        run=folder.name,
+        name=str(config["name"]),
+        mode=str(metrics["mode"]),
+        accuracy=float(metrics["accuracy"]),
+        accuracy_std=_optional_float(metrics.get("accuracy_std")),
+        baseline=float(metrics["baseline_accuracy"]),
+        reported_best=_optional_float(metrics.get("reported_best_accuracy")),
+        roc_auc=_optional_float(metrics.get("roc_auc")),
+        epochs=int(config["train"]["epochs"]),
+        batch_size=int(config["train"]["batch_size"]),
+        layers=[int(layer["units"]) for layer in config["model"]["layers"]],
+        train_seconds=float(metrics["train_seconds"]),
+        created=str(metrics.get("created", ""))[:19].replace("T", " "),
+    )
+
+
+def collect_runs(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
+    """All readable runs, best accuracy first, and a warning per unreadable folder."""
+    if not runs_dir.is_dir():
+        raise RunsError(f"{runs_dir}: no such runs folder; train something first or pass its path")
+    rows, warnings = [], []
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if folder.name.startswith("."):
+            continue
+        try:
+            rows.append(read_run(folder))
+        except FileNotFoundError as err:
+            warnings.append(f"{folder}: skipped, {Path(str(err.filename)).name} is missing")
+        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as err:
+            warnings.append(
+                f"{folder}: skipped, unreadable run record ({type(err).__name__}: {err})"
+            )
+    rows.sort(key=lambda r: (-r.accuracy, r.run))
+    return rows, warnings
+
+
+def _points(value: float, reference: float | None) -> str:
+    return "" if reference is None else f"{100 * (value - reference):+.1f}"
+
+
+def table_rows(rows: list[RunRow]) -> list[dict[str, str]]:
+    """The comparison as text cells, shared by the terminal table, CSV and Markdown."""
+    return [
+        {
+            "run": r.run,
+            "name": r.name,
+            "mode": r.mode,
+            "accuracy %": f"{100 * r.accuracy:.2f}"
+            + (f" ± {100 * r.accuracy_std:.2f}" if r.accuracy_std is not None else ""),
+            "vs baseline (pts)": _points(r.accuracy, r.baseline),
+            "vs 77.7 % (pts)": _points(r.accuracy, r.reported_best),
+            "AUC": "" if r.roc_auc is None else f"{r.roc_auc:.3f}",
+            "epochs": str(r.epochs),
+            "batch": str(r.batch_size),
+            "layers": "-".join(map(str, r.layers)),
+            "train s": f"{r.train_seconds:.1f}",
+            "date": r.created,
+        }
+        for r in rows
+    ]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def to_csv(cells: list[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(cells[0]) if cells else ["run"])
+    writer.writeheader()
+    writer.writerows(cells)
+    return buffer.getvalue()
+
+
+def to_markdown(cells: list[dict[str, str]]) -> str:
+    if not cells:
+        return "_no runs_\n"
+    header = list(cells[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(runs_dir: Path, cells: list[dict[str, str]]) -> list[Path]:
+    paths = [runs_dir / "compare.csv", runs_dir / "compare.md"]
+    try:
+        _atomic_write(paths[0], to_csv(cells))
+        _atomic_write(paths[1], to_markdown(cells))
+    except OSError as err:
+        raise RunsError(
+            f"{runs_dir}: cannot write the comparison tables ({err.strerror})"
+        ) from None
+    return paths

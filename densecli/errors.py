@@ -1,0 +1,23 @@
+"""Errors a user can cause. Anything else is a bug and may show a traceback."""
+
+
+class DensecliError(Exception):
+    """A problem with the user's input: printed as one line per problem, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+class ConfigError(DensecliError):
+    """The spec (YAML file or --set overrides) is invalid."""
+
+
+class DataError(DensecliError):
+    """The data file is missing, corrupt or does not fit the spec."""
+
+
+class RunsError(DensecliError):
+    """The runs folder cannot be written or read."""

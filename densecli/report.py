@@ -1,0 +1,194 @@
+"""What the user sees: progress while training, then metric tables next to the references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from densecli.engine import Job
+
+
+def titled_table(title: str) -> Table:
+    """A table whose title never wraps onto two lines when the columns are narrow."""
+    return Table(title=title, title_justify="left", min_width=len(title) + 2)
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def points(value: float, reference: float | None) -> str:
+    return "—" if reference is None else f"{100 * (value - reference):+.1f} pts"
+
+
+class EpochProgress:
+    """A bar over all epochs of all jobs, with the current job's training loss and accuracy."""
+
+    def __init__(self, console: Console, jobs: int, epochs: int) -> None:
+        self._bar = RichProgress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._jobs, self._epochs = jobs, epochs
+        self._task: TaskID | None = None
+        self._started = 0
+
+    def __enter__(self) -> EpochProgress:
+        self._bar.start()
+        self._task = self._bar.add_task("training", total=self._jobs * self._epochs, status="")
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._bar.stop()
+
+    def job_started(self, job: Job, epochs: int) -> None:
+        self._started += 1
+        label = job.name if self._jobs == 1 else f"{job.name} ({self._started}/{self._jobs})"
+        if self._task is not None:
+            self._bar.update(self._task, description=label)
+
+    def epoch_done(self, job: Job, epoch: int, logs: dict[str, float]) -> None:
+        status = f"loss {logs.get('loss', float('nan')):.4f}"
+        if "accuracy" in logs:
+            status += f"  acc {100 * logs['accuracy']:.1f} %"
+        if self._task is not None:
+            self._bar.update(self._task, advance=1, status=status)
+
+
+def _metric_table(title: str, metrics: dict[str, Any]) -> Table:
+    table = titled_table(title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("accuracy", pct(metrics["accuracy"]))
+    table.add_row("loss", num(metrics["loss"]))
+    table.add_row("precision", num(metrics["precision"]))
+    table.add_row("recall", num(metrics["recall"]))
+    table.add_row("F1", num(metrics["f1"]))
+    table.add_row("ROC AUC", num(metrics["roc_auc"]))
+    return table
+
+
+def _reference_table(metrics: dict[str, Any], local_label: str, local_rate: float) -> Table:
+    accuracy = metrics["accuracy"]
+    table = titled_table("Against the references")
+    table.add_column("reference")
+    table.add_column("accuracy", justify="right")
+    table.add_column("this run vs it", justify="right")
+    references = [
+        ("majority class, whole data set (baseline)", metrics["baseline_accuracy"]),
+        ("best reported 10-fold accuracy (Pima)", metrics["reported_best_accuracy"]),
+        (local_label, local_rate),
+    ]
+    for label, value in references:
+        if value is not None:
+            table.add_row(label, pct(value), points(accuracy, value))
+    return table
+
+
+def _confusion_table(matrix: list[list[int]]) -> Table:
+    table = titled_table("Confusion matrix")
+    table.add_column("")
+    for k in range(len(matrix)):
+        table.add_column(f"pred {k}", justify="right")
+    for k, row in enumerate(matrix):
+        table.add_row(f"true {k}", *map(str, row))
+    return table
+
+
+def render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+    rows, train = metrics["test_rows"], metrics["train_rows"]
+    console.print(_metric_table(f"Test rows {train + 1}–{train + rows} ({rows} rows)", metrics))
+    console.print(
+        _reference_table(
+            metrics, f"majority class on these {rows} test rows", metrics["majority_accuracy"]
+        )
+    )
+    console.print(_confusion_table(metrics["confusion_matrix"]))
+    low, high = metrics["accuracy_interval_95"]
+    console.print(
+        f"Note: {rows} test rows are a small sample: one row moves accuracy by "
+        f"{100 / rows:.1f} points, and the 95 % interval is {pct(low)} – {pct(high)}. "
+        "`densecli cv` gives a steadier estimate."
+    )
+    _render_footer(console, metrics, run_dir)
+
+
+def render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+    table = titled_table(f"{metrics['folds']}-fold stratified CV")
+    for column in ("fold", "test rows", "accuracy", "loss", "F1", "ROC AUC", "majority class"):
+        table.add_column(column, justify="right")
+    for fold in metrics["fold_metrics"]:
+        table.add_row(
+            str(fold["fold"]),
+            str(fold["test_rows"]),
+            pct(fold["accuracy"]),
+            num(fold["loss"]),
+            num(fold["f1"]),
+            num(fold["roc_auc"]),
+            pct(fold["majority_accuracy"]),
+        )
+    table.add_section()
+    table.add_row(
+        "mean",
+        "",
+        f"{pct(metrics['accuracy'])} ± {100 * metrics['accuracy_std']:.1f}",
+        num(metrics["loss"]),
+        num(metrics["f1"]),
+        num(metrics["roc_auc"]),
+        pct(metrics["majority_accuracy"]),
+        style="bold",
+    )
+    console.print(table)
+    console.print(
+        _reference_table(
+            metrics, "majority class on the test folds (mean)", metrics["majority_accuracy"]
+        )
+    )
+    console.print("± is the standard deviation over folds (n − 1).")
+    _render_footer(console, metrics, run_dir)
+
+
+def _render_footer(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+    console.print(f"Training took {metrics['train_seconds']:.1f} s. Run saved to {run_dir}")
+
+
+def render_compare(console: Console, cells: list[dict[str, str]], written: list[Path]) -> None:
+    if not cells:
+        console.print("No finished runs yet: `densecli train configs/pima.yaml` makes one.")
+    else:
+        table = titled_table("Runs, best accuracy first")
+        for column in cells[0]:
+            table.add_column(
+                column, justify="left" if column in {"run", "name", "mode"} else "right"
+            )
+        for row in cells:
+            table.add_row(*row.values())
+        console.print(table)
+        console.print(
+            "baseline: the data's majority class (Pima 65.1 %); "
+            "77.7 %: best 10-fold accuracy reported for Pima."
+        )
+    console.print("Written: " + ", ".join(str(p) for p in written))
