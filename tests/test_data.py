@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.model_selection import StratifiedKFold
+
+from densecli import data
+from densecli.errors import DataError
+
+from conftest import PIMA_CSV
+
+
+def test_pima_is_found_through_the_data_dir_and_recognised() -> None:
+    pima = data.dataset_for(None)
+    assert pima.path.resolve() == PIMA_CSV.resolve()
+    assert pima.is_pima
+    assert (pima.n_rows, pima.n_features) == (768, 8)
+    assert np.bincount(pima.labels).tolist() == [500, 268]
+    assert round(pima.majority_rate, 3) == 0.651
+    assert pima.feature_names[1] == "glucose" and pima.target_name == "outcome"
+    assert pima.default_train_rows() == 700
+
+
+def test_the_last_68_rows_answer_negative_603_percent_of_the_time() -> None:
+    pima = data.dataset_for(None)
+    _, test_rows = data.classic_split(pima.n_rows, 700)
+    assert test_rows.size == 68
+    assert round(float(np.mean(pima.labels[test_rows] == 0)), 3) == 0.603
+
+
+def test_folds_are_exactly_sklearns_stratified_kfold() -> None:
+    pima = data.dataset_for(None)
+    ours = data.stratified_folds(pima.class_index, 10, seed=7)
+    theirs = StratifiedKFold(10, shuffle=True, random_state=7).split(pima.features, pima.labels)
+    for (our_train, our_test), (their_train, their_test) in zip(ours, theirs, strict=True):
+        assert np.array_equal(our_train, their_train) and np.array_equal(our_test, their_test)
+
+
+def test_a_header_is_detected_and_the_target_can_be_named(tmp_path: Path) -> None:
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("a,label,b\n1,0,2\n3,1,4\n5,0,6\n\n")
+    table = data.load_dataset(csv, target="label")
+    assert table.feature_names == ("a", "b") and table.target_name == "label"
+    assert table.features.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert table.default_train_rows() == 2
+
+
+def test_a_target_with_three_classes_is_indexed_in_label_order(tmp_path: Path) -> None:
+    csv = tmp_path / "three.csv"
+    csv.write_text("1,5\n2,7\n3,5\n4,9\n")
+    table = data.load_dataset(csv)
+    assert table.classes.tolist() == [5, 7, 9]
+    assert table.class_index.tolist() == [0, 1, 0, 2]
+
+
+@pytest.fixture
+def offline_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No DENSECLI_DATA_DIR, an empty cache, and a file:// origin instead of the internet."""
+    monkeypatch.delenv(data.DATA_DIR_ENV)
+    monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    origin = tmp_path / "mirror" / "pima.csv"
+    origin.parent.mkdir()
+    monkeypatch.setenv(data.PIMA_URL_ENV, origin.as_uri())
+    return origin
+
+
+def test_download_verifies_the_checksum_and_fills_the_cache(offline_origin: Path) -> None:
+    offline_origin.write_bytes(PIMA_CSV.read_bytes())
+    path = data.locate_pima()
+    assert path == Path(data.cache_dir()) / data.PIMA_FILENAME
+    assert data.sha256_of(path) == data.PIMA_SHA256
+    offline_origin.unlink()  # the second call must use the cache, not the origin
+    assert data.locate_pima() == path
+
+
+def test_a_corrupt_download_leaves_nothing_in_the_cache(offline_origin: Path) -> None:
+    offline_origin.write_bytes(PIMA_CSV.read_bytes()[:-10])
+    with pytest.raises(DataError, match="download of the Pima data failed"):
+        data.locate_pima()
+    assert list(data.cache_dir().iterdir()) == []
+
+
+def test_a_missing_origin_is_a_clear_error(offline_origin: Path) -> None:
+    with pytest.raises(DataError, match="pass the file with --data PATH"):
+        data.locate_pima()
+
+
+def test_a_wrong_file_in_the_data_dir_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / data.PIMA_FILENAME).write_text("1,2,0\n")
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(DataError, match="expected 6bfe5d0f379d"):
+        data.locate_pima()
