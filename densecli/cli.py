@@ -16,6 +16,7 @@ from rich.console import Console
 
 from densecli import __version__, commands
 from densecli.errors import DensecliError
+from densecli.experiment import Plan
 
 app = typer.Typer(
     name="densecli",
@@ -40,6 +41,20 @@ SetOption = Annotated[
 RunsOption = Annotated[
     Path, typer.Option("--runs-dir", help="Folder that receives the run folder.")
 ]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="compiled: all models in one TensorFlow graph (fast); "
+        "fit: model.fit per model, the reference path.",
+    ),
+]
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds", min=1, help="Weight initialisations per model (seeds derived from seed)."
+    ),
+]
 DataOption = Annotated[
     Path | None,
     typer.Option("--data", help="CSV to train on instead of data.path / the built-in Pima file."),
@@ -58,6 +73,12 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: no run was saved", highlight=False)
         raise typer.Exit(130) from None
+
+
+def _plan(engine: str, repeats: int, seeds: int) -> Plan:
+    if engine not in ("compiled", "fit"):
+        raise DensecliError(f"--engine: {engine!r} is not an engine; use compiled or fit")
+    return Plan(engine, repeats, seeds, commands.notice)  # type: ignore[arg-type]
 
 
 def _version(value: bool) -> None:
@@ -84,13 +105,15 @@ def train(
     set_: SetOption = None,
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
+    engine: EngineOption = "compiled",
+    seeds: SeedsOption = 1,
 ) -> None:
     """Train on the classic split (first `data.train_rows` rows) and score the rest.
 
     Example: `densecli train configs/pima.yaml --set train.epochs=20`
     """
     with user_errors():
-        commands.train(config, set_ or [], runs_dir, data)
+        commands.train(config, set_ or [], runs_dir, data, _plan(engine, 1, seeds))
 
 
 @app.command()
@@ -100,14 +123,19 @@ def cv(
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
     folds: Annotated[int | None, typer.Option(help="Shortcut for --set cv.folds=N.")] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Repeated k-fold: R shuffles, fold seeds seed, seed+1, …")
+    ] = 1,
+    seeds: SeedsOption = 1,
+    engine: EngineOption = "compiled",
 ) -> None:
     """Stratified k-fold cross-validation (`cv.folds`, default 10).
 
-    Example: `densecli cv configs/pima.yaml --set train.epochs=5`
+    Example: `densecli cv configs/pima.yaml --repeats 5 --set train.epochs=300`
     """
     overrides = [*(set_ or []), *([f"cv.folds={folds}"] if folds is not None else [])]
     with user_errors():
-        commands.cv(config, overrides, runs_dir, data)
+        commands.cv(config, overrides, runs_dir, data, _plan(engine, repeats, seeds))
 
 
 @app.command()

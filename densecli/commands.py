@@ -11,6 +11,7 @@ from rich.table import Table
 
 from densecli import report
 from densecli.compare import collect_runs, table_rows, write_tables
+from densecli.experiment import Plan, prepare, run_cv, run_split
 from densecli.spec import Spec, load_spec
 
 
@@ -18,24 +19,29 @@ def _stderr() -> Console:
     return Console(stderr=True)
 
 
-def train(config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None) -> None:
-    from densecli.experiment import prepare, run_split
-
+def train(
+    config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
+) -> None:
     experiment = prepare(load_spec(config, overrides), data)
-    console = Console()
-    with report.EpochProgress(_stderr(), jobs=1, epochs=experiment.spec.train.epochs) as progress:
-        outcome = run_split(experiment, runs_dir, progress)
-    report.render_split(console, outcome.metrics, outcome.run_dir)
+    epochs = experiment.spec.train.epochs
+    with report.EpochProgress(_stderr(), models=plan.seeds, epochs=epochs) as progress:
+        outcome = run_split(experiment, runs_dir, progress, plan)
+    report.render_split(Console(), outcome.metrics, outcome.run_dir)
 
 
-def cv(config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None) -> None:
-    from densecli.experiment import prepare, run_cv
-
+def cv(
+    config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
+) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     spec = experiment.spec
-    with report.EpochProgress(_stderr(), jobs=spec.cv.folds, epochs=spec.train.epochs) as progress:
-        outcome = run_cv(experiment, runs_dir, progress)
+    models = spec.cv.folds * plan.repeats * plan.seeds
+    with report.EpochProgress(_stderr(), models=models, epochs=spec.train.epochs) as progress:
+        outcome = run_cv(experiment, runs_dir, progress, plan)
     report.render_cv(Console(), outcome.metrics, outcome.run_dir)
+
+
+def notice(message: str) -> None:
+    _stderr().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def compare(runs_dir: Path) -> None:
@@ -48,8 +54,6 @@ def compare(runs_dir: Path) -> None:
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
-    from densecli.experiment import prepare
-
     experiment = prepare(load_spec(config, overrides), data)
     summary = _model_summary(experiment.spec, experiment.data.n_features)
     console = Console()

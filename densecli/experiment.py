@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from densecli.backend import prefer_threads_for
 from densecli.data import Dataset, classic_split, dataset_for, stratified_folds
-from densecli.engine import Job, JobResult, Progress, train_jobs
+from densecli.engine import EngineName, Job, JobResult, Progress, train_jobs
 from densecli.evaluation import classification_metrics, majority_accuracy, wilson_interval
 from densecli.model import check_input_dim
 from densecli.runs import RunFolder, environment
@@ -24,6 +27,16 @@ class Experiment:
     spec: Spec  # resolved: data.train_rows filled in from the data
     data: Dataset
     encoding: TargetEncoding
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to train: which engine, how many CV repeats, how many initialisations per model."""
+
+    engine: EngineName = "compiled"
+    repeats: int = 1
+    seeds: int = 1
+    notice: Callable[[str], None] = print
 
 
 @dataclass(frozen=True)
@@ -138,31 +151,42 @@ def _start_run(
     return folder
 
 
+def _step_macs(spec: Spec, n_features: int, jobs: int) -> int:
+    widths = [n_features] + [layer.units for layer in spec.model.layers]
+    return jobs * spec.train.batch_size * sum(a * b for a, b in itertools.pairwise(widths))
+
+
 def _train_and_record(
     exp: Experiment,
     runs_dir: Path,
     mode: str,
     jobs: list[Job],
     method: str,
+    plan: Plan,
     progress: Progress,
-    summarize: Any,
+    summarize: Callable[[list[JobResult]], dict[str, Any]],
 ) -> Outcome:
     """Train the jobs inside a scratch run folder; it becomes a run only when complete."""
+    prefer_threads_for(_step_macs(exp.spec, exp.data.n_features, len(jobs)))
     folder = _start_run(exp, runs_dir, mode, jobs, method)
     try:
-        results = train_jobs(exp.spec, exp.data, exp.encoding, jobs, progress)
+        results = train_jobs(
+            exp.spec, exp.data, exp.encoding, jobs, progress, plan.engine, plan.notice
+        )
         metrics = {
             "mode": mode,
             **summarize(results),
             **_reference(exp.data),
             **_describe_spec(exp.spec),
+            "engine": results[0].engine,
+            "models": len(results),
             "created": folder.created.isoformat(),
         }
         _write_history(folder, results)
         _write_predictions(folder, exp, results)
         for r in results:
             r.model.save(
-                folder.file("model.keras" if mode == "split" else f"models/{r.job.name}.keras")
+                folder.file("model.keras" if len(results) == 1 else f"models/{r.job.name}.keras")
             )
         folder.write_json("metrics.json", metrics)
         return Outcome(folder.finish(), metrics)
@@ -171,21 +195,9 @@ def _train_and_record(
         raise
 
 
-def run_split(exp: Experiment, runs_dir: Path, progress: Progress) -> Outcome:
-    train_rows, test_rows = classic_split(exp.data.n_rows, exp.spec.data.train_rows or 0)
-    job = Job("split", train_rows, test_rows, exp.spec.seed)
-
-    def summarize(results: list[JobResult]) -> dict[str, Any]:
-        metrics = _job_metrics(exp, results[0])
-        correct = round(metrics["accuracy"] * metrics["test_rows"])
-        return {
-            **metrics,
-            "train_rows": int(train_rows.size),
-            "accuracy_interval_95": list(wilson_interval(correct, metrics["test_rows"])),
-        }
-
-    method = f"classic split: rows 0..{train_rows.size - 1} train, the rest test"
-    return _train_and_record(exp, runs_dir, "split", [job], method, progress, summarize)
+def job_seed(seed: int, repeat: int, fold: int, init: int) -> int:
+    """A job's weight seed, derived from the spec's seed by NumPy's SeedSequence."""
+    return int(np.random.SeedSequence([seed, repeat, fold, init]).generate_state(1)[0] >> 1)
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -193,35 +205,90 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(present) if len(present) == len(values) else None
 
 
-def summarize_folds(fold_metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean over folds of every score; std is the sample standard deviation (n - 1)."""
-    accuracies = [m["accuracy"] for m in fold_metrics]
+def summarize_jobs(job_metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over models of every score, with the sample std (n − 1) and a 95 % t-interval."""
+    from scipy.stats import t as student_t
+
+    accuracies = [m["accuracy"] for m in job_metrics]
+    n = len(accuracies)
     summary: dict[str, Any] = {
-        key: _mean([m[key] for m in fold_metrics])
+        key: _mean([m[key] for m in job_metrics])
         for key in ("accuracy", "loss", "precision", "recall", "f1", "roc_auc", "majority_accuracy")
     }
-    summary["accuracy_std"] = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-    summary["fold_accuracy"] = accuracies
+    std = statistics.stdev(accuracies) if n > 1 else 0.0
+    half = float(student_t.ppf(0.975, n - 1)) * std / n**0.5 if n > 1 else 0.0
+    summary["accuracy_std"] = std
+    summary["accuracy_interval_95"] = [summary["accuracy"] - half, summary["accuracy"] + half]
     summary["confusion_matrix"] = np.sum(
-        [m["confusion_matrix"] for m in fold_metrics], axis=0
+        [m["confusion_matrix"] for m in job_metrics], axis=0
     ).tolist()
-    summary["train_seconds"] = sum(m["train_seconds"] for m in fold_metrics)
+    summary["train_seconds"] = sum(m["train_seconds"] for m in job_metrics)
+    summary["job_metrics"] = job_metrics
     return summary
 
 
-def run_cv(exp: Experiment, runs_dir: Path, progress: Progress) -> Outcome:
-    folds = stratified_folds(exp.data.class_index, exp.spec.cv.folds, exp.spec.seed)
-    jobs = [
-        Job(f"fold-{i + 1:02d}", train_rows, test_rows, exp.spec.seed + i)
-        for i, (train_rows, test_rows) in enumerate(folds)
-    ]
+def run_split(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -> Outcome:
+    train_rows, test_rows = classic_split(exp.data.n_rows, exp.spec.data.train_rows or 0)
+    seeds = [exp.spec.seed] + [job_seed(exp.spec.seed, 0, 0, s) for s in range(1, plan.seeds)]
+    names = ["split"] if plan.seeds == 1 else [f"split-s{s + 1}" for s in range(plan.seeds)]
+    jobs = [Job(name, train_rows, test_rows, seed) for name, seed in zip(names, seeds, strict=True)]
 
     def summarize(results: list[JobResult]) -> dict[str, Any]:
-        per_fold = [{"fold": i + 1, **_job_metrics(exp, r)} for i, r in enumerate(results)]
-        return {**summarize_folds(per_fold), "folds": len(per_fold), "fold_metrics": per_fold}
+        per_job = [{"job": r.job.name, **_job_metrics(exp, r)} for r in results]
+        if len(per_job) > 1:
+            return {
+                **summarize_jobs(per_job),
+                "train_rows": int(train_rows.size),
+                "test_rows": int(test_rows.size),
+                "seeds": len(per_job),
+            }
+        metrics = per_job[0]
+        correct = round(metrics["accuracy"] * metrics["test_rows"])
+        return {
+            **metrics,
+            "train_rows": int(train_rows.size),
+            "seeds": 1,
+            "accuracy_interval_95": list(wilson_interval(correct, metrics["test_rows"])),
+        }
+
+    method = f"classic split: rows 0..{train_rows.size - 1} train, the rest test"
+    return _train_and_record(exp, runs_dir, "split", jobs, method, plan, progress, summarize)
+
+
+def cv_jobs(exp: Experiment, plan: Plan) -> list[Job]:
+    """R repeats × k folds × S initialisations; repeat r splits with random_state = seed + r."""
+    folds, seed = exp.spec.cv.folds, exp.spec.seed
+    jobs = []
+    for repeat in range(plan.repeats):
+        splits = stratified_folds(exp.data.class_index, folds, seed + repeat)
+        for fold, (train_rows, test_rows) in enumerate(splits):
+            for init in range(plan.seeds):
+                name = f"fold-{fold + 1:02d}"
+                name = (f"r{repeat + 1}-" if plan.repeats > 1 else "") + name
+                name += f"-s{init + 1}" if plan.seeds > 1 else ""
+                jobs.append(Job(name, train_rows, test_rows, job_seed(seed, repeat, fold, init)))
+    return jobs
+
+
+def run_cv(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -> Outcome:
+    jobs = cv_jobs(exp, plan)
+    folds = exp.spec.cv.folds
+
+    def summarize(results: list[JobResult]) -> dict[str, Any]:
+        per_job = [{"job": r.job.name, **_job_metrics(exp, r)} for r in results]
+        summary = summarize_jobs(per_job)
+        per_repeat = np.reshape([m["accuracy"] for m in per_job], (plan.repeats, -1)).mean(axis=1)
+        return {
+            **summary,
+            "folds": folds,
+            "repeats": plan.repeats,
+            "seeds": plan.seeds,
+            "fold_accuracy": [m["accuracy"] for m in per_job],
+            "repeat_accuracy": per_repeat.tolist(),
+        }
 
     method = (
-        f"sklearn StratifiedKFold(n_splits={exp.spec.cv.folds}, shuffle=True, "
-        f"random_state={exp.spec.seed}) over rows in file order"
+        f"sklearn StratifiedKFold(n_splits={folds}, shuffle=True, random_state=seed + r) over "
+        f"rows in file order, for repeats r = 0..{plan.repeats - 1}, seed = {exp.spec.seed}"
     )
-    return _train_and_record(exp, runs_dir, "cv", jobs, method, progress, summarize)
+    return _train_and_record(exp, runs_dir, "cv", jobs, method, plan, progress, summarize)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -17,9 +17,6 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 from rich.table import Table
-
-if TYPE_CHECKING:
-    from densecli.engine import Job
 
 
 def titled_table(title: str) -> Table:
@@ -40,9 +37,9 @@ def points(value: float, reference: float | None) -> str:
 
 
 class EpochProgress:
-    """A bar over all epochs of all jobs, with the current job's training loss and accuracy."""
+    """One bar over every epoch of every model, with the latest training loss and accuracy."""
 
-    def __init__(self, console: Console, jobs: int, epochs: int) -> None:
+    def __init__(self, console: Console, models: int, epochs: int) -> None:
         self._bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -52,30 +49,27 @@ class EpochProgress:
             TimeRemainingColumn(),
             console=console,
         )
-        self._jobs, self._epochs = jobs, epochs
+        self._total = models * epochs
         self._task: TaskID | None = None
-        self._started = 0
 
     def __enter__(self) -> EpochProgress:
         self._bar.start()
-        self._task = self._bar.add_task("training", total=self._jobs * self._epochs, status="")
+        self._task = self._bar.add_task("training", total=self._total, status="")
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._bar.stop()
 
-    def job_started(self, job: Job, epochs: int) -> None:
-        self._started += 1
-        label = job.name if self._jobs == 1 else f"{job.name} ({self._started}/{self._jobs})"
+    def describe(self, label: str) -> None:
         if self._task is not None:
             self._bar.update(self._task, description=label)
 
-    def epoch_done(self, job: Job, epoch: int, logs: dict[str, float]) -> None:
+    def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
         status = f"loss {logs.get('loss', float('nan')):.4f}"
         if "accuracy" in logs:
             status += f"  acc {100 * logs['accuracy']:.1f} %"
         if self._task is not None:
-            self._bar.update(self._task, advance=1, status=status)
+            self._bar.update(self._task, advance=model_epochs, status=status)
 
 
 def _metric_table(title: str, metrics: dict[str, Any]) -> Table:
@@ -120,7 +114,11 @@ def _confusion_table(matrix: list[list[int]]) -> Table:
 
 def render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
     rows, train = metrics["test_rows"], metrics["train_rows"]
-    console.print(_metric_table(f"Test rows {train + 1}–{train + rows} ({rows} rows)", metrics))
+    title = f"Test rows {train + 1}–{train + rows} ({rows} rows)"
+    if metrics["seeds"] > 1:
+        title += f", mean of {metrics['seeds']} initialisations"
+        console.print(_jobs_table("Each initialisation", metrics))
+    console.print(_metric_table(title, metrics))
     console.print(
         _reference_table(
             metrics, f"majority class on these {rows} test rows", metrics["majority_accuracy"]
@@ -136,19 +134,22 @@ def render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> No
     _render_footer(console, metrics, run_dir)
 
 
-def render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
-    table = titled_table(f"{metrics['folds']}-fold stratified CV")
-    for column in ("fold", "test rows", "accuracy", "loss", "F1", "ROC AUC", "majority class"):
+MAX_JOB_ROWS = 30
+
+
+def _jobs_table(title: str, metrics: dict[str, Any]) -> Table:
+    table = titled_table(title)
+    for column in ("model", "test rows", "accuracy", "loss", "F1", "ROC AUC", "majority class"):
         table.add_column(column, justify="right")
-    for fold in metrics["fold_metrics"]:
+    for job in metrics["job_metrics"]:
         table.add_row(
-            str(fold["fold"]),
-            str(fold["test_rows"]),
-            pct(fold["accuracy"]),
-            num(fold["loss"]),
-            num(fold["f1"]),
-            num(fold["roc_auc"]),
-            pct(fold["majority_accuracy"]),
+            job["job"],
+            str(job["test_rows"]),
+            pct(job["accuracy"]),
+            num(job["loss"]),
+            num(job["f1"]),
+            num(job["roc_auc"]),
+            pct(job["majority_accuracy"]),
         )
     table.add_section()
     table.add_row(
@@ -161,18 +162,44 @@ def render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
         pct(metrics["majority_accuracy"]),
         style="bold",
     )
-    console.print(table)
+    return table
+
+
+def render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+    k, repeats, seeds = metrics["folds"], metrics["repeats"], metrics["seeds"]
+    title = f"{k}-fold stratified CV"
+    title += f", {repeats} repeats" if repeats > 1 else ""
+    title += f", {seeds} initialisations per fold" if seeds > 1 else ""
+    if len(metrics["job_metrics"]) <= MAX_JOB_ROWS:
+        console.print(_jobs_table(title, metrics))
+    else:
+        console.print(_metric_table(f"{title}: mean of {metrics['models']} models", metrics))
+    if repeats > 1:
+        means = ", ".join(pct(a) for a in metrics["repeat_accuracy"])
+        console.print(f"Mean accuracy of each repeat: {means}", highlight=False)
     console.print(
         _reference_table(
             metrics, "majority class on the test folds (mean)", metrics["majority_accuracy"]
         )
     )
-    console.print("± is the standard deviation over folds (n − 1).")
+    low, high = metrics["accuracy_interval_95"]
+    console.print(
+        f"Accuracy {pct(metrics['accuracy'])} ± {100 * metrics['accuracy_std']:.1f} (std over "
+        f"{metrics['models']} models, n − 1); 95 % t-interval of the mean {pct(low)} – "
+        f"{pct(high)} (optimistic: CV models share training rows).",
+        highlight=False,
+    )
     _render_footer(console, metrics, run_dir)
 
 
 def _render_footer(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
-    console.print(f"Training took {metrics['train_seconds']:.1f} s. Run saved to {run_dir}")
+    console.print(
+        f"Training took {metrics['train_seconds']:.1f} s ({metrics['engine']} engine, "
+        f"{metrics['models']} model{'s' if metrics['models'] > 1 else ''}). "
+        f"Run saved to {run_dir}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def render_compare(console: Console, cells: list[dict[str, str]], written: list[Path]) -> None:

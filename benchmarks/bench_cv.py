@@ -1,0 +1,116 @@
+"""The compiled engine against the per-fold `model.fit` loop, measured in one run.
+
+    python benchmarks/bench_cv.py [--epochs 1500] [--seeds 1] [--skip-rss]
+
+On the same folds, epochs and batch size of configs/pima.yaml it times (a) `model.fit` per
+fold, as the tutorial does, and (b) densecli's compiled engine, for a 10-fold CV and for a
+single `train`; then prints both times, both mean accuracies and the ratios. Each side runs
+in its own fresh process (`densecli ... --engine fit|compiled`), so TensorFlow's start-up,
+thread settings and tracing are charged to the side that needs them and neither warms the
+other's caches; the reported seconds are the training time each run recorded in its
+metrics.json. The reference `model.fit` runs with TensorFlow's default threads, as a user's
+script would. With --seeds S, each fold is trained S times (the equivalence check of the
+engine: mean accuracy over S seeds must differ by less than 1 point between the engines).
+
+Last line: `cv speedup: N.Nx`. Also records peak RSS of `densecli cv --repeats 5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "pima.yaml"
+
+
+def run(command: str, engine: str, epochs: int, extra: list[str]) -> tuple[dict, float]:
+    """One densecli run in a fresh process; its metrics and wall seconds."""
+    runs = Path(tempfile.mkdtemp(prefix="bench-runs-"))
+    env = dict(os.environ)
+    if engine == "fit":
+        env["DENSECLI_INTRA_OP_THREADS"] = "0"  # TensorFlow's default, as in a user's script
+    args = [
+        sys.executable,
+        "-m",
+        "densecli",
+        command,
+        str(CONFIG),
+        "--engine",
+        engine,
+        "--set",
+        f"train.epochs={epochs}",
+        "--runs-dir",
+        str(runs),
+        *extra,
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{done.stderr}{done.stdout}")
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return json.loads((run_dir / "metrics.json").read_text()), wall
+
+
+def peak_rss_mb() -> float:
+    """Largest peak RSS of any child so far: call it after the first child only."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def compare(label: str, command: str, epochs: int, extra: list[str]) -> float:
+    fit, fit_wall = run(command, "fit", epochs, extra)
+    fast, fast_wall = run(command, "compiled", epochs, extra)
+    ratio = fit["train_seconds"] / fast["train_seconds"]
+    print(f"{label}: {fit['models']} models × {epochs} epochs")
+    print(
+        f"  model.fit loop : {fit['train_seconds']:8.2f} s training ({fit_wall:6.1f} s wall), "
+        f"mean accuracy {100 * fit['accuracy']:.2f} %"
+    )
+    print(
+        f"  compiled engine: {fast['train_seconds']:8.2f} s training ({fast_wall:6.1f} s wall), "
+        f"mean accuracy {100 * fast['accuracy']:.2f} %"
+    )
+    print(
+        f"  difference in mean accuracy: {100 * (fast['accuracy'] - fit['accuracy']):+.2f} "
+        f"points; training-time ratio {ratio:.1f}x, wall-time ratio {fit_wall / fast_wall:.1f}x"
+    )
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--epochs", type=int, default=1500)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--skip-rss", action="store_true")
+    options = parser.parse_args()
+    seeds = ["--seeds", str(options.seeds)]
+    if not options.skip_rss:  # first, so that the peak RSS of children is this run's
+        repeated, _ = run("cv", "compiled", options.epochs, ["--repeats", "5"])
+        print(
+            f"densecli cv --repeats 5 ({repeated['models']} models, {options.epochs} epochs): "
+            f"{repeated['train_seconds']:.2f} s training, peak RSS {peak_rss_mb():.0f} MB"
+        )
+        single, _ = run("cv", "compiled", options.epochs, [])
+        print(
+            f"densecli cv ({single['models']} models): {single['train_seconds']:.2f} s; "
+            f"repeats-5 / single time ratio "
+            f"{repeated['train_seconds'] / single['train_seconds']:.2f}x"
+        )
+    train_ratio = compare("train (classic split)", "train", options.epochs, seeds)
+    cv_ratio = compare("10-fold CV", "cv", options.epochs, seeds)
+    print(f"train speedup: {train_ratio:.1f}x")
+    print(f"cv speedup: {cv_ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The compiled engine against Keras itself and against the reference `model.fit` path."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.model_selection import StratifiedKFold
+from typer.testing import CliRunner
+
+from densecli.data import classic_split, dataset_for
+from densecli.engine import Job, train_jobs
+from densecli.spec import load_spec
+from densecli.targets import plan_targets
+
+from conftest import CONFIGS, invoke
+
+
+class _Quiet:
+    def describe(self, label: str) -> None:
+        pass
+
+    def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
+        pass
+
+
+def _train(config: str, *overrides: str, engine: str = "compiled", seeds: tuple[int, ...] = (7,)):  # type: ignore[no-untyped-def]
+    spec = load_spec(CONFIGS / config, list(overrides))
+    data = dataset_for(None)
+    train_rows, test_rows = classic_split(data.n_rows, 700)
+    jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
+    notices: list[str] = []
+    results = train_jobs(spec, data, plan_targets(spec, 2), jobs, _Quiet(), engine, notices.append)  # type: ignore[arg-type]
+    return data, results, notices
+
+
+def test_trained_keras_models_reproduce_the_engines_outputs() -> None:
+    data, results, notices = _train("pima.yaml", "train.epochs=5", seeds=(1, 2))
+    assert notices == [] and [r.engine for r in results] == ["compiled", "compiled"]
+    for result in results:
+        predicted = result.model.predict(data.features[700:], verbose=0)
+        assert np.allclose(predicted, result.outputs, atol=1e-5)
+        assert len(result.history["loss"]) == 5 and len(result.history["eval_accuracy"]) == 5
+    assert not np.allclose(results[0].outputs, results[1].outputs)  # seeds differ
+
+
+def test_a_jobs_result_does_not_depend_on_the_rest_of_the_bundle() -> None:
+    _, alone, _ = _train("pima.yaml", "train.epochs=5", seeds=(3,))
+    _, bundled, _ = _train("pima.yaml", "train.epochs=5", seeds=(3, 4, 5))
+    assert np.allclose(alone[0].outputs, bundled[0].outputs, atol=1e-5)
+
+
+def test_both_engines_start_from_the_same_weights() -> None:
+    _, compiled, _ = _train("pima.yaml", "train.epochs=1", engine="compiled")
+    _, fitted, _ = _train("pima.yaml", "train.epochs=1", engine="fit")
+    assert fitted[0].engine == "fit"
+    # One epoch of eleven steps from identical weights, different shuffles: close, not equal.
+    assert np.abs(compiled[0].outputs - fitted[0].outputs).max() < 0.1
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides"),
+    [
+        ("pima-softmax.yaml", ["train.loss=sparse_categorical_crossentropy"]),
+        ("pima-softmax.yaml", ["train.loss=CategoricalCrossentropy"]),
+        (
+            "pima.yaml",
+            [
+                "train.loss=mean_squared_logarithmic_error",
+                "train.optimizer={name: sgd, learning_rate: 0.01}",
+            ],
+        ),
+        ("pima-uniform.yaml", ["train.loss=mape", "model.layers.0.use_bias=false"]),
+    ],
+)
+def test_losses_and_layers_run_in_the_compiled_engine(config: str, overrides: list[str]) -> None:
+    _, results, notices = _train(config, "train.epochs=2", *overrides)
+    assert notices == [] and results[0].engine == "compiled"
+    assert np.all(np.isfinite(results[0].history["loss"]))
+
+
+def test_what_the_engine_cannot_run_falls_back_with_a_notice() -> None:
+    _, results, notices = _train("pima.yaml", "train.epochs=1", "train.metrics=[accuracy, auc]")
+    assert results[0].engine == "fit"
+    assert len(notices) == 1 and "using --engine fit" in notices[0]
+
+
+def test_repeated_cv_with_seeds_trains_every_model(runner: CliRunner, runs_dir: Path) -> None:
+    result = invoke(
+        runner,
+        "cv",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "train.epochs=2",
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--seeds",
+        "2",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = list(runs_dir.iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["models"] == 12 and len(metrics["repeat_accuracy"]) == 2
+    low, high = metrics["accuracy_interval_95"]
+    assert low < metrics["accuracy"] < high
+    jobs = json.loads((run / "folds.json").read_text())["jobs"]
+    assert [j["name"] for j in jobs[:3]] == ["r1-fold-01-s1", "r1-fold-01-s2", "r1-fold-02-s1"]
+    assert len({j["seed"] for j in jobs}) == 12
+    labels = dataset_for(None).labels
+    second = StratifiedKFold(3, shuffle=True, random_state=8).split(labels, labels)
+    assert [j["test_rows"] for j in jobs[6::2]] == [test.tolist() for _, test in second]
+
+
+def test_engine_fit_is_the_reference_path(runner: CliRunner, runs_dir: Path) -> None:
+    result = invoke(
+        runner,
+        "train",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "train.epochs=2",
+        "--engine",
+        "fit",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = list(runs_dir.iterdir())
+    assert json.loads((run / "metrics.json").read_text())["engine"] == "fit"
+
+
+def test_an_unknown_engine_is_a_user_error(runner: CliRunner) -> None:
+    result = invoke(runner, "train", str(CONFIGS / "pima.yaml"), "--engine", "turbo")
+    assert result.exit_code == 2
+    assert "error: --engine: 'turbo' is not an engine; use compiled or fit" in result.output
+
+
+@pytest.mark.slow
+def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
+    """Issue 3's statistical equivalence: 10 folds × 5 seeds at 300 epochs (~15 min)."""
+    from densecli.experiment import Plan, cv_jobs, prepare
+
+    experiment = prepare(load_spec(CONFIGS / "pima.yaml", ["train.epochs=300"]))
+    jobs = cv_jobs(experiment, Plan(seeds=5))
+    truth = experiment.data.class_index
+    means = {}
+    for engine in ("compiled", "fit"):
+        results = train_jobs(
+            experiment.spec, experiment.data, experiment.encoding, jobs, _Quiet(), engine
+        )  # type: ignore[arg-type]
+        means[engine] = np.mean(
+            [
+                np.mean(experiment.encoding.predict(r.outputs) == truth[r.job.eval_rows])
+                for r in results
+            ]
+        )
+    assert abs(means["compiled"] - means["fit"]) < 0.01, means
