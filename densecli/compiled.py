@@ -112,52 +112,78 @@ def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
 
 
 class CompiledTrainer:
-    """Trains the stacked weights of a bundle of identically shaped Keras models."""
+    """Trains the stacked variables of a bundle of identically built Keras models.
+
+    The forward pass is the template model's own `stateless_call`, vectorized over the job
+    axis with `tf.vectorized_map`: whatever layers the model has (Dense, dropout, batch
+    normalization, …) run as Keras defines them, each job with its own weights, moving
+    statistics and dropout seed state, and regularization losses are added as Keras does.
+    """
 
     def __init__(self, spec: Spec, encoding: TargetEncoding, models: list[Any], bundle: Bundle):
         keras = import_keras()
         import tensorflow as tf
 
         self.tf, self.spec, self.encoding, self.models = tf, spec, encoding, models
-        template = models[0]
-        self.activations = [keras.activations.get(layer.activation) for layer in spec.model.layers]
-        self.use_bias = [layer.use_bias for layer in spec.model.layers]
-        self.weights = [
-            tf.Variable(np.stack([m.trainable_variables[k].numpy() for m in models]))
-            for k in range(len(template.trainable_variables))
-        ]
-        self.optimizer = template.optimizer.__class__.from_config(template.optimizer.get_config())
-        self.optimizer.build(self.weights)
-        loss = template.loss
+        self.template, self.output_activation = _logits_template(spec, bundle.x_train.shape[2])
+        self.trainable = self._stack(tf, [m.trainable_variables for m in models])
+        self.non_trainable = self._stack(tf, [m.non_trainable_variables for m in models])
+        optimizer = models[0].optimizer
+        self.optimizer = optimizer.__class__.from_config(optimizer.get_config())
+        self.optimizer.build(self.trainable)
+        loss = models[0].loss
         # A Loss object's call() gives per-sample values; a loss function already does.
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
         self.data = {name: tf.constant(value) for name, value in vars(bundle).items()}
         self.steps = -(-bundle.x_train.shape[1] // spec.train.batch_size)
         self.chunk = tf.function(self._chunk, reduce_retracing=True)
+        self.evaluate = tf.function(self._evaluate)
 
-    def forward(self, x: Any) -> Any:
-        tf, h, k = self.tf, x, 0
-        for activation, use_bias in zip(self.activations, self.use_bias, strict=True):
-            h = tf.matmul(h, self.weights[k])
-            k += 1
-            if use_bias:
-                h = h + self.weights[k][:, None, :]
-                k += 1
-            h = activation(h)
-        return h
+    @staticmethod
+    def _stack(tf: Any, per_model: list[list[Any]]) -> list[Any]:
+        return [
+            tf.Variable(np.stack([v.numpy() for v in group]))
+            for group in zip(*per_model, strict=True)
+        ]
+
+    def forward(self, x: Any, training: bool) -> tuple[Any, list[Any], Any]:
+        """Outputs [B, rows, units], updated non-trainable values, regularization loss [B]."""
+        tf, n_trainable, n_state = self.tf, len(self.trainable), len(self.non_trainable)
+
+        def one_job(args: tuple[Any, ...]) -> tuple[Any, list[Any], Any]:
+            weights, state = list(args[:n_trainable]), list(args[n_trainable:-1])
+            outputs, new_state, losses = self.template.stateless_call(
+                weights, state, args[-1], training=training, return_losses=True
+            )
+            penalty = tf.add_n(losses) if losses else tf.constant(0.0)
+            return outputs, list(new_state), penalty
+
+        if n_state == 0:  # vectorized_map cannot stack an empty list of outputs
+
+            def stateless(args: tuple[Any, ...]) -> tuple[Any, Any]:
+                logits, _, penalty = one_job(args)
+                return logits, penalty
+
+            logits, penalty = tf.vectorized_map(stateless, (*self.trainable, x))
+            new_state: list[Any] = []
+        else:
+            logits, new_state, penalty = tf.vectorized_map(
+                one_job, (*self.trainable, *self.non_trainable, x)
+            )
+        # The output activation runs outside vectorized_map so that, as in model.fit, Keras'
+        # cross-entropies see its logits (pfor would hide them) instead of clipped outputs.
+        return self.output_activation(logits), new_state, penalty
 
     def _correct(self, y_true: Any, y_pred: Any) -> Any:
         tf = self.tf
         if self.encoding.kind == "binary":
-            return tf.cast(
-                tf.equal(tf.cast(y_pred[..., 0] > 0.5, y_true.dtype), y_true[..., 0]), tf.float32
-            )
+            hit = tf.equal(tf.cast(y_pred[..., 0] > 0.5, y_true.dtype), y_true[..., 0])
+            return tf.cast(hit, tf.float32)
         predicted = tf.argmax(y_pred, axis=-1)
-        truth = (
-            tf.cast(y_true, tf.int64)
-            if self.encoding.kind == "sparse"
-            else tf.argmax(y_true, axis=-1)
-        )
+        if self.encoding.kind == "sparse":
+            truth = tf.cast(y_true, tf.int64)
+        else:
+            truth = tf.argmax(y_true, axis=-1)
         return tf.cast(tf.equal(predicted, truth), tf.float32)
 
     def _masked_mean(self, values: Any, mask: Any) -> Any:
@@ -170,10 +196,10 @@ class CompiledTrainer:
             raise Unsupported(f"loss {self.spec.train.loss} does not give one value per row")
         return self.tf.cast(per_sample, self.tf.float32)
 
-    def evaluate(self) -> tuple[Any, Any, Any]:
+    def _evaluate(self) -> tuple[Any, Any, Any]:
         """Per-job loss and accuracy on the evaluation rows, and the outputs themselves."""
         d = self.data
-        outputs = self.forward(d["x_eval"])
+        outputs, _, _ = self.forward(d["x_eval"], training=False)
         loss = self._masked_mean(self._losses(d["y_eval"], outputs), d["eval_mask"])
         accuracy = self._masked_mean(self._correct(d["y_eval"], outputs), d["eval_mask"])
         return loss, accuracy, outputs
@@ -181,15 +207,18 @@ class CompiledTrainer:
     def _train_step(self, x: Any, y: Any, mask: Any) -> tuple[Any, Any]:
         tf = self.tf
         with tf.GradientTape() as tape:
-            outputs = self.forward(x)
+            outputs, new_state, penalty = self.forward(x, training=True)
             losses = self._losses(y, outputs)
             # Sum over jobs of each job's batch-mean loss: each job's gradient is its own.
-            total = tf.reduce_sum(self._masked_mean(losses, mask))
-        gradients = tape.gradient(total, self.weights)
-        self.optimizer.apply_gradients(zip(gradients, self.weights, strict=True))
-        return tf.reduce_sum(losses * mask, axis=1), tf.reduce_sum(
-            self._correct(y, outputs) * mask, axis=1
-        )
+            total = tf.reduce_sum(self._masked_mean(losses, mask) + penalty)
+        # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
+        # Keras optimizers update sparsely; dense gradients keep every job on the dense path.
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(total, self.trainable)]
+        self.optimizer.apply_gradients(zip(gradients, self.trainable, strict=True))
+        for variable, value in zip(self.non_trainable, new_state, strict=True):
+            variable.assign(value)
+        correct = self._correct(y, outputs)
+        return tf.reduce_sum(losses * mask, axis=1), tf.reduce_sum(correct * mask, axis=1)
 
     def _epoch(self, epoch: Any) -> Any:
         tf, d, size = self.tf, self.data, self.spec.train.batch_size
@@ -207,7 +236,7 @@ class CompiledTrainer:
             loss_sum += step_loss
             correct += step_correct
         rows = tf.reduce_sum(d["train_mask"], axis=1)
-        eval_loss, eval_accuracy, _ = self.evaluate()
+        eval_loss, eval_accuracy, _ = self._evaluate()
         return tf.stack([loss_sum / rows, correct / rows, eval_loss, eval_accuracy], axis=1)
 
     def _chunk(self, first_epoch: Any, epochs: Any) -> Any:
@@ -222,10 +251,27 @@ class CompiledTrainer:
         return np.asarray(self.chunk(tf.constant(first_epoch), tf.constant(epochs)))
 
     def write_back(self) -> None:
-        """Copy the trained stacked weights into each job's Keras model."""
+        """Copy the trained stacked variables into each job's Keras model."""
         for b, model in enumerate(self.models):
-            for variable, stacked in zip(model.trainable_variables, self.weights, strict=True):
+            pairs = [
+                *zip(model.trainable_variables, self.trainable, strict=True),
+                *zip(model.non_trainable_variables, self.non_trainable, strict=True),
+            ]
+            for variable, stacked in pairs:
                 variable.assign(stacked[b])
+
+
+def _logits_template(spec: Spec, n_features: int) -> tuple[Any, Any]:
+    """A model with the same variables whose output layer stops before its activation."""
+    keras = import_keras()
+    output = spec.model.layers[-1]
+    if not isinstance(output.activation, str):
+        return build_model(spec, n_features), keras.activations.linear
+    layers = [*spec.model.layers[:-1], output.model_copy(update={"activation": "linear"})]
+    logits_spec = spec.model_copy(
+        update={"model": spec.model.model_copy(update={"layers": layers})}
+    )
+    return build_model(logits_spec, n_features), keras.activations.get(output.activation)
 
 
 HISTORY_KEYS = ("loss", "accuracy", "eval_loss", "eval_accuracy")
