@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from densecli.backend import import_keras, seed_everything
-from densecli.data import Dataset
+from densecli.jobs import JobData
 from densecli.model import build_model, compile_model
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding
@@ -53,6 +53,9 @@ class Unsupported(Exception):
 
 def check_supported(spec: Spec, n_features: int) -> None:
     """Raise Unsupported with a short reason when the compiled engine cannot run this spec."""
+    schedule = spec.train.schedule
+    if schedule is not None and schedule.name == "reduce_on_plateau":
+        raise Unsupported("reduce_on_plateau (each model would need its own learning rate)")
     extra_metrics = [m for m in spec.train.metrics if m not in {"accuracy", "acc"}]
     if extra_metrics:
         raise Unsupported(f"train.metrics {extra_metrics} (the compiled engine tracks accuracy)")
@@ -72,8 +75,12 @@ class Bundle:
 
     x_train: np.ndarray  # [B, N, F]
     y_train: np.ndarray  # [B, N, ...]
-    train_mask: np.ndarray  # [B, N]
-    train_rows: np.ndarray  # [B, N] row index within the job (for the shuffle hash)
+    train_mask: np.ndarray  # [B, N]: 1 for real rows
+    train_weight: np.ndarray  # [B, N]: the row's loss weight (class weight), 0 for padding
+    train_rows: np.ndarray  # [B, N] row position within the job (for the shuffle hash)
+    x_val: np.ndarray  # [B, V, F] early-stopping rows (V may be 0)
+    y_val: np.ndarray
+    val_mask: np.ndarray
     x_eval: np.ndarray  # [B, M, F]
     y_eval: np.ndarray
     eval_mask: np.ndarray  # [B, M]
@@ -90,14 +97,30 @@ def _padded(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return out, mask
 
 
-def make_bundle(data: Dataset, encoding: TargetEncoding, jobs: list[Any]) -> Bundle:
-    x_train, train_mask = _padded([data.features[j.train_rows] for j in jobs])
-    y_train, _ = _padded([encoding.encode(data.class_index[j.train_rows]) for j in jobs])
-    x_eval, eval_mask = _padded([data.features[j.eval_rows] for j in jobs])
-    y_eval, _ = _padded([encoding.encode(data.class_index[j.eval_rows]) for j in jobs])
+def make_bundle(jobs: list[Any], prepared: list[JobData]) -> Bundle:
+    x_train, train_mask = _padded([p.x_train for p in prepared])
+    y_train, _ = _padded([p.y_train for p in prepared])
+    train_weight, _ = _padded([p.weight_train for p in prepared])
+    x_val, val_mask = _padded([p.x_val for p in prepared])
+    y_val, _ = _padded([p.y_val for p in prepared])
+    x_eval, eval_mask = _padded([p.x_eval for p in prepared])
+    y_eval, _ = _padded([p.y_eval for p in prepared])
     rows = np.broadcast_to(np.arange(x_train.shape[1]), train_mask.shape).astype(np.int64)
     seeds = np.array([j.seed for j in jobs], dtype=np.int64)
-    return Bundle(x_train, y_train, train_mask, rows, x_eval, y_eval, eval_mask, seeds)
+    return Bundle(
+        x_train,
+        y_train,
+        train_mask,
+        train_weight,
+        rows,
+        x_val,
+        y_val,
+        val_mask,
+        x_eval,
+        y_eval,
+        eval_mask,
+        seeds,
+    )
 
 
 def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
@@ -136,6 +159,13 @@ class CompiledTrainer:
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
         self.data = {name: tf.constant(value) for name, value in vars(bundle).items()}
         self.steps = -(-bundle.x_train.shape[1] // spec.train.batch_size)
+        self.stopping = spec.train.early_stopping
+        if self.stopping is not None:
+            # The best weights so far per job, by validation loss, as Keras' EarlyStopping
+            # with restore_best_weights keeps them.
+            self.best_loss = tf.Variable(tf.fill([len(models)], np.inf))
+            self.best_epoch = tf.Variable(tf.fill([len(models)], -1))
+            self.best = [tf.Variable(v) for v in (*self.trainable, *self.non_trainable)]
         self.chunk = tf.function(self._chunk, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate)
 
@@ -186,9 +216,11 @@ class CompiledTrainer:
             truth = tf.argmax(y_true, axis=-1)
         return tf.cast(tf.equal(predicted, truth), tf.float32)
 
-    def _masked_mean(self, values: Any, mask: Any) -> Any:
+    def _masked_mean(self, values: Any, mask: Any, weight: Any = None) -> Any:
+        """Per-job mean over real rows; with weights, Keras' sum(w·l) / rows."""
         tf = self.tf
-        return tf.reduce_sum(values * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        weighted = values * (mask if weight is None else weight)
+        return tf.reduce_sum(weighted, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def _losses(self, y_true: Any, y_pred: Any) -> Any:
         per_sample = self.per_sample_loss(y_true, y_pred)
@@ -196,21 +228,25 @@ class CompiledTrainer:
             raise Unsupported(f"loss {self.spec.train.loss} does not give one value per row")
         return self.tf.cast(per_sample, self.tf.float32)
 
-    def _evaluate(self) -> tuple[Any, Any, Any]:
-        """Per-job loss and accuracy on the evaluation rows, and the outputs themselves."""
+    def _scores(self, part: str) -> tuple[Any, Any, Any]:
+        """Per-job loss and accuracy on the `eval` or `val` rows, and the outputs."""
         d = self.data
-        outputs, _, _ = self.forward(d["x_eval"], training=False)
-        loss = self._masked_mean(self._losses(d["y_eval"], outputs), d["eval_mask"])
-        accuracy = self._masked_mean(self._correct(d["y_eval"], outputs), d["eval_mask"])
+        outputs, _, _ = self.forward(d[f"x_{part}"], training=False)
+        mask = d[f"{part}_mask"]
+        loss = self._masked_mean(self._losses(d[f"y_{part}"], outputs), mask)
+        accuracy = self._masked_mean(self._correct(d[f"y_{part}"], outputs), mask)
         return loss, accuracy, outputs
 
-    def _train_step(self, x: Any, y: Any, mask: Any) -> tuple[Any, Any]:
+    def _evaluate(self) -> tuple[Any, Any, Any]:
+        return self._scores("eval")
+
+    def _train_step(self, x: Any, y: Any, mask: Any, weight: Any) -> tuple[Any, Any]:
         tf = self.tf
         with tf.GradientTape() as tape:
             outputs, new_state, penalty = self.forward(x, training=True)
             losses = self._losses(y, outputs)
             # Sum over jobs of each job's batch-mean loss: each job's gradient is its own.
-            total = tf.reduce_sum(self._masked_mean(losses, mask) + penalty)
+            total = tf.reduce_sum(self._masked_mean(losses, mask, weight) + penalty)
         # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
         # Keras optimizers update sparsely; dense gradients keep every job on the dense path.
         gradients = [tf.convert_to_tensor(g) for g in tape.gradient(total, self.trainable)]
@@ -218,33 +254,66 @@ class CompiledTrainer:
         for variable, value in zip(self.non_trainable, new_state, strict=True):
             variable.assign(value)
         correct = self._correct(y, outputs)
-        return tf.reduce_sum(losses * mask, axis=1), tf.reduce_sum(correct * mask, axis=1)
+        return tf.reduce_sum(losses * weight, axis=1), tf.reduce_sum(correct * mask, axis=1)
 
     def _epoch(self, epoch: Any) -> Any:
         tf, d, size = self.tf, self.data, self.spec.train.batch_size
         keys = _shuffle_keys(tf, d["seeds"], epoch, d["train_rows"])
         keys = tf.where(d["train_mask"] > 0, keys, tf.constant(2**33, tf.int64))
         order = tf.argsort(keys, axis=1, stable=True)
-        x = tf.gather(d["x_train"], order, batch_dims=1)
-        y = tf.gather(d["y_train"], order, batch_dims=1)
-        mask = tf.gather(d["train_mask"], order, batch_dims=1)
+        x, y, mask, weight = (
+            tf.gather(d[name], order, batch_dims=1)
+            for name in ("x_train", "y_train", "train_mask", "train_weight")
+        )
         loss_sum = tf.zeros_like(d["seeds"], tf.float32)
         correct = tf.zeros_like(loss_sum)
         for step in tf.range(self.steps):
             batch = slice(step * size, (step + 1) * size)
-            step_loss, step_correct = self._train_step(x[:, batch], y[:, batch], mask[:, batch])
+            step_loss, step_correct = self._train_step(
+                x[:, batch], y[:, batch], mask[:, batch], weight[:, batch]
+            )
             loss_sum += step_loss
             correct += step_correct
         rows = tf.reduce_sum(d["train_mask"], axis=1)
-        eval_loss, eval_accuracy, _ = self._evaluate()
-        return tf.stack([loss_sum / rows, correct / rows, eval_loss, eval_accuracy], axis=1)
+        eval_loss, eval_accuracy, _ = self._scores("eval")
+        val_loss, val_accuracy = eval_loss * 0, eval_accuracy * 0
+        if self.stopping is not None:
+            val_loss, val_accuracy, _ = self._scores("val")
+            self._keep_best(epoch, val_loss)
+        return tf.stack(
+            [loss_sum / rows, correct / rows, eval_loss, eval_accuracy, val_loss, val_accuracy],
+            axis=1,
+        )
+
+    def _keep_best(self, epoch: Any, val_loss: Any) -> None:
+        tf = self.tf
+        assert self.stopping is not None
+        improved = val_loss < self.best_loss - self.stopping.min_delta
+        self.best_loss.assign(tf.where(improved, val_loss, self.best_loss))
+        self.best_epoch.assign(tf.where(improved, tf.cast(epoch, tf.int32), self.best_epoch))
+        for best, current in zip(self.best, (*self.trainable, *self.non_trainable), strict=True):
+            shape = tf.concat([tf.shape(improved), tf.ones(tf.rank(current) - 1, tf.int32)], 0)
+            best.assign(tf.where(tf.reshape(improved, shape), current, best))
+
+    def stop_epochs(self, epochs_run: int) -> np.ndarray | None:
+        """Per job, the epoch count after which early stopping would have stopped it."""
+        if self.stopping is None:
+            return None
+        best = self.best_epoch.numpy()
+        return np.minimum(best + 1 + self.stopping.patience, epochs_run)
+
+    def restore_best(self) -> None:
+        if self.stopping is None:
+            return
+        for current, best in zip((*self.trainable, *self.non_trainable), self.best, strict=True):
+            current.assign(best)
 
     def _chunk(self, first_epoch: Any, epochs: Any) -> Any:
         tf = self.tf
         logs = tf.TensorArray(tf.float32, size=epochs)
         for i in tf.range(epochs):
             logs = logs.write(i, self._epoch(first_epoch + i))
-        return logs.stack()  # [epochs, B, 4]
+        return logs.stack()  # [epochs, B, 6]
 
     def run_chunk(self, first_epoch: int, epochs: int) -> np.ndarray:
         tf = self.tf
@@ -274,15 +343,19 @@ def _logits_template(spec: Spec, n_features: int) -> tuple[Any, Any]:
     return build_model(logits_spec, n_features), keras.activations.get(output.activation)
 
 
-HISTORY_KEYS = ("loss", "accuracy", "eval_loss", "eval_accuracy")
+HISTORY_KEYS = ("loss", "accuracy", "eval_loss", "eval_accuracy", "val_loss", "val_accuracy")
 
 
-def build_models(spec: Spec, n_features: int, seeds: list[int]) -> list[Any]:
+def build_models(
+    spec: Spec, n_features: int, seeds: list[int], prepared: list[JobData]
+) -> list[Any]:
+    # Every job takes the same number of steps per epoch: that of the longest.
+    steps = -(-max(len(p.x_train) for p in prepared) // spec.train.batch_size)
     models = []
     for seed in seeds:
         seed_everything(seed)
         model = build_model(spec, n_features)
-        compile_model(model, spec)
+        compile_model(model, spec, steps_per_epoch=steps)
         # Built, so that a saved model's optimizer matches the variables it is loaded with.
         model.optimizer.build(model.trainable_variables)
         models.append(model)
@@ -290,7 +363,11 @@ def build_models(spec: Spec, n_features: int, seeds: list[int]) -> list[Any]:
 
 
 def train_bundle(trainer: CompiledTrainer, epochs: int, on_chunk: Any) -> tuple[np.ndarray, float]:
-    """Run all epochs in chunks sized to ~0.3 s; returns history [epochs, B, 4] and seconds."""
+    """Run the epochs in chunks of ~0.3 s; returns history [epochs run, B, 6] and seconds.
+
+    Between chunks, Python gets control back: progress is reported, Ctrl-C is honoured, and
+    training ends early once every job has gone `patience` epochs without improving.
+    """
     history, done, chunk = [], 0, min(epochs, 5)
     started = time.perf_counter()
     while done < epochs:
@@ -299,6 +376,10 @@ def train_bundle(trainer: CompiledTrainer, epochs: int, on_chunk: Any) -> tuple[
         history.append(logs)
         done += chunk
         on_chunk(done, logs)
+        stops = trainer.stop_epochs(done)
+        if stops is not None and np.all(stops <= done):
+            break
         per_epoch = (time.perf_counter() - chunk_started) / chunk
-        chunk = int(np.clip(TARGET_CHUNK_SECONDS / max(per_epoch, 1e-6), 1, epochs - done or 1))
+        chunk = int(np.clip(TARGET_CHUNK_SECONDS / max(per_epoch, 1e-6), 1, max(epochs - done, 1)))
+    trainer.restore_best()
     return np.concatenate(history), time.perf_counter() - started

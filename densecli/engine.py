@@ -22,30 +22,26 @@ import numpy as np
 
 from densecli.backend import import_keras, seed_everything
 from densecli.data import Dataset
+from densecli.jobs import Job, job_data
 from densecli.model import build_model, compile_model
+from densecli.preprocess import Preprocessor
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding
 
 EngineName = Literal["compiled", "fit"]
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str  # "split", "fold-03", "r2-fold-03-s1"
-    train_rows: np.ndarray
-    eval_rows: np.ndarray
-    seed: int
-
-
 @dataclass
 class JobResult:
     job: Job
-    history: dict[str, list[float]]  # per epoch: loss, accuracy, eval_loss, eval_accuracy
+    history: dict[str, list[float]]  # per epoch: loss, accuracy, eval_…, (val_… if stopping)
     outputs: np.ndarray  # the network's outputs on the evaluation rows
     eval_loss: float
     model: Any
     seconds: float  # this job's share of the training time
     engine: EngineName
+    preprocessor: Preprocessor
+    epochs_trained: int  # fewer than train.epochs when early stopping ended it
 
 
 class Progress(Protocol):
@@ -88,8 +84,9 @@ def _train_compiled(
         train_bundle,
     )
 
-    models = build_models(spec, data.n_features, [job.seed for job in jobs])
-    trainer = CompiledTrainer(spec, encoding, models, make_bundle(data, encoding, jobs))
+    prepared = [job_data(spec, data, encoding, job) for job in jobs]
+    models = build_models(spec, data.n_features, [job.seed for job in jobs], prepared)
+    trainer = CompiledTrainer(spec, encoding, models, make_bundle(jobs, prepared))
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
 
     def on_chunk(done: int, logs: np.ndarray) -> None:
@@ -101,19 +98,22 @@ def _train_compiled(
     history, seconds = train_bundle(trainer, spec.train.epochs, on_chunk)
     trainer.write_back()
     eval_loss, _, outputs = trainer.evaluate()
+    stops = trainer.stop_epochs(len(history))
+    keys = HISTORY_KEYS if spec.train.early_stopping else HISTORY_KEYS[:4]
     results = []
     for b, job in enumerate(jobs):
+        ran = len(history) if stops is None else int(stops[b])
         results.append(
             JobResult(
                 job=job,
-                history={
-                    k: history[:, b, i].astype(float).tolist() for i, k in enumerate(HISTORY_KEYS)
-                },
+                history={k: history[:ran, b, i].astype(float).tolist() for i, k in enumerate(keys)},
                 outputs=np.asarray(outputs[b, : job.eval_rows.size], dtype=np.float64),
                 eval_loss=float(eval_loss[b]),
                 model=models[b],
                 seconds=seconds / len(jobs),
                 engine="compiled",
+                preprocessor=prepared[b].preprocessor,
+                epochs_trained=ran,
             )
         )
     return results
@@ -122,55 +122,88 @@ def _train_compiled(
 # --- the reference engine: model.fit per job ---------------------------------------------
 
 
-def _history_names(logs: dict[str, list[float]]) -> dict[str, list[float]]:
-    # Keras calls the evaluation rows "val_"; here they are the held-out rows, not a
-    # validation set used for decisions, so they are named for what they are.
+def _history_names(logs: dict[str, list[float]], validation: bool) -> dict[str, list[float]]:
+    # Keras calls whatever is passed as validation_data "val_". Without early stopping that
+    # is the evaluation rows (recorded only, never used for decisions), named for what it is.
+    def rename(key: str) -> str:
+        return f"eval_{key[4:]}" if key.startswith("val_") and not validation else key
+
     return {
-        (f"eval_{k[4:]}" if k.startswith("val_") else k): [float(v) for v in values]
-        for k, values in logs.items()
+        rename(k): [float(v) for v in values] for k, values in logs.items() if k != "learning_rate"
     }
 
 
-def _progress_callback(progress: Progress) -> Any:
+def _callbacks(spec: Spec, progress: Progress) -> list[Any]:
     keras = import_keras()
 
     class _Report(keras.callbacks.Callback):  # type: ignore[misc]
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             progress.advance(1, dict(logs or {}))
 
-    return _Report()
+    callbacks = [_Report()]
+    stopping, schedule = spec.train.early_stopping, spec.train.schedule
+    if stopping is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+                restore_best_weights=True,
+            )
+        )
+    if schedule is not None and schedule.name == "reduce_on_plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if stopping else "loss",
+                factor=schedule.factor,
+                patience=schedule.patience,
+                min_lr=schedule.min_learning_rate,
+            )
+        )
+    return callbacks
 
 
 def _train_fit(
     spec: Spec, data: Dataset, encoding: TargetEncoding, job: Job, progress: Progress, total: int
 ) -> JobResult:
+    prepared = job_data(spec, data, encoding, job)
     seed_everything(job.seed)
     model = build_model(spec, data.n_features)
-    compile_model(model, spec)
-    x_train, x_eval = data.features[job.train_rows], data.features[job.eval_rows]
-    y_train = encoding.encode(data.class_index[job.train_rows])
-    y_eval = encoding.encode(data.class_index[job.eval_rows])
+    compile_model(model, spec, steps_per_epoch=-(-len(prepared.x_train) // spec.train.batch_size))
+    validation = spec.train.early_stopping is not None
     progress.describe(job.name if total == 1 else f"{job.name} of {total} (fit)")
     started = time.perf_counter()
     fitted = model.fit(
-        x_train,
-        y_train,
+        prepared.x_train,
+        prepared.y_train,
+        sample_weight=prepared.weight_train if spec.train.class_weight else None,
         epochs=spec.train.epochs,
         batch_size=spec.train.batch_size,
-        validation_data=(x_eval, y_eval),
+        validation_data=(prepared.x_val, prepared.y_val)
+        if validation
+        else (prepared.x_eval, prepared.y_eval),
         shuffle=True,
         verbose=0,
-        callbacks=[_progress_callback(progress)],
+        callbacks=_callbacks(spec, progress),
     )
     seconds = time.perf_counter() - started
-    evaluated = model.evaluate(x_eval, y_eval, batch_size=len(x_eval), verbose=0, return_dict=True)
-    outputs = model.predict(x_eval, batch_size=len(x_eval), verbose=0)
+    evaluated = model.evaluate(
+        prepared.x_eval,
+        prepared.y_eval,
+        batch_size=len(prepared.x_eval),
+        verbose=0,
+        return_dict=True,
+    )
+    outputs = model.predict(prepared.x_eval, batch_size=len(prepared.x_eval), verbose=0)
+    history = _history_names(fitted.history, validation)
     return JobResult(
         job=job,
-        history=_history_names(fitted.history),
+        history=history,
         outputs=np.asarray(outputs, dtype=np.float64),
         eval_loss=float(evaluated["loss"]),
         model=model,
         seconds=seconds,
         engine="fit",
+        preprocessor=prepared.preprocessor,
+        epochs_trained=len(history["loss"]),
     )

@@ -14,9 +14,12 @@ import numpy as np
 
 from densecli.backend import prefer_threads_for
 from densecli.data import Dataset, classic_split, dataset_for, stratified_folds
-from densecli.engine import EngineName, Job, JobResult, Progress, train_jobs
+from densecli.engine import EngineName, JobResult, Progress, train_jobs
 from densecli.evaluation import classification_metrics, majority_accuracy, wilson_interval
+from densecli.jobs import Job
 from densecli.model import check_input_dim
+from densecli.preprocess import resolve_columns
+from densecli.references import compare_with_references
 from densecli.runs import RunFolder, environment
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding, plan_targets
@@ -53,6 +56,7 @@ def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:
         )
     data = dataset_for(spec.data.path, spec.data.target, spec.data.header)
     check_input_dim(spec, data.n_features)
+    resolve_columns(spec.preprocess, data.feature_names)  # names must exist before training
     encoding = plan_targets(spec, int(data.classes.size))
     train_rows = spec.data.train_rows or data.default_train_rows()
     classic_split(data.n_rows, train_rows)  # fails early if it leaves no test rows
@@ -90,6 +94,7 @@ def _job_metrics(exp: Experiment, result: JobResult) -> dict[str, Any]:
             truth[result.job.train_rows], truth[result.job.eval_rows], exp.encoding.n_classes
         ),
         "train_seconds": result.seconds,
+        "epochs_trained": result.epochs_trained,
     }
 
 
@@ -185,9 +190,10 @@ def _train_and_record(
         _write_history(folder, results)
         _write_predictions(folder, exp, results)
         for r in results:
-            r.model.save(
-                folder.file("model.keras" if len(results) == 1 else f"models/{r.job.name}.keras")
-            )
+            stem = "model" if len(results) == 1 else f"models/{r.job.name}"
+            r.model.save(folder.file(f"{stem}.keras"))
+            # The preprocessing fitted on this model's training rows, for later predictions.
+            folder.write_json(f"{stem}.preprocess.json", r.preprocessor.to_json())
         folder.write_json("metrics.json", metrics)
         return Outcome(folder.finish(), metrics)
     except BaseException:
@@ -255,12 +261,23 @@ def run_split(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -
     return _train_and_record(exp, runs_dir, "split", jobs, method, plan, progress, summarize)
 
 
+def cv_folds(exp: Experiment, plan: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
+    """R × k folds; repeat r splits with StratifiedKFold(random_state = seed + r)."""
+    folds, seed = exp.spec.cv.folds, exp.spec.seed
+    return [
+        split
+        for repeat in range(plan.repeats)
+        for split in stratified_folds(exp.data.class_index, folds, seed + repeat)
+    ]
+
+
 def cv_jobs(exp: Experiment, plan: Plan) -> list[Job]:
-    """R repeats × k folds × S initialisations; repeat r splits with random_state = seed + r."""
+    """A job per fold of every repeat and per initialisation, in that order."""
     folds, seed = exp.spec.cv.folds, exp.spec.seed
     jobs = []
+    all_folds = cv_folds(exp, plan)
     for repeat in range(plan.repeats):
-        splits = stratified_folds(exp.data.class_index, folds, seed + repeat)
+        splits = all_folds[repeat * folds : (repeat + 1) * folds]
         for fold, (train_rows, test_rows) in enumerate(splits):
             for init in range(plan.seeds):
                 name = f"fold-{fold + 1:02d}"
@@ -277,8 +294,11 @@ def run_cv(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -> O
     def summarize(results: list[JobResult]) -> dict[str, Any]:
         per_job = [{"job": r.job.name, **_job_metrics(exp, r)} for r in results]
         summary = summarize_jobs(per_job)
-        per_repeat = np.reshape([m["accuracy"] for m in per_job], (plan.repeats, -1)).mean(axis=1)
+        accuracy = np.reshape([m["accuracy"] for m in per_job], (plan.repeats * folds, plan.seeds))
+        per_repeat = accuracy.reshape(plan.repeats, -1).mean(axis=1)
+        references = compare_with_references(exp.data, cv_folds(exp, plan), list(accuracy.mean(1)))
         return {
+            **references,
             **summary,
             "folds": folds,
             "repeats": plan.repeats,

@@ -53,16 +53,45 @@ def _resolve(
         raise ConfigError(f"{key}: bad parameters {params} for {kind} {name!r} ({err})") from None
 
 
-def _dense(keras: Any, layer: LayerSpec, index: int) -> Any:
+# Activations that take parameters are Keras layers; a bare name stays a Dense activation.
+_ACTIVATION_LAYERS = {"leaky_relu": "LeakyReLU", "elu": "ELU", "relu": "ReLU"}
+
+
+def _activation_layer(keras: Any, activation: str | dict[str, Any], key: str) -> Any:
+    if isinstance(activation, str):
+        return keras.layers.Activation(
+            _resolve(keras.activations.get, activation, key, "activation", keras.activations)
+        )
+    name = activation["name"]
+    params = {k: v for k, v in activation.items() if k != "name"}
+    if name not in _ACTIVATION_LAYERS:
+        raise ConfigError(
+            f"{key}: {name!r} takes no parameters here; parametrised activations are "
+            f"{', '.join(_ACTIVATION_LAYERS)} (or give just the name)"
+        )
+    try:
+        return getattr(keras.layers, _ACTIVATION_LAYERS[name])(**params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{key}: bad parameters {params} for {name} ({err})") from None
+
+
+def _block(keras: Any, layer: LayerSpec, index: int) -> list[Any]:
+    """Dense → [batch norm] → activation or maxout → [dropout], as Keras layers."""
     key = f"model.layers.{index}"
-    return keras.layers.Dense(
-        layer.units,
-        activation=_resolve(
-            keras.activations.get,
-            layer.activation,
-            f"{key}.activation",
-            "activation",
-            keras.activations,
+    plain = isinstance(layer.activation, str) and not layer.batch_norm and layer.maxout is None
+    regularizer = layer.kernel_regularizer
+    dense = keras.layers.Dense(
+        layer.units * (layer.maxout or 1),
+        activation=(
+            _resolve(
+                keras.activations.get,
+                layer.activation,
+                f"{key}.activation",
+                "activation",
+                keras.activations,
+            )
+            if plain
+            else None
         ),
         kernel_initializer=_resolve(
             keras.initializers.get,
@@ -78,9 +107,24 @@ def _dense(keras: Any, layer: LayerSpec, index: int) -> Any:
             "initializer",
             keras.initializers,
         ),
+        kernel_regularizer=keras.regularizers.L1L2(regularizer.l1, regularizer.l2)
+        if regularizer
+        else None,
         use_bias=layer.use_bias,
         name=f"dense_{index}",
     )
+    block = [dense]
+    if layer.batch_norm:
+        block.append(keras.layers.BatchNormalization(name=f"batch_norm_{index}"))
+    if layer.maxout is not None:
+        from densecli.layers import Maxout
+
+        block.append(Maxout(layer.maxout, name=f"maxout_{index}"))
+    elif not plain:
+        block.append(_activation_layer(keras, layer.activation, f"{key}.activation"))
+    if layer.dropout:
+        block.append(keras.layers.Dropout(layer.dropout, name=f"dropout_{index}"))
+    return block
 
 
 def check_input_dim(spec: Spec, n_features: int) -> None:
@@ -96,24 +140,38 @@ def build_model(spec: Spec, n_features: int) -> Any:
     """An uncompiled Sequential model; initial weights follow the global Keras seed."""
     keras = import_keras()
     check_input_dim(spec, n_features)
-    layers = [_dense(keras, layer, i) for i, layer in enumerate(spec.model.layers)]
+    layers = [part for i, layer in enumerate(spec.model.layers) for part in _block(keras, layer, i)]
     return keras.Sequential([keras.Input((n_features,)), *layers], name=spec.name)
 
 
-def compile_model(model: Any, spec: Spec) -> None:
+def compile_model(model: Any, spec: Spec, steps_per_epoch: int = 1) -> None:
     keras = import_keras()
     model.compile(
         loss=_resolve(keras.losses.get, spec.train.loss, "train.loss", "loss", keras.losses),
-        optimizer=_resolve(
-            keras.optimizers.get,
-            spec.train.optimizer,
-            "train.optimizer",
-            "optimizer",
-            keras.optimizers,
-            lower_only=False,
-        ),
+        optimizer=_optimizer(keras, spec, steps_per_epoch),
         metrics=[_metric(keras, name, i) for i, name in enumerate(spec.train.metrics)],
     )
+
+
+def _optimizer(keras: Any, spec: Spec, steps_per_epoch: int) -> Any:
+    optimizer = _resolve(
+        keras.optimizers.get,
+        spec.train.optimizer,
+        "train.optimizer",
+        "optimizer",
+        keras.optimizers,
+        lower_only=False,
+    )
+    schedule = spec.train.schedule
+    if schedule is None or schedule.name != "cosine":
+        return optimizer  # reduce_on_plateau is a callback of the fit engine
+    config = optimizer.get_config()
+    config["learning_rate"] = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=float(config["learning_rate"]),
+        decay_steps=spec.train.epochs * steps_per_epoch,
+        alpha=schedule.alpha,
+    )
+    return optimizer.__class__.from_config(config)
 
 
 def _metric(keras: Any, name: str, index: int) -> Any:

@@ -95,6 +95,10 @@ def _reference_table(metrics: dict[str, Any], local_label: str, local_rate: floa
         ("majority class, whole data set (baseline)", metrics["baseline_accuracy"]),
         ("best reported 10-fold accuracy (Pima)", metrics["reported_best_accuracy"]),
         (local_label, local_rate),
+        (
+            "logistic regression, standardized, same folds",
+            metrics.get("logistic_regression_accuracy"),
+        ),
     ]
     for label, value in references:
         if value is not None:

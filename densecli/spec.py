@@ -67,6 +67,16 @@ def _check_header(value: Any) -> bool | Literal["auto"]:
     raise ValueError("expected true, false or auto")
 
 
+def _check_class_weight(value: Any) -> Literal["balanced"] | dict[int, float] | None:
+    if value is None or value == "balanced":
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, dict) and all(
+        isinstance(k, int) and isinstance(v, int | float) and v > 0 for k, v in value.items()
+    ):
+        return {k: float(v) for k, v in value.items()}
+    raise ValueError("expected balanced, or a mapping of class label to a positive weight")
+
+
 class _Strict(BaseModel):
     # A typo is an error, never a silently ignored key; `units: true` is not 1.
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
@@ -91,9 +101,18 @@ class DataSpec(_Strict):
     )
 
 
+class RegularizerSpec(_Strict):
+    l1: float = Field(0.0, ge=0)
+    l2: float = Field(0.0, ge=0)
+
+
 class LayerSpec(_Strict):
     units: int = Field(ge=1, le=100_000)
-    activation: Identifier = "linear"
+    activation: Identifier = Field(
+        "linear",
+        description="A Keras activation name, or {name: leaky_relu, negative_slope: 0.1} "
+        "(also elu with alpha, relu with max_value / negative_slope / threshold).",
+    )
     kernel_initializer: Identifier = Field(
         "glorot_uniform",
         validation_alias=AliasChoices("kernel_initializer", "init"),
@@ -102,6 +121,22 @@ class LayerSpec(_Strict):
     bias_initializer: Identifier = "zeros"
     use_bias: bool = True
     input_dim: int | None = Field(None, ge=1, description="Only on the first layer.")
+    kernel_regularizer: RegularizerSpec | None = Field(
+        None, description="L1/L2 penalty on this layer's weights, e.g. {l2: 0.001}."
+    )
+    batch_norm: bool = Field(False, description="Batch normalization before the activation.")
+    maxout: int | None = Field(
+        None, ge=2, le=64, description="Maxout with this many pieces: max(w1·x+b1, w2·x+b2, …)."
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate after the activation.")
+
+    @model_validator(mode="after")
+    def _maxout_is_the_activation(self) -> LayerSpec:
+        if self.maxout is not None and self.activation != "linear":
+            raise ValueError(
+                "maxout is itself the activation; set activation: linear or remove maxout"
+            )
+        return self
 
 
 class ModelSpec(_Strict):
@@ -118,12 +153,45 @@ class ModelSpec(_Strict):
         return self
 
 
+class EarlyStoppingSpec(_Strict):
+    patience: int = Field(ge=1, description="Epochs without a better validation loss.")
+    validation_fraction: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Stratified share of the training rows held out."
+    )
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class ScheduleSpec(_Strict):
+    name: Literal["cosine", "reduce_on_plateau"]
+    alpha: float = Field(0.0, ge=0.0, le=1.0, description="cosine: final fraction of the rate.")
+    factor: float = Field(0.5, gt=0.0, lt=1.0, description="reduce_on_plateau: rate × factor.")
+    patience: int = Field(20, ge=1, description="reduce_on_plateau: epochs without progress.")
+    min_learning_rate: float = Field(1e-6, ge=0.0)
+
+
+class PreprocessSpec(_Strict):
+    zero_as_missing: list[int | str] = Field(
+        default_factory=list,
+        description="Feature columns (names or indices) in which 0 means 'not measured'.",
+    )
+    impute: Literal["median", "mean"] = "median"
+    standardize: bool = Field(False, description="Scale features to mean 0, std 1.")
+
+
 class TrainSpec(_Strict):
     loss: str = "binary_crossentropy"
     optimizer: Identifier = "adam"
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     epochs: int = Field(1500, ge=1, le=1_000_000)
     batch_size: int = Field(64, ge=1)
+    early_stopping: EarlyStoppingSpec | None = None
+    schedule: ScheduleSpec | None = None
+    class_weight: Annotated[
+        Literal["balanced"] | dict[int, float] | None,
+        PlainValidator(_check_class_weight),
+        WithJsonSchema({"anyOf": [{"const": "balanced"}, {"type": "object"}, {"type": "null"}]}),
+    ] = None
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Decision threshold, 1 unit.")
 
 
 class CVSpec(_Strict):
@@ -134,6 +202,7 @@ class Spec(_Strict):
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
     seed: int = Field(0, ge=0, lt=2**31)
     data: DataSpec = Field(default_factory=DataSpec)
+    preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
     model: ModelSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
     cv: CVSpec = Field(default_factory=CVSpec)
@@ -147,6 +216,10 @@ class Spec(_Strict):
 _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
     (): Spec,
     ("data",): DataSpec,
+    ("preprocess",): PreprocessSpec,
+    ("model", "layers", "*", "kernel_regularizer"): RegularizerSpec,
+    ("train", "early_stopping"): EarlyStoppingSpec,
+    ("train", "schedule"): ScheduleSpec,
     ("model",): ModelSpec,
     ("model", "layers", "*"): LayerSpec,
     ("train",): TrainSpec,

@@ -36,6 +36,7 @@ def snake_case(name: str) -> str:
 class TargetEncoding:
     kind: Literal["binary", "onehot", "sparse"]
     n_classes: int
+    threshold: float = 0.5  # one unit: outputs at or above it mean class 1
 
     def encode(self, class_index: np.ndarray) -> np.ndarray:
         if self.kind == "binary":
@@ -45,9 +46,9 @@ class TargetEncoding:
         return np.eye(self.n_classes, dtype=np.float32)[class_index]
 
     def predict(self, outputs: np.ndarray) -> np.ndarray:
-        """Class indices from the network's outputs (one unit: threshold at 0.5)."""
+        """Class indices from the network's outputs (one unit: the decision threshold)."""
         if self.kind == "binary":
-            return (outputs[:, 0] >= 0.5).astype(np.int64)
+            return (outputs[:, 0] >= self.threshold).astype(np.int64)
         return np.argmax(outputs, axis=1).astype(np.int64)
 
     def positive_score(self, outputs: np.ndarray) -> np.ndarray | None:
@@ -79,7 +80,7 @@ def plan_targets(spec: Spec, n_classes: int) -> TargetEncoding:
                 f"train.loss: {spec.train.loss} needs one output unit per class ({n_classes}), "
                 f"but {key} has 1; use binary_crossentropy or set {key}.units={n_classes}"
             )
-        return TargetEncoding("binary", n_classes)
+        return TargetEncoding("binary", n_classes, spec.train.threshold)
     if output.units != n_classes:
         raise ConfigError(
             f"{key}.units: the output layer has {output.units} units but the target has "
