@@ -295,12 +295,11 @@ class CompiledTrainer:
             shape = tf.concat([tf.shape(improved), tf.ones(tf.rank(current) - 1, tf.int32)], 0)
             best.assign(tf.where(tf.reshape(improved, shape), current, best))
 
-    def stop_epochs(self, epochs_run: int) -> np.ndarray | None:
-        """Per job, the epoch count after which early stopping would have stopped it."""
+    def patience_ends(self) -> np.ndarray | None:
+        """Per job, the epoch count at which early stopping stops it (None: no stopping)."""
         if self.stopping is None:
             return None
-        best = self.best_epoch.numpy()
-        return np.minimum(best + 1 + self.stopping.patience, epochs_run)
+        return np.asarray(self.best_epoch.numpy()) + 1 + self.stopping.patience
 
     def restore_best(self) -> None:
         if self.stopping is None:
@@ -376,8 +375,8 @@ def train_bundle(trainer: CompiledTrainer, epochs: int, on_chunk: Any) -> tuple[
         history.append(logs)
         done += chunk
         on_chunk(done, logs)
-        stops = trainer.stop_epochs(done)
-        if stops is not None and np.all(stops <= done):
+        ends = trainer.patience_ends()
+        if ends is not None and np.all(ends <= done):
             break
         per_epoch = (time.perf_counter() - chunk_started) / chunk
         chunk = int(np.clip(TARGET_CHUNK_SECONDS / max(per_epoch, 1e-6), 1, max(epochs - done, 1)))

@@ -98,11 +98,11 @@ def _train_compiled(
     history, seconds = train_bundle(trainer, spec.train.epochs, on_chunk)
     trainer.write_back()
     eval_loss, _, outputs = trainer.evaluate()
-    stops = trainer.stop_epochs(len(history))
+    ends = trainer.patience_ends()
     keys = HISTORY_KEYS if spec.train.early_stopping else HISTORY_KEYS[:4]
     results = []
     for b, job in enumerate(jobs):
-        ran = len(history) if stops is None else int(stops[b])
+        ran = len(history) if ends is None else int(min(ends[b], len(history)))
         results.append(
             JobResult(
                 job=job,

@@ -193,6 +193,14 @@ def render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
         f"{pct(high)} (optimistic: CV models share training rows).",
         highlight=False,
     )
+    if metrics.get("p_value") is not None:
+        console.print(
+            f"Network − logistic regression: {100 * metrics['network_minus_logistic']:+.2f} "
+            f"points over {metrics['folds'] * repeats} folds; corrected resampled t-test "
+            f"(Nadeau & Bengio 2003): t = {metrics['t_statistic']:.2f}, "
+            f"p = {metrics['p_value']:.3f}.",
+            highlight=False,
+        )
     _render_footer(console, metrics, run_dir)
 
 

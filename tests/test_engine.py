@@ -158,3 +158,104 @@ def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
             ]
         )
     assert abs(means["compiled"] - means["fit"]) < 0.01, means
+
+
+def test_new_layers_build_the_expected_keras_model() -> None:
+    from densecli.model import build_model
+
+    spec = load_spec(
+        CONFIGS / "pima.yaml",
+        [
+            "model.layers.0.activation={name: leaky_relu, negative_slope: 0.1}",
+            "model.layers.0.dropout=0.2",
+            "model.layers.1.maxout=2",
+            "model.layers.1.activation=linear",
+            "model.layers.1.batch_norm=true",
+            "model.layers.1.kernel_regularizer={l2: 0.01}",
+        ],
+    )
+    model = build_model(spec, 8)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == [
+        "Dense",
+        "LeakyReLU",
+        "Dropout",
+        "Dense",
+        "BatchNormalization",
+        "Maxout",
+        "Dense",
+    ]
+    assert model.layers[1].negative_slope == pytest.approx(0.1)
+    assert model.layers[3].units == 16 and model.output_shape == (None, 1)
+
+
+def test_regularized_batch_normed_models_train_in_both_engines() -> None:
+    overrides = [
+        "train.epochs=3",
+        "preprocess.standardize=true",
+        "model.layers.0.batch_norm=true",
+        "model.layers.0.dropout=0.3",
+        "model.layers.1.kernel_regularizer={l2: 0.01}",
+        "model.layers.1.maxout=2",
+        "model.layers.1.activation=linear",
+        "train.class_weight=balanced",
+    ]
+    for engine in ("compiled", "fit"):
+        data, results, notices = _train("pima.yaml", *overrides, engine=engine)
+        assert notices == [] and results[0].engine == engine
+        x_eval = results[0].preprocessor.transform(data.features[700:])
+        predicted = results[0].model.predict(x_eval, verbose=0)
+        assert np.allclose(predicted, results[0].outputs, atol=1e-5)
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    _, results, _ = _train(
+        "pima.yaml",
+        "train.epochs=60",
+        "preprocess.standardize=true",
+        "train.optimizer={name: adam, learning_rate: 0.05}",
+        "train.early_stopping={patience: 3, validation_fraction: 0.2}",
+    )
+    history = results[0].history
+    best = int(np.argmin(history["val_loss"]))
+    assert results[0].epochs_trained == len(history["val_loss"]) == min(best + 1 + 3, 60)
+
+
+def test_reduce_on_plateau_falls_back_to_fit() -> None:
+    _, results, notices = _train(
+        "pima.yaml", "train.epochs=2", "train.schedule={name: reduce_on_plateau}"
+    )
+    assert results[0].engine == "fit" and "reduce_on_plateau" in notices[0]
+
+
+def test_cv_reports_logistic_regression_on_the_same_folds(
+    runner: CliRunner, runs_dir: Path
+) -> None:
+    from densecli.references import logistic_accuracy
+
+    result = invoke(
+        runner,
+        "cv",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "train.epochs=2",
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines at the console width
+    assert "logistic regression, standardized, same folds" in text
+    assert "corrected resampled t-test" in text
+    (run,) = list(runs_dir.iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    pima = dataset_for(None)
+    train, test = next(
+        iter(StratifiedKFold(3, shuffle=True, random_state=7).split(pima.labels, pima.labels))
+    )
+    assert metrics["logistic_regression_fold_accuracy"][0] == logistic_accuracy(pima, train, test)
+    assert 0 <= metrics["p_value"] <= 1
+    assert (run / "models" / "r1-fold-01.preprocess.json").is_file()

@@ -71,3 +71,8 @@ def test_output_layer_loss_and_labels_must_fit(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         plan_targets(_spec(*overrides), classes)
+
+
+def test_the_decision_threshold_moves_predictions() -> None:
+    encoding = plan_targets(_spec("train.threshold=0.3"), 2)
+    assert encoding.predict(np.array([[0.2], [0.35]])).tolist() == [0, 1]

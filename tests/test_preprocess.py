@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from densecli.data import dataset_for
+from densecli.errors import ConfigError
+from densecli.preprocess import Preprocessor, fit_preprocessor, resolve_columns
+from densecli.spec import PreprocessSpec, load_spec
+
+from conftest import CONFIGS
+
+MISSING = ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"]
+
+
+def test_pima_has_the_documented_impossible_zeros() -> None:
+    pima = dataset_for(None)
+    columns = resolve_columns(PreprocessSpec(zero_as_missing=MISSING), pima.feature_names)
+    assert (pima.features[:, columns] == 0).sum(axis=0).tolist() == [5, 35, 227, 374, 11]
+
+
+def test_statistics_come_from_the_training_rows_only() -> None:
+    train = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]])
+    spec = PreprocessSpec(zero_as_missing=[0], standardize=True)
+    fitted = fit_preprocessor(spec, [0], train)
+    assert fitted.fill_values == [4.0]  # median of 2, 4, 6: the zero is not a value
+    assert fitted.means == pytest.approx([4.0, 4.0])
+    out = fitted.transform(np.array([[0.0, 4.0], [100.0, 4.0]]))
+    assert out[0].tolist() == pytest.approx([0.0, 0.0])  # imputed, then centred
+    assert out[1, 0] > 10  # an evaluation row does not move the statistics
+
+
+def test_saved_statistics_round_trip_through_json() -> None:
+    fitted = fit_preprocessor(PreprocessSpec(standardize=True), [], np.array([[1.0], [3.0]]))
+    again = Preprocessor.from_json(fitted.to_json())
+    assert np.array_equal(again.transform(np.array([[2.0]])), fitted.transform(np.array([[2.0]])))
+
+
+def test_unknown_columns_are_named() -> None:
+    with pytest.raises(
+        ConfigError, match=r"preprocess.zero_as_missing.0: no feature named 'glucoze'"
+    ):
+        resolve_columns(
+            PreprocessSpec(zero_as_missing=["glucoze"]), dataset_for(None).feature_names
+        )
+
+
+def test_spec_accepts_the_new_keys() -> None:
+    spec = load_spec(
+        CONFIGS / "pima.yaml",
+        [
+            "preprocess.standardize=true",
+            "model.layers.0.activation={name: leaky_relu, negative_slope: 0.1}",
+            "model.layers.0.dropout=0.2",
+            "model.layers.1.maxout=3",
+            "model.layers.1.activation=linear",
+            "model.layers.1.batch_norm=true",
+            "model.layers.1.kernel_regularizer={l2: 0.01}",
+            "train.early_stopping={patience: 5}",
+            "train.schedule={name: cosine}",
+            "train.class_weight=balanced",
+            "train.threshold=0.4",
+        ],
+    )
+    assert spec.model.layers[1].maxout == 3 and spec.train.early_stopping is not None
