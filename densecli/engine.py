@@ -136,7 +136,7 @@ def _history_names(logs: dict[str, list[float]], validation: bool) -> dict[str, 
 def _callbacks(spec: Spec, progress: Progress) -> list[Any]:
     keras = import_keras()
 
-    class _Report(keras.callbacks.Callback):  # type: ignore[misc]
+    class _Report(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             progress.advance(1, dict(logs or {}))
 

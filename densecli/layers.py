@@ -10,7 +10,7 @@ keras = import_keras()
 
 
 @keras.saving.register_keras_serializable(package="densecli")
-class Maxout(keras.layers.Layer):  # type: ignore[misc]
+class Maxout(keras.layers.Layer):  # type: ignore[misc,name-defined]
     """max over `pieces` groups of units: the tutorial's max(w1·x+b1, w2·x+b2).
 
     Follows a Dense layer of units × pieces; output has `units` values.

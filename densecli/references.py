@@ -59,12 +59,12 @@ def compare_with_references(
     differences = [n - r for n, r in zip(network_accuracy, logistic, strict=True)]
     n_train = int(np.mean([train.size for train, _ in folds]))
     n_test = int(np.mean([test.size for _, test in folds]))
-    test = corrected_resampled_t_test(differences, n_train, n_test)
+    t_test = corrected_resampled_t_test(differences, n_train, n_test)
     return {
         "logistic_regression_accuracy": statistics.fmean(logistic),
         "logistic_regression_fold_accuracy": logistic,
         "majority_rule_accuracy": statistics.fmean(majority),
         "network_minus_logistic": statistics.fmean(differences),
-        "t_statistic": None if test is None else test[0],
-        "p_value": None if test is None else test[1],
+        "t_statistic": None if t_test is None else t_test[0],
+        "p_value": None if t_test is None else t_test[1],
     }

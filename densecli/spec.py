@@ -201,11 +201,11 @@ class CVSpec(_Strict):
 class Spec(_Strict):
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
     seed: int = Field(0, ge=0, lt=2**31)
-    data: DataSpec = Field(default_factory=DataSpec)
-    preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
+    data: DataSpec = Field(default_factory=lambda: DataSpec())
+    preprocess: PreprocessSpec = Field(default_factory=lambda: PreprocessSpec())
     model: ModelSpec
-    train: TrainSpec = Field(default_factory=TrainSpec)
-    cv: CVSpec = Field(default_factory=CVSpec)
+    train: TrainSpec = Field(default_factory=lambda: TrainSpec())
+    cv: CVSpec = Field(default_factory=lambda: CVSpec())
 
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain YAML-ready data."""

@@ -43,13 +43,13 @@ class TargetEncoding:
             return class_index.astype(np.float32).reshape(-1, 1)
         if self.kind == "sparse":
             return class_index.astype(np.int32)
-        return np.eye(self.n_classes, dtype=np.float32)[class_index]
+        return np.asarray(np.eye(self.n_classes, dtype=np.float32)[class_index])
 
     def predict(self, outputs: np.ndarray) -> np.ndarray:
         """Class indices from the network's outputs (one unit: the decision threshold)."""
         if self.kind == "binary":
-            return (outputs[:, 0] >= self.threshold).astype(np.int64)
-        return np.argmax(outputs, axis=1).astype(np.int64)
+            return np.asarray(outputs[:, 0] >= self.threshold, dtype=np.int64)
+        return np.asarray(np.argmax(outputs, axis=1), dtype=np.int64)
 
     def positive_score(self, outputs: np.ndarray) -> np.ndarray | None:
         """The score of class 1 for ROC AUC on two classes; None for more classes."""
@@ -70,7 +70,7 @@ def plan_targets(spec: Spec, n_classes: int) -> TargetEncoding:
                 f"{key}.units: one output unit separates 2 classes, but the target has "
                 f"{n_classes}; use units: {n_classes} with softmax and categorical_crossentropy"
             )
-        if snake_case(output.activation) == "softmax":
+        if isinstance(output.activation, str) and snake_case(output.activation) == "softmax":
             raise ConfigError(
                 f"{key}.activation: softmax over a single unit always outputs 1; use sigmoid, "
                 "or units: 2 with categorical_crossentropy"

@@ -1,6 +1,7 @@
 """The grid behind configs/pima-best.yaml: every point scored by `densecli cv --repeats 5`.
 
-    python scripts/search_pima.py [--epochs 300] [--runs-dir /tmp/pima-search]
+    python scripts/search_pima.py [--hidden 8,16] [--l2 0,0.01] [--dropout 0,0.2]
+                                  [--lr 0.001] [--epochs 100,300] [--runs-dir /tmp/pima-search]
 
 Each point is configs/pima.yaml with standardized, zero-as-missing-imputed features and
 the listed changes; all points use the config's own seed (7), so all see the same 50 folds
@@ -50,7 +51,7 @@ def point(hidden: str, l2: float, dropout: float, lr: float, epochs: int) -> dic
         for u in HIDDEN[hidden]
     ]
     layers[0]["input_dim"] = 8
-    spec["name"] = f"h{hidden}-l2{l2}-do{dropout}-lr{lr}"
+    spec["name"] = f"h{hidden}-l2{l2}-do{dropout}-lr{lr}-e{epochs}"
     spec["preprocess"] = PREPROCESS
     spec["model"]["layers"] = [*layers, {"units": 1, "activation": "sigmoid"}]
     spec["train"].update(
@@ -61,13 +62,23 @@ def point(hidden: str, l2: float, dropout: float, lr: float, epochs: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=300)
+
+    def floats(text: str) -> list[float]:
+        return [float(v) for v in text.split(",")]
+
+    parser.add_argument("--hidden", default=",".join(HIDDEN), help="hidden layouts, e.g. 8,12-8")
+    parser.add_argument("--l2", type=floats, default=[0.0, 0.001, 0.01])
+    parser.add_argument("--dropout", type=floats, default=[0.0, 0.2])
+    parser.add_argument("--lr", type=floats, default=[0.001, 0.003])
+    parser.add_argument("--epochs", type=lambda t: [int(v) for v in t.split(",")], default=[300])
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/pima-search"))
     options = parser.parse_args()
-    grid = itertools.product(HIDDEN, (0.0, 0.001, 0.01), (0.0, 0.2), (0.001, 0.003))
+    grid = itertools.product(
+        options.hidden.split(","), options.l2, options.dropout, options.lr, options.epochs
+    )
     rows = []
-    for hidden, l2, dropout, lr in grid:
-        spec = point(hidden, l2, dropout, lr, options.epochs)
+    for hidden, l2, dropout, lr, epochs in grid:
+        spec = point(hidden, l2, dropout, lr, epochs)
         outcome = run_cv(
             prepare(validate_spec(spec)), options.runs_dir, _Silent(), Plan(repeats=5, notice=print)
         )
