@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from densecli.backend import prefer_threads_for
+from densecli.backend import prefer_threads_for, versions
 from densecli.data import Dataset, classic_split, dataset_for, stratified_folds
 from densecli.engine import EngineName, JobResult, Progress, train_jobs
 from densecli.evaluation import classification_metrics, majority_accuracy, wilson_interval
@@ -134,15 +134,16 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _start_run(
-    exp: Experiment, runs_dir: Path, mode: str, jobs: list[Job], method: str
-) -> RunFolder:
-    """Everything needed to repeat the run is written before training starts."""
-    from densecli.backend import versions
-
-    folder = RunFolder(runs_dir, exp.spec.name, mode)
+def _write_run_inputs(
+    exp: Experiment,
+    folder: RunFolder,
+    jobs: list[Job],
+    method: str,
+    library_versions: dict[str, str],
+) -> None:
+    """Everything needed to repeat the run, written before training starts."""
     folder.write_yaml("config.yaml", exp.spec.resolved())
-    folder.write_json("env.json", environment(exp.spec.seed, versions()))
+    folder.write_json("env.json", environment(exp.spec.seed, library_versions))
     folder.write_json(
         "folds.json",
         {
@@ -153,7 +154,6 @@ def _start_run(
             ],
         },
     )
-    return folder
 
 
 def _step_macs(spec: Spec, n_features: int, jobs: int) -> int:
@@ -173,8 +173,10 @@ def _train_and_record(
 ) -> Outcome:
     """Train the jobs inside a scratch run folder; it becomes a run only when complete."""
     prefer_threads_for(_step_macs(exp.spec, exp.data.n_features, len(jobs)))
-    folder = _start_run(exp, runs_dir, mode, jobs, method)
+    library_versions = versions()  # imports TensorFlow: the slow part, before any folder exists
+    folder = RunFolder(runs_dir, exp.spec.name, mode)
     try:
+        _write_run_inputs(exp, folder, jobs, method, library_versions)
         results = train_jobs(
             exp.spec, exp.data, exp.encoding, jobs, progress, plan.engine, plan.notice
         )
