@@ -28,7 +28,7 @@ PREPROCESS = {
     "zero_as_missing": ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"],
     "standardize": True,
 }
-HIDDEN = {"4": [4], "8": [8], "12-8": [12, 8], "16": [16]}
+HIDDEN = {"0": [], "4": [4], "8": [8], "12-8": [12, 8], "16": [16]}
 
 
 class _Silent:

@@ -259,3 +259,24 @@ def test_cv_reports_logistic_regression_on_the_same_folds(
     assert metrics["logistic_regression_fold_accuracy"][0] == logistic_accuracy(pima, train, test)
     assert 0 <= metrics["p_value"] <= 1
     assert (run / "models" / "r1-fold-01.preprocess.json").is_file()
+
+
+def test_train_with_several_seeds_reports_their_mean(runner: CliRunner, runs_dir: Path) -> None:
+    result = invoke(
+        runner,
+        "train",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "train.epochs=2",
+        "--seeds",
+        "3",
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.exit_code == 0, result.output
+    assert "mean of 3 initialisations" in " ".join(result.output.split())
+    (run,) = list(runs_dir.iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    accuracies = [job["accuracy"] for job in metrics["job_metrics"]]
+    assert metrics["models"] == 3 and metrics["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert len(list((run / "models").glob("split-s*.keras"))) == 3
