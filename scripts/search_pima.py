@@ -1,11 +1,15 @@
 """The grid behind configs/pima-best.yaml: every point scored by `densecli cv --repeats 5`.
 
-    python scripts/search_pima.py [--hidden 8,16] [--l2 0,0.01] [--dropout 0,0.2]
-                                  [--lr 0.001] [--epochs 100,300] [--runs-dir /tmp/pima-search]
+    python scripts/search_pima.py [--hidden 0,8,12-8] [--l2 0,0.01] [--dropout 0,0.2]
+        [--lr 0.001] [--epochs 100,300] [--impute yes,no] [--penalize-output]
+        [--runs-dir /tmp/pima-search]
 
-Each point is configs/pima.yaml with standardized, zero-as-missing-imputed features and
-the listed changes; all points use the config's own seed (7), so all see the same 50 folds
-and the logistic regression is scored on exactly those folds. Prints a Markdown table,
+Each point is configs/pima.yaml (batch 32, Adam) with standardized features — after median
+imputation of Pima's impossible zeros unless `--impute no` — and the listed changes: relu
+hidden layers (`0` = none, a plain logistic unit), an L2 penalty on the hidden layers (and
+the output layer with --penalize-output), dropout, learning rate and epochs. All points
+use the config's own seed (7), so all see the same 50 folds, and the logistic regression is
+scored on exactly those folds. Prints a line per point and, at the end, a Markdown table,
 best first. The chosen point is then checked, untouched, on other seeds by hand:
 `densecli cv configs/pima-best.yaml --repeats 5 --set seed=S`.
 """
@@ -24,10 +28,7 @@ from densecli.spec import validate_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = yaml.safe_load((ROOT / "configs" / "pima.yaml").read_text())
-PREPROCESS = {
-    "zero_as_missing": ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"],
-    "standardize": True,
-}
+ZERO_AS_MISSING = ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"]
 HIDDEN = {"0": [], "4": [4], "8": [8], "12-8": [12, 8], "16": [16]}
 
 
@@ -39,64 +40,68 @@ class _Silent:
         pass
 
 
-def point(hidden: str, l2: float, dropout: float, lr: float, epochs: int) -> dict[str, Any]:
-    spec = yaml.safe_load(yaml.safe_dump(BASE))
+def point(settings: dict[str, Any], penalize_output: bool) -> dict[str, Any]:
+    hidden, l2, dropout = settings["hidden"], settings["l2"], settings["dropout"]
+    penalty = {"kernel_regularizer": {"l2": l2}} if l2 else {}
     layers = [
-        {
-            "units": u,
-            "activation": "relu",
-            "dropout": dropout,
-            **({"kernel_regularizer": {"l2": l2}} if l2 else {}),
-        }
-        for u in HIDDEN[hidden]
+        {"units": u, "activation": "relu", "dropout": dropout, **penalty} for u in HIDDEN[hidden]
     ]
+    layers.append({"units": 1, "activation": "sigmoid", **(penalty if penalize_output else {})})
     layers[0]["input_dim"] = 8
-    spec["name"] = f"h{hidden}-l2{l2}-do{dropout}-lr{lr}-e{epochs}"
-    spec["preprocess"] = PREPROCESS
-    spec["model"]["layers"] = [*layers, {"units": 1, "activation": "sigmoid"}]
+    spec = yaml.safe_load(yaml.safe_dump(BASE))
+    spec["name"] = "-".join(f"{k}{v}" for k, v in settings.items())
+    spec["preprocess"] = {
+        "zero_as_missing": ZERO_AS_MISSING if settings["impute"] == "yes" else [],
+        "standardize": True,
+    }
+    spec["model"]["layers"] = layers
     spec["train"].update(
-        epochs=epochs, batch_size=32, optimizer={"name": "adam", "learning_rate": lr}
+        epochs=settings["epochs"],
+        batch_size=32,
+        optimizer={"name": "adam", "learning_rate": settings["lr"]},
     )
     return spec
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-
+def _options() -> argparse.Namespace:
     def floats(text: str) -> list[float]:
         return [float(v) for v in text.split(",")]
 
-    parser.add_argument("--hidden", default=",".join(HIDDEN), help="hidden layouts, e.g. 8,12-8")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hidden", type=lambda t: t.split(","), default=list(HIDDEN))
     parser.add_argument("--l2", type=floats, default=[0.0, 0.001, 0.01])
     parser.add_argument("--dropout", type=floats, default=[0.0, 0.2])
     parser.add_argument("--lr", type=floats, default=[0.001, 0.003])
     parser.add_argument("--epochs", type=lambda t: [int(v) for v in t.split(",")], default=[300])
+    parser.add_argument("--impute", type=lambda t: t.split(","), default=["yes"])
+    parser.add_argument("--penalize-output", action="store_true")
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/pima-search"))
-    options = parser.parse_args()
-    grid = itertools.product(
-        options.hidden.split(","), options.l2, options.dropout, options.lr, options.epochs
-    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    options = _options()
+    keys = ("hidden", "l2", "dropout", "lr", "epochs", "impute")
+    grid = itertools.product(*(getattr(options, key) for key in keys))
     rows = []
-    for hidden, l2, dropout, lr, epochs in grid:
-        spec = point(hidden, l2, dropout, lr, epochs)
-        outcome = run_cv(
-            prepare(validate_spec(spec)), options.runs_dir, _Silent(), Plan(repeats=5, notice=print)
+    for values in grid:
+        spec = point(dict(zip(keys, values, strict=True)), options.penalize_output)
+        experiment = prepare(validate_spec(spec))
+        m = run_cv(experiment, options.runs_dir, _Silent(), Plan(repeats=5, notice=print)).metrics
+        row = (
+            m["accuracy"],
+            spec["name"],
+            m["accuracy_std"],
+            m["logistic_regression_accuracy"],
+            m["p_value"],
+            m["train_seconds"],
         )
-        m = outcome.metrics
-        rows.append(
-            (
-                m["accuracy"],
-                spec["name"],
-                m["accuracy_std"],
-                m["logistic_regression_accuracy"],
-                m["p_value"],
-                m["train_seconds"],
-            )
-        )
+        rows.append(row)
         print(
-            f"{spec['name']:32s} {100 * m['accuracy']:.2f} ± {100 * m['accuracy_std']:.2f}  "
-            f"LR {100 * m['logistic_regression_accuracy']:.2f}  p={m['p_value']:.3f}  "
-            f"{m['train_seconds']:.0f} s",
+            f"{row[1]:44s} {100 * row[0]:.2f} ± {100 * row[2]:.2f}  LR {100 * row[3]:.2f}  "
+            f"p={row[4]:.3f}  {row[5]:.0f} s",
             flush=True,
         )
     print("\n| point | accuracy % | std | logistic regression % | p (vs LR) | train s |")
