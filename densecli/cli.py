@@ -136,5 +136,15 @@ def validate(
         commands.validate(config, set_ or [], data)
 
 
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema, for editors that complete and check YAML keys.
+
+    Example: `densecli schema > densecli.schema.json`
+    """
+    with user_errors():
+        commands.schema()
+
+
 def main() -> None:
     app()

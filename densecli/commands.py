@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,3 +85,9 @@ def _model_summary(spec: Spec, n_features: int) -> Table:
     table.add_section()
     table.add_row("total", "", "", "", f"{model.count_params():,}", style="bold")
     return table
+
+
+def schema() -> None:
+    from densecli.schema import schema_text
+
+    sys.stdout.write(schema_text())  # plain bytes: redirected into a file, never wrapped
