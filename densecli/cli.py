@@ -146,5 +146,19 @@ def schema() -> None:
         commands.schema()
 
 
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path(
+        "experiment.yaml"
+    ),
+) -> None:
+    """Write a commented starter spec (the tutorial's network); never overwrites a file.
+
+    Example: `densecli init configs/mine.yaml`
+    """
+    with user_errors():
+        commands.init(path)
+
+
 def main() -> None:
     app()

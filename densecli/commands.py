@@ -91,3 +91,14 @@ def schema() -> None:
     from densecli.schema import schema_text
 
     sys.stdout.write(schema_text())  # plain bytes: redirected into a file, never wrapped
+
+
+def init(path: Path) -> None:
+    from densecli.starter import write_starter
+
+    written = write_starter(path)
+    Console(highlight=False).print(
+        f"Wrote {written}: the tutorial's 12-8-1 network. Next: densecli validate {written}",
+        markup=False,
+        soft_wrap=True,
+    )
