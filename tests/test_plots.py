@@ -1,0 +1,70 @@
+"""Plots: every run gets valid PNG pictures of a sensible size, drawn from its records."""
+
+import json
+import struct
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from densecli.plots import write_run_plots
+
+from conftest import CONFIGS, invoke
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG signature and IHDR chunk; fails on anything else."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def assert_sensible_png(path: Path) -> None:
+    width, height = png_size(path)
+    assert 500 <= width <= 2500 and 300 <= height <= 2000, (width, height)
+    assert path.stat().st_size > 10_000  # a blank canvas compresses to far less
+
+
+def _only_run(runs_dir: Path) -> Path:
+    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return run
+
+
+def test_train_writes_learning_curves(runner: CliRunner, runs_dir: Path) -> None:
+    result = invoke(
+        runner, "train", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2",
+        "--runs-dir", str(runs_dir),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = _only_run(runs_dir)
+    assert_sensible_png(run / "learning_curves.png")
+    assert not (run / "folds.png").exists()
+
+
+def test_cv_writes_learning_curves_and_folds(runner: CliRunner, runs_dir: Path) -> None:
+    result = invoke(
+        runner, "cv", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2", "--folds", "3",
+        "--runs-dir", str(runs_dir),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = _only_run(runs_dir)
+    assert_sensible_png(run / "learning_curves.png")
+    assert_sensible_png(run / "folds.png")
+
+
+def test_plots_without_an_accuracy_metric_or_reported_best(tmp_path: Path) -> None:
+    # A run on other data, trained with metrics: [] — loss only, no 77.7 % line.
+    (tmp_path / "history.csv").write_text(
+        "job,epoch,loss,eval_loss\n"
+        + "".join(f"fold-0{j},{e},{1 / e + j / 10},{1.2 / e}\n" for j in (1, 2) for e in (1, 2, 3))
+    )
+    metrics = {
+        "mode": "cv", "name": "other", "epochs": 3, "folds": 2, "fold_accuracy": [0.7, 0.8],
+        "accuracy_std": 0.07, "baseline_accuracy": 0.6, "reported_best_accuracy": None,
+    }  # fmt: skip
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    written = write_run_plots(tmp_path)
+    assert [p.name for p in written] == ["learning_curves.png", "folds.png"]
+    for path in written:
+        assert_sensible_png(path)
+    assert png_size(tmp_path / "learning_curves.png")[0] < 1000  # one panel, not two
