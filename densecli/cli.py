@@ -160,5 +160,28 @@ def init(
         commands.init(path)
 
 
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+    input_csv: Annotated[
+        Path, typer.Argument(metavar="INPUT.csv", help="Rows of feature values to score.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the CSV here instead of to the terminal."),
+    ] = None,
+) -> None:
+    """Score new rows with a run's model (a CV run: the mean of its fold models).
+
+    INPUT.csv holds the feature columns in training order; a header is optional and a target
+    column, if present, is ignored. Each output row gives the input line, the probability of
+    each class and the predicted class.
+
+    Example: `densecli predict runs/20250101-120000-pima-tutorial-split new.csv -o scored.csv`
+    """
+    with user_errors():
+        commands.predict(run, input_csv, output)
+
+
 def main() -> None:
     app()

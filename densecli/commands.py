@@ -102,3 +102,25 @@ def init(path: Path) -> None:
         markup=False,
         soft_wrap=True,
     )
+
+
+def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
+    from densecli.predict import model_outputs, predictions_csv, read_input_rows, write_atomically
+    from densecli.runfiles import load_run
+
+    run = load_run(run_dir)
+    rows = read_input_rows(input_csv, run)
+    text = predictions_csv(run, rows, model_outputs(run, rows.features))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    write_atomically(output, text)
+    models = len(run.model_paths)
+    how = f"mean of {models} fold models" if models > 1 else "the run's model"
+    note = "; the target column was ignored" if rows.dropped_target else ""
+    _stderr().print(
+        f"Scored {len(rows.lines)} rows with {how}{note}. Written: {output}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,170 @@
+"""Scoring new rows with a finished run: read and check the rows, run the model(s), write a CSV.
+
+Everything is checked before anything is written: a bad row is reported by its line number
+in the input file (counted from 1, header included) and no output file appears.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from densecli.errors import DataError, RunsError
+from densecli.runfiles import SavedRun
+from densecli.targets import plan_targets
+
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class InputRows:
+    features: np.ndarray  # float32, rows × the run's features, in training order
+    lines: list[int]  # each row's line number in the input file
+    dropped_target: bool
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
+def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(enumerate(csv.reader(handle), start=1))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such input file; check the path") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a CSV file of rows to score") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path}: cannot read the CSV ({err})") from None
+    rows = [(n, [c.strip() for c in row]) for n, row in rows if any(c.strip() for c in row)]
+    if not rows:
+        raise DataError(f"{path}: the file is empty; expected rows of feature values")
+    return rows
+
+
+def _target_position(run: SavedRun, header: list[str] | None, width: int) -> int | None:
+    """Where the target column sits in a row that has one more column than the features."""
+    if header is not None and run.target in header:
+        return header.index(run.target)
+    if width == run.n_features + 1:
+        return run.target_index
+    return None
+
+
+def read_input_rows(path: Path, run: SavedRun) -> InputRows:
+    """The feature columns in training order; an extra target column is recognised and dropped."""
+    rows = _read_csv(path)
+    header = None
+    # A header holds names only: a first row mixing numbers and text is a bad data row,
+    # reported like any other rather than silently skipped.
+    if not any(_is_number(c) for c in rows[0][1]):
+        header, rows = rows[0][1], rows[1:]
+        if not rows:
+            raise DataError(f"{path}: only a header row; expected rows to score below it")
+    n = run.n_features
+    allowed = [len(header)] if header is not None else [n, n + 1]
+    if header is not None and len(header) not in (n, n + 1):
+        raise DataError(
+            f"{path}: row 1 (header) has {len(header)} columns; expected the {n} features "
+            f"({', '.join(run.features)}), optionally with the target {run.target!r}"
+        )
+    problems: list[str] = []
+    features: list[list[float]] = []
+    lines: list[int] = []
+    dropped = False
+    for line, row in rows:
+        if len(row) not in allowed:
+            expected = " or ".join(map(str, allowed))
+            problems.append(f"{path}: row {line} has {len(row)} columns, expected {expected}")
+            continue
+        target = _target_position(run, header, len(row)) if len(row) == n + 1 else None
+        if len(row) == n + 1 and target is None:
+            problems.append(
+                f"{path}: row {line} has {n + 1} columns but the run does not know which is "
+                f"the target; add a header naming it {run.target!r}, or give only the {n} features"
+            )
+            continue
+        bad = [j for j, cell in enumerate(row) if j != target and not _is_number(cell)]
+        problems += [
+            f"{path}: row {line}, column {j + 1}: {row[j]!r} is not a finite number"
+            if row[j]
+            else f"{path}: row {line}, column {j + 1}: missing value; fill it in or drop the row"
+            for j in bad
+        ]
+        if not bad:
+            dropped = dropped or target is not None
+            features.append([float(c) for j, c in enumerate(row) if j != target])
+            lines.append(line)
+    if problems:
+        extra = len(problems) - MAX_PROBLEMS
+        shown = problems[:MAX_PROBLEMS]
+        raise DataError(*shown, *([f"{path}: … and {extra} more bad rows"] if extra > 0 else []))
+    return InputRows(np.asarray(features, dtype=np.float32), lines, dropped)
+
+
+def prepare_features(run: SavedRun, features: np.ndarray) -> np.ndarray:
+    """The one place where rows become model inputs.
+
+    No preprocessing exists yet; when a run saves a fitted preprocessing step (a later
+    issue), it is applied here, exactly as it was to the training rows.
+    """
+    return features.astype(np.float32, copy=False)
+
+
+def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
+    """The network's outputs; for a CV run, the mean over the fold models."""
+    from densecli.backend import import_keras
+
+    keras = import_keras()
+    paths = run.model_paths
+    missing = [p for p in paths if not p.is_file()]
+    if not paths or missing:
+        name = missing[0].relative_to(run.folder) if missing else "models/fold-*.keras"
+        raise RunsError(f"{run.folder}: {name} is missing; this run cannot score rows")
+    inputs = prepare_features(run, features)
+    outputs = [
+        np.asarray(
+            keras.saving.load_model(path, compile=False).predict(
+                inputs, batch_size=4096, verbose=0
+            ),
+            dtype=np.float64,
+        )
+        for path in paths
+    ]
+    return np.mean(outputs, axis=0)
+
+
+def predictions_csv(run: SavedRun, rows: InputRows, outputs: np.ndarray) -> str:
+    """One row per input row: its line, the probability of each class, the predicted class."""
+    encoding = plan_targets(run.spec, len(run.classes))
+    predicted = encoding.predict(outputs)
+    if encoding.kind == "binary":
+        probabilities = np.column_stack([1.0 - outputs[:, 0], outputs[:, 0]])
+    else:
+        probabilities = outputs
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["line", *(f"probability_{c}" for c in run.classes), "predicted"])
+    for line, probs, guess in zip(rows.lines, probabilities, predicted, strict=True):
+        writer.writerow([line, *(repr(float(p)) for p in probs), run.classes[int(guess)]])
+    return buffer.getvalue()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        scratch.write_text(text, encoding="utf-8")
+        os.replace(scratch, path)
+    except OSError as err:
+        scratch.unlink(missing_ok=True)
+        raise RunsError(f"{path}: cannot write the predictions ({err.strerror})") from None
