@@ -183,5 +183,17 @@ def predict(
         commands.predict(run, input_csv, output)
 
 
+@app.command()
+def show(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+) -> None:
+    """Show a run: its resolved spec, the model with parameter counts, metrics and files.
+
+    Example: `densecli show runs/20250101-120000-pima-tutorial-cv`
+    """
+    with user_errors():
+        commands.show(run)
+
+
 def main() -> None:
     app()

@@ -124,3 +124,10 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def show(run_dir: Path) -> None:
+    from densecli.runfiles import load_run
+    from densecli.show import render_run
+
+    render_run(Console(), load_run(run_dir))
