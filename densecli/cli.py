@@ -16,6 +16,7 @@ from rich.console import Console
 
 from densecli import __version__, commands
 from densecli.errors import DensecliError
+from densecli.selection import Mode, OutputFormat, SortKey
 
 app = typer.Typer(
     name="densecli",
@@ -113,13 +114,26 @@ def cv(
 @app.command()
 def compare(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of runs.")] = DEFAULT_RUNS,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table for people; csv, markdown, json for tools."),
+    ] = "table",
+    sort: Annotated[
+        SortKey, typer.Option(help="Order by this score, best first (loss: lowest first).")
+    ] = "accuracy",
+    mode: Annotated[Mode | None, typer.Option(help="Only classic-split or only CV runs.")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Keep the first N runs.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Also draw accuracy (± std) per run into this PNG."),
+    ] = None,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
 
-    Example: `densecli compare runs/`
+    Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
     """
     with user_errors():
-        commands.compare(runs_dir)
+        commands.compare(runs_dir, fmt, sort, mode, top, plot)
 
 
 @app.command()

@@ -199,7 +199,7 @@ def _loss_name(folder: Path) -> str | None:
         return None
 
 
-def comparison_chart(rows: Sequence[RunRow], path: Path) -> Path:
+def comparison_chart(rows: Sequence[RunRow], path: Path, title: str = "Runs, best first") -> Path:
     """Accuracy (± std over folds) per run, in the order given (best first), one per line."""
     fig = _figure(10, 1.6 + 0.42 * max(len(rows), 2))
     ax = fig.subplots()
@@ -220,14 +220,21 @@ def comparison_chart(rows: Sequence[RunRow], path: Path) -> Path:
         )
     for y, r in zip(positions, rows, strict=True):
         ax.annotate(f"{100 * r.accuracy:.1f} %", (100 * r.accuracy, y), textcoords="offset points",
-                    xytext=(0, 8), ha="center", fontsize=8)  # fmt: skip
-    _reference_lines(ax, _references(rows), horizontal=False)
-    ax.set_yticks(positions, [r.run for r in rows], fontsize=8)
+                    xytext=(0, 8), ha="center", fontsize=8,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                    )  # fmt: skip
+    references = _references(rows)
+    _reference_lines(ax, references, horizontal=False)
+    spread = [100 * (r.accuracy + s * (r.accuracy_std or 0.0)) for r in rows for s in (-1, 1)]
+    spread += [100 * v for v in references.values() if v is not None]
+    ax.set_xlim(max(0.0, min(spread) - 3), min(100.0, max(spread) + 3))  # lines off the frame
+    ax.set_yticks(positions, [f"{r.run} ({r.epochs} epochs)" for r in rows], fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel("accuracy on held-out rows (%)")
     ax.grid(axis="x", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=2, frameon=False)
-    fig.suptitle(f"Runs compared, best first ({len(rows)} runs)", fontweight="bold")
+    count = f"{len(rows)} run" + ("s" if len(rows) != 1 else "")
+    fig.suptitle(f"{title} ({count})", fontweight="bold")
     fig.savefig(path)
     return path
 
@@ -240,3 +247,17 @@ def _references(rows: Sequence[RunRow]) -> dict[str, float | None]:
         "baseline_accuracy": baselines.pop() if len(baselines) == 1 else None,
         "reported_best_accuracy": reported.pop() if len(reported) == 1 else None,
     }
+
+
+def write_comparison_plot(rows: Sequence[RunRow], path: Path, title: str) -> Path:
+    """`compare --plot FILE`, with user errors for what the user can fix."""
+    from densecli.errors import RunsError
+
+    if not rows:
+        raise RunsError(f"{path}: nothing to plot, no finished runs matched; train some first")
+    if path.suffix.lower() not in {".png", ".svg", ".pdf"}:
+        raise RunsError(f"{path}: unsupported picture type; name the file .png, .svg or .pdf")
+    try:
+        return comparison_chart(rows, path, title)
+    except OSError as err:
+        raise RunsError(f"{path}: cannot write the plot ({err.strerror})") from None

@@ -1,28 +1,13 @@
 """Plots: every run gets valid PNG pictures of a sensible size, drawn from its records."""
 
 import json
-import struct
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from densecli.plots import write_run_plots
 
-from conftest import CONFIGS, invoke
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """Width and height from the PNG signature and IHDR chunk; fails on anything else."""
-    head = path.read_bytes()[:24]
-    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
-    width, height = struct.unpack(">II", head[16:24])
-    return int(width), int(height)
-
-
-def assert_sensible_png(path: Path) -> None:
-    width, height = png_size(path)
-    assert 500 <= width <= 2500 and 300 <= height <= 2000, (width, height)
-    assert path.stat().st_size > 10_000  # a blank canvas compresses to far less
+from conftest import CONFIGS, assert_sensible_png, invoke, png_size
 
 
 def _only_run(runs_dir: Path) -> Path:

@@ -82,7 +82,7 @@ for args in (
     ["show", {str(run)!r}],
     ["schema"],
     ["init", {str(tmp_path / "spec.yaml")!r}],
-    ["compare", {str(run.parent)!r}],
+    ["compare", {str(run.parent)!r}, "--plot", {str(tmp_path / "c.png")!r}, "--format", "json"],
     ["predict", "--help"],
 ):
     result = runner.invoke(app, args)
