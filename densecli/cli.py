@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from densecli import __version__, commands
 from densecli.errors import DensecliError
-from densecli.selection import Mode, OutputFormat, SortKey
 
 app = typer.Typer(
     name="densecli",
@@ -28,6 +27,12 @@ app = typer.Typer(
 
 DEFAULT_CONFIG = Path("configs/pima.yaml")
 DEFAULT_RUNS = Path("runs")
+# The choices of compare's options (densecli.selection implements each; a test keeps them equal).
+OutputFormat = Literal["table", "csv", "markdown", "json"]
+SortKey = Literal[
+    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "train_seconds", "created", "name"
+]
+Mode = Literal["split", "cv"]
 
 SetOption = Annotated[
     list[str] | None,
@@ -133,7 +138,7 @@ def compare(
     Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
     """
     with user_errors():
-        commands.compare(runs_dir, fmt, sort, mode, top, plot)
+        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot)
 
 
 @app.command()

@@ -39,33 +39,12 @@ def cv(config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None
     report.render_cv(Console(), outcome.metrics, outcome.run_dir)
 
 
-def compare(
-    runs_dir: Path,
-    fmt: str = "table",
-    sort: str = "accuracy",
-    mode: str | None = None,
-    top: int | None = None,
-    plot: Path | None = None,
-) -> None:
-    from densecli.selection import describe_order, render_text, select_runs
-
+def compare(runs_dir: Path) -> None:
     rows, warnings = collect_runs(runs_dir)
     for warning in warnings:
         _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-    rows = select_runs(rows, sort, mode, top)
     cells = table_rows(rows)
-    written = write_tables(runs_dir, cells)
-    title = describe_order(sort, mode)
-    if plot is not None:
-        from densecli.plots import write_comparison_plot
-
-        written.append(write_comparison_plot(rows, plot, title))
-    if fmt == "table":
-        shown = title + (f" (top {top})" if top is not None else "")
-        report.render_compare(Console(), cells, written, title=shown)
-        return
-    sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
-    _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
+    report.render_compare(Console(), cells, write_tables(runs_dir, cells))
 
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
@@ -152,3 +131,33 @@ def show(run_dir: Path) -> None:
     from densecli.show import render_run
 
     render_run(Console(), load_run(run_dir))
+
+
+def compare_runs(
+    runs_dir: Path,
+    fmt: str = "table",
+    sort: str = "accuracy",
+    mode: str | None = None,
+    top: int | None = None,
+    plot: Path | None = None,
+) -> None:
+    """`compare` with its options: which runs, in which order, in which format, and a plot."""
+    from densecli.selection import describe_order, render_text, select_runs
+
+    rows, warnings = collect_runs(runs_dir)
+    for warning in warnings:
+        _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    rows = select_runs(rows, sort, mode, top)
+    cells = table_rows(rows)
+    written = write_tables(runs_dir, cells)
+    title = describe_order(sort, mode)
+    if plot is not None:
+        from densecli.plots import write_comparison_plot
+
+        written.append(write_comparison_plot(rows, plot, title))
+    if fmt == "table":
+        shown = title + (f" (top {top})" if top is not None else "")
+        report.render_compare(Console(), cells, written, title=shown)
+        return
+    sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
+    _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)

@@ -71,7 +71,12 @@ def _reference_lines(ax: Axes, metrics: dict[str, Any], horizontal: bool = True)
 
 
 def _curves(
-    ax: Axes, series: dict[str, np.ndarray], color: str, label: str, scale: float = 1.0
+    ax: Axes,
+    series: dict[str, np.ndarray],
+    color: str,
+    label: str,
+    scale: float = 1.0,
+    noun: str = "fold",
 ) -> None:
     """One line per job; with several jobs each is faint and their mean is bold."""
     if not series:
@@ -88,7 +93,7 @@ def _curves(
     length = min(v.size for v in series.values())
     mean = np.mean([v[:length] for v in series.values()], axis=0)
     ax.plot(np.arange(1, length + 1), scale * mean, color=color, lw=2.2, marker=marker,
-            label=f"{label}, mean of {len(series)} folds (faint: each fold)")  # fmt: skip
+            label=f"{label}, mean of {len(series)} {noun}s (faint: each {noun})")  # fmt: skip
 
 
 def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: Path) -> Path:
@@ -99,8 +104,9 @@ def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: P
     fig = _figure(11.5 if accuracy else 6.5, 4.8)
     axes = fig.subplots(1, 2 if accuracy else 1, squeeze=False)[0]
     loss = axes[0]
-    _curves(loss, _series(rows, "loss"), TRAIN_COLOR, "training rows")
-    _curves(loss, _series(rows, "eval_loss"), EVAL_COLOR, "evaluation rows")
+    noun = "fold" if metrics.get("mode") == "cv" else "model"
+    _curves(loss, _series(rows, "loss"), TRAIN_COLOR, "training rows", noun=noun)
+    _curves(loss, _series(rows, "eval_loss"), EVAL_COLOR, "evaluation rows", noun=noun)
     losses = [row["loss"] for row in rows] + [row.get("eval_loss", np.nan) for row in rows]
     finite = [v for v in losses if np.isfinite(v) and v > 0]
     if finite and max(finite) / min(finite) > 20:
@@ -112,8 +118,8 @@ def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: P
     loss.set_ylabel("loss" + (f" ({', '.join(unit)})" if unit else ""))
     if accuracy:
         acc = axes[1]
-        _curves(acc, _series(rows, accuracy), TRAIN_COLOR, "training rows", scale=100)
-        _curves(acc, _series(rows, f"eval_{accuracy}"), EVAL_COLOR, "evaluation rows", 100)
+        _curves(acc, _series(rows, accuracy), TRAIN_COLOR, "training rows", 100, noun)
+        _curves(acc, _series(rows, f"eval_{accuracy}"), EVAL_COLOR, "evaluation rows", 100, noun)
         _reference_lines(acc, metrics)
         acc.set_title("Accuracy per epoch (higher is better)")
         acc.set_xlabel("epoch")
@@ -149,7 +155,7 @@ def folds_chart(metrics: dict[str, Any], path: Path) -> Path:
     """Accuracy of each CV fold against the mean and the two reference numbers."""
     accuracies = [100 * a for a in metrics["fold_accuracy"]]
     folds = np.arange(1, len(accuracies) + 1)
-    fig = _figure(max(6.5, 0.55 * len(folds) + 3.5), 4.8)
+    fig = _figure(min(16.0, max(6.5, 0.55 * len(folds) + 3.5)), 4.8)
     ax = fig.subplots()
     ax.vlines(folds, 0, accuracies, color=TRAIN_COLOR, lw=1, alpha=0.4)
     ax.plot(folds, accuracies, "o", color=TRAIN_COLOR, markersize=8, label="fold accuracy")
@@ -165,15 +171,27 @@ def folds_chart(metrics: dict[str, Any], path: Path) -> Path:
     if metrics.get("reported_best_accuracy") is not None:
         values.append(100 * metrics["reported_best_accuracy"])
     ax.set_ylim(max(0.0, min(values) - 8), min(100.0, max(values) + 6))
-    ax.set_xticks(folds)
+    labels = _fold_labels(metrics, len(folds))
+    long = any(len(label) > 3 for label in labels)
+    ax.set_xticks(folds, labels, rotation=90 if long else 0, fontsize=8 if long else None)
     ax.set_xlim(0.5, len(folds) + 0.5)
-    ax.set_xlabel("fold")
+    ax.set_xlabel("fold" if not long else "model (repeat, fold, initialisation)")
     ax.set_ylabel("accuracy on the fold's test rows (%)")
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=2, frameon=False)
     fig.suptitle(_run_title(metrics, "accuracy per fold"), fontweight="bold")
     fig.savefig(path)
     return path
+
+
+def _fold_labels(metrics: dict[str, Any], count: int) -> list[str]:
+    """Fold numbers; the job names when a run holds more than one model per fold."""
+    jobs = metrics.get("job_metrics") or metrics.get("fold_metrics") or []
+    names = [str(job.get("job", "")) for job in jobs]
+    if len(names) != count or not all(names):
+        return [str(k) for k in range(1, count + 1)]
+    plain = [name.removeprefix("fold-") for name in names]
+    return [str(int(p)) if p.isdigit() else name for p, name in zip(plain, names, strict=True)]
 
 
 def write_run_plots(folder: Path) -> list[Path]:

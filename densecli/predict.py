@@ -127,10 +127,11 @@ def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
 
     keras = import_keras()
     paths = run.model_paths
-    missing = [p for p in paths if not p.is_file()]
-    if not paths or missing:
-        name = missing[0].relative_to(run.folder) if missing else "models/fold-*.keras"
-        raise RunsError(f"{run.folder}: {name} is missing; this run cannot score rows")
+    if not paths:
+        raise RunsError(
+            f"{run.folder}: no saved model (model.keras or models/*.keras); "
+            "this run cannot score rows"
+        )
     inputs = prepare_features(run, features)
     outputs = [
         np.asarray(

@@ -83,9 +83,8 @@ class SavedRun:
 
     @property
     def model_paths(self) -> list[Path]:
-        if self.metrics.get("mode") == "cv":
-            return sorted((self.folder / "models").glob("fold-*.keras"))
-        return [self.folder / "model.keras"]
+        """Every saved model: one model.keras, or models/*.keras (CV folds, or several seeds)."""
+        return _model_paths(self.folder)
 
 
 def _read_json(path: Path) -> Any:
@@ -137,8 +136,18 @@ def _model_input_width(folder: Path, metrics: dict[str, Any]) -> int:
     """The input width from the saved model's config.json (a .keras file is a zip archive)."""
     import zipfile
 
-    path = folder / ("models/fold-01.keras" if metrics.get("mode") == "cv" else "model.keras")
-    with zipfile.ZipFile(path) as archive:
+    paths = _model_paths(folder)
+    if not paths:
+        raise FileNotFoundError(2, "no saved model", str(folder / "model.keras"))
+    with zipfile.ZipFile(paths[0]) as archive:
         config = json.loads(archive.read("config.json"))
     first = config["config"]["layers"][0]["config"]
     return int(first["batch_shape"][-1])
+
+
+def _model_paths(folder: Path) -> list[Path]:
+    several = sorted((folder / "models").glob("*.keras"))
+    if several:
+        return several
+    single = folder / "model.keras"
+    return [single] if single.is_file() else []

@@ -8,19 +8,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 from densecli.compare import RunRow, to_csv, to_markdown
 
-SortKey = Literal[
+SORT_KEYS = (
     "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "train_seconds", "created", "name"
-]
-OutputFormat = Literal["table", "csv", "markdown", "json"]
-Mode = Literal["split", "cv"]
+)  # fmt: skip
+FORMATS = ("table", "csv", "markdown", "json")
 
 # Lower is better for these; every other score is best when highest.
 _ASCENDING = {"loss", "train_seconds", "name"}
-SORT_KEYS: tuple[str, ...] = get_args(SortKey)
 
 
 def _value(row: RunRow, key: str) -> Any:

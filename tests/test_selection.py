@@ -120,3 +120,12 @@ def test_every_command_help_shows_an_example(runner: CliRunner, command: str) ->
     result = invoke(runner, command, "--help")
     assert result.exit_code == 0, result.output
     assert "Example: " in result.output and f"densecli {command}" in result.output
+
+
+def test_cli_choices_are_the_ones_selection_implements() -> None:
+    from typing import get_args
+
+    from densecli import cli, selection
+
+    assert get_args(cli.SortKey) == selection.SORT_KEYS
+    assert get_args(cli.OutputFormat) == selection.FORMATS
