@@ -54,17 +54,29 @@ def describe_inputs(data: Dataset) -> dict[str, Any]:
 
 
 def write_run_extras(folder: Path, exp: Experiment) -> None:
-    """Called while the run is still in its scratch folder, after metrics.json is written."""
+    """Called while the run is still in its scratch folder, after metrics.json is written:
+    inputs.json, the plots, and TensorBoard logs if the spec asks for them."""
     from densecli.plots import write_run_plots
 
     text = json.dumps(describe_inputs(exp.data), indent=2) + "\n"
     (folder / INPUTS_FILE).write_text(text, encoding="utf-8")
+    # A bug in these extras must not throw away the trained models: it only warns.
     try:
         write_run_plots(folder)
-    except Exception as err:  # a plotting bug must not throw away the trained models
-        Console(stderr=True).print(
-            f"warning: plots not written ({type(err).__name__}: {err})", markup=False
-        )
+    except Exception as err:
+        _warn(f"plots not written ({type(err).__name__}: {err})")
+    if exp.spec.train.tensorboard:
+        from densecli.plots import read_history
+        from densecli.tensorboard import write_tensorboard_logs
+
+        try:
+            write_tensorboard_logs(folder, read_history(folder / "history.csv"))
+        except Exception as err:
+            _warn(f"TensorBoard logs not written ({type(err).__name__}: {err})")
+
+
+def _warn(message: str) -> None:
+    Console(stderr=True).print(f"warning: {message}", markup=False, highlight=False)
 
 
 @dataclass(frozen=True)
