@@ -107,15 +107,11 @@ def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: P
     noun = "fold" if metrics.get("mode") == "cv" else "model"
     _curves(loss, _series(rows, "loss"), TRAIN_COLOR, "training rows", noun=noun)
     _curves(loss, _series(rows, "eval_loss"), EVAL_COLOR, "evaluation rows", noun=noun)
-    losses = [row["loss"] for row in rows] + [row.get("eval_loss", np.nan) for row in rows]
-    finite = [v for v in losses if np.isfinite(v) and v > 0]
-    if finite and max(finite) / min(finite) > 20:
-        loss.set_yscale("log")  # a few huge first-epoch losses would flatten the rest
+    _focus_on_later_epochs(loss, rows)
     loss.set_title("Loss per epoch (lower is better)")
     loss.set_xlabel("epoch")
-    unit = [metrics["loss_name"]] if metrics.get("loss_name") else []
-    unit += ["log scale"] if loss.get_yscale() == "log" else []
-    loss.set_ylabel("loss" + (f" ({', '.join(unit)})" if unit else ""))
+    loss_name = metrics.get("loss_name")
+    loss.set_ylabel("loss" + (f" ({loss_name})" if loss_name else ""))
     if accuracy:
         acc = axes[1]
         _curves(acc, _series(rows, accuracy), TRAIN_COLOR, "training rows", 100, noun)
@@ -135,6 +131,28 @@ def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: P
     fig.suptitle(_run_title(metrics, "learning curves"), fontweight="bold")
     fig.savefig(path)
     return path
+
+
+def _focus_on_later_epochs(ax: Axes, rows: list[dict[str, Any]]) -> None:
+    """Scale the loss axis to the epochs after the first 5 %: the first epochs' losses are
+    often ten times the rest and would flatten the part worth reading (the train/eval gap)."""
+    epochs = int(max((row["epoch"] for row in rows), default=0))
+    skip = max(1, epochs // 20)
+    values = [
+        (row["epoch"], row[key])
+        for row in rows
+        for key in ("loss", "eval_loss")
+        if isinstance(row.get(key), float) and np.isfinite(row[key])
+    ]
+    late = [v for epoch, v in values if epoch > skip]
+    if not late or max(v for _, v in values) <= 2 * max(late):
+        return
+    low, high = min(late), max(late)
+    margin = 0.08 * (high - low or high or 1.0)
+    ax.set_ylim(low - margin, high + margin)
+    note = f"y axis fitted to epochs {skip + 1}–{epochs}; earlier losses run off the top"
+    ax.text(0.98, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+            color="#555555")  # fmt: skip
 
 
 def _merged_legend(axes: Sequence[Axes]) -> tuple[list[Any], list[str]]:

@@ -53,3 +53,22 @@ def test_plots_without_an_accuracy_metric_or_reported_best(tmp_path: Path) -> No
     for path in written:
         assert_sensible_png(path)
     assert png_size(tmp_path / "learning_curves.png")[0] < 1000  # one panel, not two
+
+
+def test_loss_axis_is_fitted_to_the_later_epochs() -> None:
+    from matplotlib.figure import Figure
+
+    from densecli.plots import _focus_on_later_epochs
+
+    rows = [
+        {"job": "split", "epoch": float(e), "loss": 40.0 if e == 1 else 0.5 - e / 1000,
+         "eval_loss": 0.6}
+        for e in range(1, 101)
+    ]  # fmt: skip
+    ax = Figure().subplots()
+    _focus_on_later_epochs(ax, rows)
+    low, high = ax.get_ylim()
+    assert 0.3 < low < 0.41 and 0.6 < high < 0.7  # the 40.0 of epoch 1 is off the chart
+    steady = Figure().subplots()
+    _focus_on_later_epochs(steady, [{**r, "loss": 0.5} for r in rows])
+    assert steady.get_ylim() == (0.0, 1.0)  # untouched: nothing to focus on
