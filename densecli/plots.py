@@ -28,6 +28,8 @@ BASELINE_COLOR = "#7f7f7f"
 REPORTED_COLOR = "#1b9e77"
 MEAN_COLOR = "#222222"
 DPI = 110
+# Behind value labels and notes, so a line passing under them does not cross the digits.
+_LABEL_BOX = {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8}
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -134,10 +136,10 @@ def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: P
 
 
 def _focus_on_later_epochs(ax: Axes, rows: list[dict[str, Any]]) -> None:
-    """Scale the loss axis to the epochs after the first 5 %: the first epochs' losses are
+    """Fit the loss axis to the epochs after the first tenth: the first epochs' losses are
     often ten times the rest and would flatten the part worth reading (the train/eval gap)."""
     epochs = int(max((row["epoch"] for row in rows), default=0))
-    skip = max(1, epochs // 20)
+    skip = max(1, epochs // 10)
     values = [
         (row["epoch"], row[key])
         for row in rows
@@ -145,14 +147,17 @@ def _focus_on_later_epochs(ax: Axes, rows: list[dict[str, Any]]) -> None:
         if isinstance(row.get(key), float) and np.isfinite(row[key])
     ]
     late = [v for epoch, v in values if epoch > skip]
-    if not late or max(v for _, v in values) <= 2 * max(late):
+    if not late:
         return
-    low, high = min(late), max(late)
+    # The 99th percentile, so that one fold still falling at the cut does not undo the fit.
+    low, high = min(late), float(np.percentile(late, 99))
+    if max(v for _, v in values) <= 2 * high:
+        return
     margin = 0.08 * (high - low or high or 1.0)
     ax.set_ylim(low - margin, high + margin)
-    note = f"y axis fitted to epochs {skip + 1}–{epochs}; earlier losses run off the top"
+    note = f"y axis fitted to epochs {skip + 1}–{epochs}; higher losses run off the top"
     ax.text(0.98, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=8,
-            color="#555555")  # fmt: skip
+            color="#555555", bbox=_LABEL_BOX)  # fmt: skip
 
 
 def _merged_legend(axes: Sequence[Axes]) -> tuple[list[Any], list[str]]:
@@ -179,7 +184,7 @@ def folds_chart(metrics: dict[str, Any], path: Path) -> Path:
     ax.plot(folds, accuracies, "o", color=TRAIN_COLOR, markersize=8, label="fold accuracy")
     for x, y in zip(folds, accuracies, strict=True):
         ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 7),
-                    ha="center", fontsize=8)  # fmt: skip
+                    ha="center", fontsize=8, bbox=_LABEL_BOX)  # fmt: skip
     mean, std = statistics.fmean(accuracies), 100 * metrics.get("accuracy_std", 0.0)
     ax.axhline(
         mean, color=MEAN_COLOR, lw=2, label=f"mean {mean:.1f} % (± {std:.1f} pts std over folds)"
@@ -256,9 +261,7 @@ def comparison_chart(rows: Sequence[RunRow], path: Path, title: str = "Runs, bes
         )
     for y, r in zip(positions, rows, strict=True):
         ax.annotate(f"{100 * r.accuracy:.1f} %", (100 * r.accuracy, y), textcoords="offset points",
-                    xytext=(0, 8), ha="center", fontsize=8,
-                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
-                    )  # fmt: skip
+                    xytext=(0, 8), ha="center", fontsize=8, bbox=_LABEL_BOX)  # fmt: skip
     references = _references(rows)
     _reference_lines(ax, references, horizontal=False)
     spread = [100 * (r.accuracy + s * (r.accuracy_std or 0.0)) for r in rows for s in (-1, 1)]

@@ -64,52 +64,56 @@ def _target_position(run: SavedRun, header: list[str] | None, width: int) -> int
 def read_input_rows(path: Path, run: SavedRun) -> InputRows:
     """The feature columns in training order; an extra target column is recognised and dropped."""
     rows = _read_csv(path)
-    header = None
+    n, header = run.n_features, None
     # A header holds names only: a first row mixing numbers and text is a bad data row,
     # reported like any other rather than silently skipped.
     if not any(_is_number(c) for c in rows[0][1]):
-        header, rows = rows[0][1], rows[1:]
+        (header_line, header), rows = rows[0], rows[1:]
+        if len(header) not in (n, n + 1):
+            raise DataError(
+                f"{path}: row {header_line} (header) has {len(header)} columns; expected the "
+                f"{n} features ({', '.join(run.features)}), optionally with {run.target!r}"
+            )
         if not rows:
             raise DataError(f"{path}: only a header row; expected rows to score below it")
-    n = run.n_features
     allowed = [len(header)] if header is not None else [n, n + 1]
-    if header is not None and len(header) not in (n, n + 1):
-        raise DataError(
-            f"{path}: row 1 (header) has {len(header)} columns; expected the {n} features "
-            f"({', '.join(run.features)}), optionally with the target {run.target!r}"
-        )
     problems: list[str] = []
     features: list[list[float]] = []
     lines: list[int] = []
-    dropped = False
     for line, row in rows:
-        if len(row) not in allowed:
-            expected = " or ".join(map(str, allowed))
-            problems.append(f"{path}: row {line} has {len(row)} columns, expected {expected}")
-            continue
         target = _target_position(run, header, len(row)) if len(row) == n + 1 else None
-        if len(row) == n + 1 and target is None:
-            problems.append(
-                f"{path}: row {line} has {n + 1} columns but the run does not know which is "
-                f"the target; add a header naming it {run.target!r}, or give only the {n} features"
-            )
-            continue
-        bad = [j for j, cell in enumerate(row) if j != target and not _is_number(cell)]
-        problems += [
-            f"{path}: row {line}, column {j + 1}: {row[j]!r} is not a finite number"
-            if row[j]
-            else f"{path}: row {line}, column {j + 1}: missing value; fill it in or drop the row"
-            for j in bad
-        ]
-        if not bad:
-            dropped = dropped or target is not None
+        found = _row_problems(run, f"{path}: row {line}", row, allowed, target)
+        problems += found
+        if not found:
             features.append([float(c) for j, c in enumerate(row) if j != target])
             lines.append(line)
     if problems:
         extra = len(problems) - MAX_PROBLEMS
-        shown = problems[:MAX_PROBLEMS]
-        raise DataError(*shown, *([f"{path}: … and {extra} more bad rows"] if extra > 0 else []))
+        more = [f"{path}: … and {extra} more problems"] if extra > 0 else []
+        raise DataError(*problems[:MAX_PROBLEMS], *more)
+    dropped = any(len(r) == n + 1 for _, r in rows)
     return InputRows(np.asarray(features, dtype=np.float32), lines, dropped)
+
+
+def _row_problems(
+    run: SavedRun, where: str, row: list[str], allowed: list[int], target: int | None
+) -> list[str]:
+    """What is wrong with one row, one message per problem; empty when it can be scored."""
+    n = run.n_features
+    if len(row) not in allowed:
+        return [f"{where} has {len(row)} columns, expected {' or '.join(map(str, allowed))}"]
+    if len(row) == n + 1 and target is None:
+        return [
+            f"{where} has {n + 1} columns but the run does not know which is the target; "
+            f"add a header naming it {run.target!r}, or give only the {n} features"
+        ]
+    return [
+        f"{where}, column {j + 1}: {cell!r} is not a finite number"
+        if cell
+        else f"{where}, column {j + 1}: missing value; fill it in or drop the row"
+        for j, cell in enumerate(row)
+        if j != target and not _is_number(cell)
+    ]
 
 
 def prepare_features(run: SavedRun, features: np.ndarray) -> np.ndarray:
@@ -142,7 +146,7 @@ def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
         )
         for path in paths
     ]
-    return np.mean(outputs, axis=0)
+    return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
 
 
 def predictions_csv(run: SavedRun, rows: InputRows, outputs: np.ndarray) -> str:
