@@ -130,7 +130,9 @@ def compare(
     top: Annotated[int | None, typer.Option(min=1, help="Keep the first N runs.")] = None,
     plot: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="Also draw accuracy (± std) per run into this PNG."),
+        typer.Option(
+            metavar="FILE", help="Also draw accuracy (± std) per run into this .png, .svg or .pdf."
+        ),
     ] = None,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
