@@ -91,8 +91,22 @@ def render_run(console: Console, run: SavedRun) -> None:
     console.print("\n[bold]Resolved spec[/bold] (config.yaml):")
     console.print(yaml.safe_dump(run.spec.resolved(), sort_keys=False), markup=False)
     console.print(model_table(run))
-    if run.metrics.get("mode") == "cv":
-        report.render_cv(console, run.metrics, run.folder)
-    else:
-        report.render_split(console, run.metrics, run.folder)
+    render = report.render_cv if run.metrics.get("mode") == "cv" else report.render_split
+    try:
+        render(console, run.metrics, run.folder)  # the tables printed when the run finished
+    except (KeyError, TypeError, IndexError):
+        # A run recorded by another densecli version may lack a key those tables need.
+        console.print(scores_table(run.metrics))
     console.print(files_table(run.folder))
+
+
+def scores_table(metrics: dict[str, Any]) -> Table:
+    """Every single-number score in metrics.json, for runs the usual tables cannot show."""
+    table = report.titled_table("Metrics (metrics.json)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            shown = report.pct(value) if "accuracy" in key else report.num(value)
+            table.add_row(key, shown)
+    return table

@@ -92,3 +92,19 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_show_falls_back_to_all_scores_for_unfamiliar_metrics(
+    runner: CliRunner, run: Path, tmp_path: Path
+) -> None:
+    import json
+
+    other = tmp_path / run.name
+    subprocess.run(["cp", "-r", str(run), str(other)], check=True)
+    metrics = json.loads((other / "metrics.json").read_text())
+    metrics.pop("fold_metrics")  # as if written by a densecli that names it differently
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    result = invoke(runner, "show", str(other))
+    assert result.exit_code == 0, result.output
+    assert "Metrics (metrics.json)" in result.output and "baseline_accuracy" in result.output
+    assert "65.1 %" in result.output and "learning_curves.png" in result.output
