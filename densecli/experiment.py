@@ -14,7 +14,6 @@ from densecli.data import Dataset, classic_split, dataset_for, stratified_folds
 from densecli.engine import Job, JobResult, Progress, train_jobs
 from densecli.evaluation import classification_metrics, majority_accuracy, wilson_interval
 from densecli.model import check_input_dim
-from densecli.runfiles import write_run_extras
 from densecli.runs import RunFolder, environment
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding, plan_targets
@@ -166,7 +165,9 @@ def _train_and_record(
                 folder.file("model.keras" if mode == "split" else f"models/{r.job.name}.keras")
             )
         folder.write_json("metrics.json", metrics)
-        write_run_extras(folder.path, exp)  # inputs.json for predict, and the plots
+        from densecli.runfiles import write_run_extras
+
+        write_run_extras(folder.path, exp)  # inputs.json for predict, plots, TensorBoard logs
         return Outcome(folder.finish(), metrics)
     except BaseException:
         folder.discard()

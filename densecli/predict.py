@@ -116,12 +116,30 @@ def _row_problems(
     ]
 
 
-def prepare_features(run: SavedRun, features: np.ndarray) -> np.ndarray:
-    """The one place where rows become model inputs.
+def saved_preprocessing(model_path: Path) -> Path:
+    """Where a model's fitted preprocessing is saved: next to it, `<stem>.preprocess.json`."""
+    return model_path.with_name(model_path.name.removesuffix(".keras") + ".preprocess.json")
 
-    No preprocessing exists yet; when a run saves a fitted preprocessing step (a later
-    issue), it is applied here, exactly as it was to the training rows.
+
+def prepare_features(model_path: Path, features: np.ndarray) -> np.ndarray:
+    """The one place where rows become one model's inputs.
+
+    densecli has no preprocessing yet, so rows go in as they are. Preprocessing (a later
+    issue) is fitted per model on that model's training rows and saved beside it; it must be
+    applied here, exactly as it was to those rows. Until that code exists a saved step that
+    changes the features is refused rather than silently skipped, which would give wrong
+    probabilities; one that changes nothing is accepted.
     """
+    saved = saved_preprocessing(model_path)
+    if saved.is_file():
+        import json
+
+        step = json.loads(saved.read_text(encoding="utf-8"))
+        if any(value not in (None, [], {}) for value in step.values()):
+            raise RunsError(
+                f"{saved}: this run's features were preprocessed before training, and this "
+                "densecli cannot apply that yet; score the rows with the densecli that made it"
+            )
     return features.astype(np.float32, copy=False)
 
 
@@ -136,16 +154,11 @@ def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
             f"{run.folder}: no saved model (model.keras or models/*.keras); "
             "this run cannot score rows"
         )
-    inputs = prepare_features(run, features)
-    outputs = [
-        np.asarray(
-            keras.saving.load_model(path, compile=False).predict(
-                inputs, batch_size=4096, verbose=0
-            ),
-            dtype=np.float64,
-        )
-        for path in paths
-    ]
+    outputs = []
+    for path in paths:
+        inputs = prepare_features(path, features)  # before loading: fail fast, nothing written
+        model = keras.saving.load_model(path, compile=False)
+        outputs.append(np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64))
     return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
 
 

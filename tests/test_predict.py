@@ -146,3 +146,24 @@ def test_missing_run_or_input_is_a_one_line_error(
     result = invoke(runner, "predict", *filled, *([str(source)] if len(filled) == 1 else []))
     assert result.exit_code == 2
     assert message in result.output and result.output.startswith("error: ")
+
+
+def test_saved_preprocessing_is_never_silently_skipped(
+    runner: CliRunner, split_run: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    run = tmp_path / split_run.name
+    shutil.copytree(split_run, run)
+    source = tmp_path / "rows.csv"
+    source.write_text(PIMA_LINES[0] + "\n")
+    step = run / "model.preprocess.json"
+    step.write_text(json.dumps({"missing_columns": [], "means": None, "scales": None}))
+    result = invoke(runner, "predict", str(run), str(source))
+    assert result.exit_code == 0, result.output  # a step that changes nothing
+    step.write_text(json.dumps({"missing_columns": [], "means": [1.0] * 8, "scales": [2.0] * 8}))
+    result = invoke(runner, "predict", str(run), str(source), "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 2
+    assert f"error: {step}: this run's features were preprocessed" in result.output
+    assert not (tmp_path / "out.csv").exists()
