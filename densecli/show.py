@@ -65,7 +65,8 @@ def files_table(folder: Path) -> Table:
 
 def _describe(run: SavedRun) -> str:
     m: dict[str, Any] = run.metrics
-    mode = "classic split" if m.get("mode") == "split" else f"{m.get('folds')}-fold CV"
+    folds = m.get("folds")
+    mode = "classic split" if m.get("mode") == "split" else f"{folds or 'k'}-fold CV"
     created = str(m.get("created", "?"))[:19].replace("T", " ")
     text = (
         f"Run {run.folder.name}: {mode}, created {created}, "

@@ -102,7 +102,7 @@ def test_show_falls_back_to_all_scores_for_unfamiliar_metrics(
     other = tmp_path / run.name
     subprocess.run(["cp", "-r", str(run), str(other)], check=True)
     metrics = json.loads((other / "metrics.json").read_text())
-    metrics.pop("fold_metrics")  # as if written by a densecli that names it differently
+    metrics.pop("folds")  # as if written by a densecli that records it differently
     (other / "metrics.json").write_text(json.dumps(metrics))
     result = invoke(runner, "show", str(other))
     assert result.exit_code == 0, result.output
