@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -28,6 +28,12 @@ app = typer.Typer(
 
 DEFAULT_CONFIG = Path("configs/pima.yaml")
 DEFAULT_RUNS = Path("runs")
+# The choices of compare's options (densecli.selection implements each; a test keeps them equal).
+OutputFormat = Literal["table", "csv", "markdown", "json"]
+SortKey = Literal[
+    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "train_seconds", "created", "name"
+]
+Mode = Literal["split", "cv"]
 
 SetOption = Annotated[
     list[str] | None,
@@ -141,13 +147,28 @@ def cv(
 @app.command()
 def compare(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of runs.")] = DEFAULT_RUNS,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table for people; csv, markdown, json for tools."),
+    ] = "table",
+    sort: Annotated[
+        SortKey, typer.Option(help="Order by this score, best first (loss: lowest first).")
+    ] = "accuracy",
+    mode: Annotated[Mode | None, typer.Option(help="Only classic-split or only CV runs.")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Keep the first N runs.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Also draw accuracy (± std) per run into this .png, .svg or .pdf."
+        ),
+    ] = None,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
 
-    Example: `densecli compare runs/`
+    Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
     """
     with user_errors():
-        commands.compare(runs_dir)
+        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot)
 
 
 @app.command()
@@ -162,6 +183,65 @@ def validate(
     """
     with user_errors():
         commands.validate(config, set_ or [], data)
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema, for editors that complete and check YAML keys.
+
+    Example: `densecli schema > densecli.schema.json`
+    """
+    with user_errors():
+        commands.schema()
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path(
+        "experiment.yaml"
+    ),
+) -> None:
+    """Write a commented starter spec (the tutorial's network); never overwrites a file.
+
+    Example: `densecli init configs/mine.yaml`
+    """
+    with user_errors():
+        commands.init(path)
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+    input_csv: Annotated[
+        Path, typer.Argument(metavar="INPUT.csv", help="Rows of feature values to score.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the CSV here instead of to the terminal."),
+    ] = None,
+) -> None:
+    """Score new rows with a run's model (a CV run: the mean of its fold models).
+
+    INPUT.csv holds the feature columns in training order; a header is optional and a target
+    column, if present, is ignored. Each output row gives the input line, the probability of
+    each class and the predicted class.
+
+    Example: `densecli predict runs/20250101-120000-pima-tutorial-split new.csv -o scored.csv`
+    """
+    with user_errors():
+        commands.predict(run, input_csv, output)
+
+
+@app.command()
+def show(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+) -> None:
+    """Show a run: its resolved spec, the model with parameter counts, metrics and files.
+
+    Example: `densecli show runs/20250101-120000-pima-tutorial-cv`
+    """
+    with user_errors():
+        commands.show(run)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,3 +89,79 @@ def _model_summary(spec: Spec, n_features: int) -> Table:
     table.add_section()
     table.add_row("total", "", "", "", f"{model.count_params():,}", style="bold")
     return table
+
+
+def schema() -> None:
+    from densecli.schema import schema_text
+
+    sys.stdout.write(schema_text())  # plain bytes: redirected into a file, never wrapped
+
+
+def init(path: Path) -> None:
+    from densecli.starter import write_starter
+
+    written = write_starter(path)
+    Console(highlight=False).print(
+        f"Wrote {written}: the tutorial's 12-8-1 network. Next: densecli validate {written}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
+    from densecli.predict import model_outputs, predictions_csv, read_input_rows, write_atomically
+    from densecli.runfiles import load_run
+
+    run = load_run(run_dir)
+    rows = read_input_rows(input_csv, run)
+    text = predictions_csv(run, rows, model_outputs(run, rows.features))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    write_atomically(output, text)
+    models = len(run.model_paths)
+    how = f"mean of {models} fold models" if models > 1 else "the run's model"
+    note = "; the target column was ignored" if rows.dropped_target else ""
+    _stderr().print(
+        f"Scored {len(rows.lines)} rows with {how}{note}. Written: {output}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def show(run_dir: Path) -> None:
+    from densecli.runfiles import load_run
+    from densecli.show import render_run
+
+    render_run(Console(), load_run(run_dir))
+
+
+def compare_runs(
+    runs_dir: Path,
+    fmt: str = "table",
+    sort: str = "accuracy",
+    mode: str | None = None,
+    top: int | None = None,
+    plot: Path | None = None,
+) -> None:
+    """`compare` with its options: which runs, in which order, in which format, and a plot."""
+    from densecli.selection import describe_order, render_text, select_runs
+
+    rows, warnings = collect_runs(runs_dir)
+    for warning in warnings:
+        _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    rows = select_runs(rows, sort, mode, top)
+    cells = table_rows(rows)
+    written = write_tables(runs_dir, cells)
+    title = describe_order(sort, mode)
+    if plot is not None:
+        from densecli.plots import write_comparison_plot
+
+        written.append(write_comparison_plot(rows, plot, title))
+    if fmt == "table":
+        shown = title + (f" (top {top})" if top is not None else "")
+        report.render_compare(Console(), cells, written, title=shown)
+        return
+    sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
+    _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)

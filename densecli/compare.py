@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class RunRow:
     layers: list[int]
     train_seconds: float
     created: str
+    # Every recorded score, for sorting by any of them (`compare --sort`).
+    metrics: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _optional_float(value: Any) -> float | None:
@@ -58,6 +60,7 @@ def read_run(folder: Path) -> RunRow:
         layers=[int(layer["units"]) for layer in config["model"]["layers"]],
         train_seconds=float(metrics["train_seconds"]),
         created=str(metrics.get("created", ""))[:19].replace("T", " "),
+        metrics=metrics,
     )
 
 

@@ -197,6 +197,9 @@ def _train_and_record(
             # The preprocessing fitted on this model's training rows, for later predictions.
             folder.write_json(f"{stem}.preprocess.json", r.preprocessor.to_json())
         folder.write_json("metrics.json", metrics)
+        from densecli.runfiles import write_run_extras
+
+        write_run_extras(folder.path, exp)  # inputs.json for predict, plots, TensorBoard logs
         return Outcome(folder.finish(), metrics)
     except BaseException:
         folder.discard()

@@ -214,11 +214,16 @@ def _render_footer(console: Console, metrics: dict[str, Any], run_dir: Path) -> 
     )
 
 
-def render_compare(console: Console, cells: list[dict[str, str]], written: list[Path]) -> None:
+def render_compare(
+    console: Console,
+    cells: list[dict[str, str]],
+    written: list[Path],
+    title: str = "Runs, best accuracy first",
+) -> None:
     if not cells:
         console.print("No finished runs yet: `densecli train configs/pima.yaml` makes one.")
     else:
-        table = titled_table("Runs, best accuracy first")
+        table = titled_table(title)
         for column in cells[0]:
             table.add_column(
                 column, justify="left" if column in {"run", "name", "mode"} else "right"

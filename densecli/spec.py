@@ -182,6 +182,9 @@ class TrainSpec(_Strict):
     loss: str = "binary_crossentropy"
     optimizer: Identifier = "adam"
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+    tensorboard: bool = Field(
+        False, description="Also write TensorBoard logs of the history into the run folder."
+    )
     epochs: int = Field(1500, ge=1, le=1_000_000)
     batch_size: int = Field(64, ge=1)
     early_stopping: EarlyStoppingSpec | None = None

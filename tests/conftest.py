@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,17 @@ def write_spec(path: Path, base: str = "pima.yaml", **changes: Any) -> Path:
             spec[key] = value
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG signature and IHDR chunk; fails on anything else."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def assert_sensible_png(path: Path) -> None:
+    width, height = png_size(path)
+    assert 500 <= width <= 2500 and 300 <= height <= 2000, (width, height)
+    assert path.stat().st_size > 10_000  # a blank canvas compresses to far less

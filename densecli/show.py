@@ -1,0 +1,113 @@
+"""`densecli show RUN`: everything a run holds, in one screen, read from its files only.
+
+No TensorFlow: the parameter counts are computed from the layer widths, as Dense layers have
+inputs × units weights plus one bias per unit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from densecli import report
+from densecli.runfiles import SavedRun
+
+
+def dense_parameters(n_inputs: int, layers: list[tuple[int, bool]]) -> list[int]:
+    """Parameters of each Dense layer, given (units, use_bias) per layer."""
+    counts = []
+    for units, use_bias in layers:
+        counts.append(n_inputs * units + (units if use_bias else 0))
+        n_inputs = units
+    return counts
+
+
+def model_table(run: SavedRun) -> Table:
+    layers = run.spec.model.layers
+    counts = dense_parameters(run.n_features, [(layer.units, layer.use_bias) for layer in layers])
+    table = report.titled_table(f"Model {run.spec.name!r}: {run.n_features} inputs")
+    for column in ("layer", "units", "activation", "kernel initializer", "params"):
+        table.add_column(column, justify="right" if column in {"units", "params"} else "left")
+    for index, (layer, count) in enumerate(zip(layers, counts, strict=True)):
+        table.add_row(
+            f"dense_{index}",
+            str(layer.units),
+            str(layer.activation),
+            str(layer.kernel_initializer),
+            f"{count:,}",
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", f"{sum(counts):,}", style="bold")
+    return table
+
+
+def _size(n_bytes: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n_bytes < 1024 or unit == "MB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "B" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024  # type: ignore[assignment]
+    return ""
+
+
+def files_table(folder: Path) -> Table:
+    table = report.titled_table(f"Files in {folder}")
+    table.add_column("file")
+    table.add_column("size", justify="right")
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        table.add_row(path.relative_to(folder).as_posix(), _size(path.stat().st_size))
+    return table
+
+
+def _describe(run: SavedRun) -> str:
+    m: dict[str, Any] = run.metrics
+    folds = m.get("folds")
+    mode = "classic split" if m.get("mode") == "split" else f"{folds or 'k'}-fold CV"
+    created = str(m.get("created", "?"))[:19].replace("T", " ")
+    text = (
+        f"Run {run.folder.name}: {mode}, created {created}, "
+        f"data {m.get('data_file', '?')} ({len(run.classes)} classes, target {run.target!r})"
+    )
+    env = _read_env(run.folder)
+    if env.get("command"):
+        text += f"\nCommand: {' '.join(map(str, env['command']))}"
+    if env.get("git_commit"):
+        text += f" (git {env['git_commit']})"
+    return text
+
+
+def _read_env(folder: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((folder / "env.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def render_run(console: Console, run: SavedRun) -> None:
+    console.print(_describe(run), markup=False, highlight=False, soft_wrap=True)
+    console.print("\n[bold]Resolved spec[/bold] (config.yaml):")
+    console.print(yaml.safe_dump(run.spec.resolved(), sort_keys=False), markup=False)
+    console.print(model_table(run))
+    render = report.render_cv if run.metrics.get("mode") == "cv" else report.render_split
+    try:
+        render(console, run.metrics, run.folder)  # the tables printed when the run finished
+    except (KeyError, TypeError, IndexError):
+        # A run recorded by another densecli version may lack a key those tables need.
+        console.print(scores_table(run.metrics))
+    console.print(files_table(run.folder))
+
+
+def scores_table(metrics: dict[str, Any]) -> Table:
+    """Every single-number score in metrics.json, for runs the usual tables cannot show."""
+    table = report.titled_table("Metrics (metrics.json)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            shown = report.pct(value) if "accuracy" in key else report.num(value)
+            table.add_row(key, shown)
+    return table
