@@ -45,14 +45,6 @@ def notice(message: str) -> None:
     _stderr().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
-def compare(runs_dir: Path) -> None:
-    rows, warnings = collect_runs(runs_dir)
-    for warning in warnings:
-        _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-    cells = table_rows(rows)
-    report.render_compare(Console(), cells, write_tables(runs_dir, cells))
-
-
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
     experiment = prepare(load_spec(config, overrides), data)

@@ -124,23 +124,21 @@ def saved_preprocessing(model_path: Path) -> Path:
 def prepare_features(model_path: Path, features: np.ndarray) -> np.ndarray:
     """The one place where rows become one model's inputs.
 
-    densecli has no preprocessing yet, so rows go in as they are. Preprocessing (a later
-    issue) is fitted per model on that model's training rows and saved beside it; it must be
-    applied here, exactly as it was to those rows. Until that code exists a saved step that
-    changes the features is refused rather than silently skipped, which would give wrong
-    probabilities; one that changes nothing is accepted.
+    Preprocessing is fitted per model on that model's training rows and saved beside it
+    (`<stem>.preprocess.json`); it is applied here exactly as it was to those rows.
     """
-    saved = saved_preprocessing(model_path)
-    if saved.is_file():
-        import json
+    import json
 
-        step = json.loads(saved.read_text(encoding="utf-8"))
-        if any(value not in (None, [], {}) for value in step.values()):
-            raise RunsError(
-                f"{saved}: this run's features were preprocessed before training, and this "
-                "densecli cannot apply that yet; score the rows with the densecli that made it"
-            )
-    return features.astype(np.float32, copy=False)
+    from densecli.preprocess import Preprocessor
+
+    saved = saved_preprocessing(model_path)
+    if not saved.is_file():
+        return features.astype(np.float32, copy=False)
+    try:
+        step = Preprocessor.from_json(json.loads(saved.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunsError(f"{saved}: unreadable preprocessing record ({err})") from None
+    return step.transform(features)
 
 
 def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
@@ -148,6 +146,8 @@ def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
     from densecli.backend import import_keras
 
     keras = import_keras()
+    import densecli.layers  # noqa: F401  (registers Maxout, so saved maxout models load)
+
     paths = run.model_paths
     if not paths:
         raise RunsError(
