@@ -87,12 +87,14 @@ def _train_compiled(
         make_bundle,
         train_bundle,
     )
+    from densecli.watch import record_chunk
 
     models = build_models(spec, data.n_features, [job.seed for job in jobs])
     trainer = CompiledTrainer(spec, encoding, models, make_bundle(data, encoding, jobs))
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
 
     def on_chunk(done: int, logs: np.ndarray) -> None:
+        record_chunk(progress, done - len(logs), logs)  # densecli.watch: history, divergence
         last = logs[-1].mean(axis=0)
         progress.advance(
             len(jobs) * len(logs), {"loss": float(last[0]), "accuracy": float(last[1])}
@@ -141,6 +143,13 @@ def _progress_callback(progress: Progress) -> Any:
     return _Report()
 
 
+def _guards(progress: Progress, job: Job) -> list[Any]:
+    """Stop at the first NaN/inf loss and report each epoch to the run's watch."""
+    from densecli.watch import fit_guards
+
+    return fit_guards(progress, job.name)
+
+
 def _train_fit(
     spec: Spec, data: Dataset, encoding: TargetEncoding, job: Job, progress: Progress, total: int
 ) -> JobResult:
@@ -160,7 +169,7 @@ def _train_fit(
         validation_data=(x_eval, y_eval),
         shuffle=True,
         verbose=0,
-        callbacks=[_progress_callback(progress)],
+        callbacks=[_progress_callback(progress), *_guards(progress, job)],
     )
     seconds = time.perf_counter() - started
     evaluated = model.evaluate(x_eval, y_eval, batch_size=len(x_eval), verbose=0, return_dict=True)

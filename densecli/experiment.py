@@ -20,6 +20,7 @@ from densecli.model import check_input_dim
 from densecli.runs import RunFolder, environment
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding, plan_targets
+from densecli.watch import Watch
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,12 @@ def _train_and_record(
     """Train the jobs inside a scratch run folder; it becomes a run only when complete."""
     prefer_threads_for(_step_macs(exp.spec, exp.data.n_features, len(jobs)))
     folder = _start_run(exp, runs_dir, mode, jobs, method)
+    progress = watch = Watch(progress, jobs, exp.spec.train.epochs, folder.path / "history.csv")
     try:
         results = train_jobs(
             exp.spec, exp.data, exp.encoding, jobs, progress, plan.engine, plan.notice
         )
+        watch.raise_if_diverged()
         metrics = {
             "mode": mode,
             **summarize(results),
@@ -190,8 +193,8 @@ def _train_and_record(
             )
         folder.write_json("metrics.json", metrics)
         return Outcome(folder.finish(), metrics)
-    except BaseException:
-        folder.discard()
+    except BaseException as error:
+        folder.keep_unfinished(watch, error)  # interrupted or diverged: kept, marked; else gone
         raise
 
 
