@@ -10,9 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from densecli import report
-from densecli.compare import collect_runs, table_rows, write_tables
-from densecli.experiment import Plan, prepare, run_cv, run_split
+from densecli.compare import (
+    collect_runs,
+    collect_unfinished,
+    table_rows,
+    unfinished_cells,
+    write_tables,
+)
+from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
+from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
+from densecli.watch import signals_as_interrupts
 
 
 def _stderr() -> Console:
@@ -24,7 +32,11 @@ def train(
 ) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     epochs = experiment.spec.train.epochs
-    with report.EpochProgress(_stderr(), models=plan.seeds, epochs=epochs) as progress:
+    _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
+    with (
+        signals_as_interrupts(),
+        report.EpochProgress(_stderr(), models=plan.seeds, epochs=epochs) as progress,
+    ):
         outcome = run_split(experiment, runs_dir, progress, plan)
     report.render_split(Console(), outcome.metrics, outcome.run_dir)
 
@@ -35,9 +47,20 @@ def cv(
     experiment = prepare(load_spec(config, overrides), data)
     spec = experiment.spec
     models = spec.cv.folds * plan.repeats * plan.seeds
-    with report.EpochProgress(_stderr(), models=models, epochs=spec.train.epochs) as progress:
+    _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
+    with (
+        signals_as_interrupts(),
+        report.EpochProgress(_stderr(), models=models, epochs=spec.train.epochs) as progress,
+    ):
         outcome = run_cv(experiment, runs_dir, progress, plan)
     report.render_cv(Console(), outcome.metrics, outcome.run_dir)
+
+
+def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: int) -> None:
+    """Refuse an unwritable or full runs folder before any time goes into training."""
+    spec = experiment.spec
+    widths = [experiment.data.n_features] + [layer.units for layer in spec.model.layers]
+    preflight(runs_dir, estimate_bytes(widths, models, spec.train.epochs, eval_rows))
 
 
 def notice(message: str) -> None:
@@ -49,7 +72,10 @@ def compare(runs_dir: Path) -> None:
     for warning in warnings:
         _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     cells = table_rows(rows)
-    report.render_compare(Console(), cells, write_tables(runs_dir, cells))
+    unfinished = collect_unfinished(runs_dir)
+    written = write_tables(runs_dir, cells, unfinished)
+    report.render_compare(Console(), cells, written)
+    report.render_unfinished(Console(), unfinished_cells(unfinished))
 
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
