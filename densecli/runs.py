@@ -178,7 +178,7 @@ def preflight(runs_dir: Path, needed_bytes: int) -> None:
     except OSError as err:
         raise RunsError(
             f"{runs_dir}: cannot write run records here ({err.strerror or err}); "
-            "fix its permissions or pick another folder with --runs-dir"
+            "--runs-dir must be a folder you may write to (it is created if missing)"
         ) from None
     if free < needed_bytes + SPARE_BYTES:
         raise RunsError(
