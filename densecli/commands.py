@@ -67,14 +67,20 @@ def notice(message: str) -> None:
     _stderr().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
-def compare(runs_dir: Path) -> None:
+def compare(runs_dir: Path, top: int = 0) -> None:
+    """All runs into compare.csv / compare.md; the terminal shows the best `top` (0 = all)."""
     rows, warnings = collect_runs(runs_dir)
     for warning in warnings:
         _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     cells = table_rows(rows)
     unfinished = collect_unfinished(runs_dir)
     written = write_tables(runs_dir, cells, unfinished)
-    report.render_compare(Console(), cells, written)
+    shown = cells[:top] if top > 0 else cells
+    report.render_compare(Console(), shown, written)
+    if len(shown) < len(cells):
+        Console().print(
+            f"Showing the best {len(shown)} of {len(cells)} runs (all in {written[1]})."
+        )
     report.render_unfinished(Console(), unfinished_cells(unfinished))
 
 
