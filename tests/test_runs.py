@@ -2,6 +2,7 @@
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -188,3 +189,30 @@ def test_a_missing_runs_folder_is_created(runner: CliRunner, tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.output
     assert len(list(runs.iterdir())) == 1
+
+
+def test_a_disk_that_fills_up_mid_run_leaves_nothing_and_one_error_line(tmp_path: Path) -> None:
+    def small_files_only() -> None:  # in the child: writes past 8 KB fail as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))
+
+    runs = tmp_path / "runs"
+    train = [
+        "train",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "train.epochs=1",
+        "--runs-dir",
+        str(runs),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "densecli", *train],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=small_files_only,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"error: {runs}: cannot write the run records (File too large)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(runs.iterdir()) == []
