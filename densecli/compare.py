@@ -126,8 +126,8 @@ def _abandoned(folder: Path) -> UnfinishedRun | None:
         return None  # still writing
     except ProcessLookupError:
         pass
-    except OSError:
-        return None  # someone else's live process
+    except (OSError, OverflowError):
+        return None  # someone else's live process, or not a pid at all
     return UnfinishedRun(
         folder.name, "abandoned", "its process died while training (kill -9, crash)", ""
     )

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,10 @@ class RunFolder:
             self.path = Path(
                 tempfile.mkdtemp(prefix=f".{self.base_name}.pid{os.getpid()}.", dir=runs_dir)
             )
+            # A scratch folder nobody finished or kept (an interruption before training, while
+            # Keras imports) is removed when this object goes, or at exit; after finish() the
+            # path no longer exists and this does nothing.
+            weakref.finalize(self, shutil.rmtree, str(self.path), True)
         except OSError as err:
             raise RunsError(
                 f"{runs_dir}: cannot write run records here ({err.strerror}); "

@@ -103,34 +103,40 @@ class Watch:
 
     def record_epoch(self, job: str, epoch: int, logs: dict[str, Any]) -> None:
         """One job's logs for epoch `epoch` (0-based), as Keras callbacks give them."""
-        if job in self.diverged:
-            return
-        row = {("eval_" + k[4:] if k.startswith("val_") else k): float(v) for k, v in logs.items()}
-        self.history[job].append({"epoch": epoch + 1, **row})
-        self._append(job, self.history[job][-1])
-        loss = row.get("loss", 0.0)
-        if not math.isfinite(loss):
-            self.diverged[job] = Divergence(job, epoch + 1, loss)
+        self._journal(self._record(job, epoch, logs))
 
     def record_chunk(self, first_epoch: int, logs: np.ndarray) -> None:
         """The compiled engine's logs for epochs first_epoch.. : shape [epochs, jobs, 4]."""
-        for b, job in enumerate(self.jobs):
-            for i, epoch_logs in enumerate(logs[:, b]):
-                self.record_epoch(
-                    job, first_epoch + i, dict(zip(HISTORY_KEYS, epoch_logs, strict=True))
-                )
+        lines = [
+            self._record(job, first_epoch + i, dict(zip(HISTORY_KEYS, epoch_logs, strict=True)))
+            for b, job in enumerate(self.jobs)
+            for i, epoch_logs in enumerate(logs[:, b].tolist())
+        ]
+        self._journal(*lines)
         if len(self.diverged) == len(self.jobs):
             raise self.divergence_error()  # nothing left to learn: stop the bundle now
 
-    def _append(self, job: str, row: dict[str, float]) -> None:
-        if self.journal is None:
+    def _record(self, job: str, epoch: int, logs: dict[str, Any]) -> dict[str, Any] | None:
+        """Keep the row and note a divergence; a diverged job's later epochs are dropped."""
+        if job in self.diverged:
+            return None
+        row = {("eval_" + k[4:] if k.startswith("val_") else k): float(v) for k, v in logs.items()}
+        self.history[job].append({"epoch": epoch + 1, **row})
+        loss = row.get("loss", 0.0)
+        if not math.isfinite(loss):
+            self.diverged[job] = Divergence(job, epoch + 1, loss)
+        return {"job": job, **self.history[job][-1]}
+
+    def _journal(self, *lines: dict[str, Any] | None) -> None:
+        rows = [line for line in lines if line is not None]
+        if self.journal is None or not rows:
             return
-        line = {"job": job, **row}
         with self.journal.open("a", newline="", encoding="utf-8") as handle:
             if self._journal_keys is None:
-                self._journal_keys = list(line)
+                self._journal_keys = list(rows[0])
                 handle.write(",".join(self._journal_keys) + "\n")
-            handle.write(",".join(str(line.get(k, "")) for k in self._journal_keys) + "\n")
+            for row in rows:
+                handle.write(",".join(str(row.get(k, "")) for k in self._journal_keys) + "\n")
 
     def epochs_done(self) -> int:
         return max((len(rows) for rows in self.history.values()), default=0)
@@ -175,7 +181,7 @@ def fit_guards(progress: Progress, job: str) -> list[Any]:
     keras = import_keras()
     watch = progress if isinstance(progress, Watch) else None
 
-    class _Guard(keras.callbacks.Callback):  # type: ignore[misc]
+    class _Guard(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):

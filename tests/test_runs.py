@@ -1,5 +1,6 @@
 """Run folders under stress: real signals mid-training, concurrent writers, bad runs folders."""
 
+import gc
 import json
 import os
 import resource
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from densecli.compare import collect_unfinished
 from densecli.errors import RunsError
 from densecli.runs import RunFolder, estimate_bytes, preflight
 
@@ -216,3 +218,29 @@ def test_a_disk_that_fills_up_mid_run_leaves_nothing_and_one_error_line(tmp_path
     assert f"error: {runs}: cannot write the run records (File too large)" in done.stderr
     assert "Traceback" not in done.stderr
     assert list(runs.iterdir()) == []
+
+
+def test_a_scratch_folder_nobody_finished_is_removed_but_a_finished_run_stays(
+    tmp_path: Path,
+) -> None:
+    dropped, finished = RunFolder(tmp_path, "a", "split"), RunFolder(tmp_path, "b", "split")
+    scratch = dropped.path
+    final = finished.finish()
+    del dropped, finished
+    gc.collect()
+    assert not scratch.exists() and final.is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == [final.name]
+
+
+def test_compare_tells_a_live_writer_from_a_dead_one(tmp_path: Path) -> None:
+    (tmp_path / f".20990101-000000-live-cv.pid{os.getpid()}.abc").mkdir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (tmp_path / f".20990101-000000-dead-cv.pid{dead.stdout.strip()}.abc").mkdir()
+    (tmp_path / ".cache").mkdir()  # not a run at all
+    listed = collect_unfinished(tmp_path)
+    assert [(u.run.split("-")[2], u.status) for u in listed] == [("dead", "abandoned")]
