@@ -87,14 +87,13 @@ def _train_compiled(
         make_bundle,
         train_bundle,
     )
-    from densecli.watch import record_chunk
 
     models = build_models(spec, data.n_features, [job.seed for job in jobs])
     trainer = CompiledTrainer(spec, encoding, models, make_bundle(data, encoding, jobs))
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
 
     def on_chunk(done: int, logs: np.ndarray) -> None:
-        record_chunk(progress, done - len(logs), logs)  # densecli.watch: history, divergence
+        _watch_chunk(progress, done - len(logs), logs)
         last = logs[-1].mean(axis=0)
         progress.advance(
             len(jobs) * len(logs), {"loss": float(last[0]), "accuracy": float(last[1])}
@@ -141,6 +140,13 @@ def _progress_callback(progress: Progress) -> Any:
             progress.advance(1, dict(logs or {}))
 
     return _Report()
+
+
+def _watch_chunk(progress: Progress, first_epoch: int, logs: np.ndarray) -> None:
+    """densecli.watch records a compiled chunk's per-job history; raises once all diverged."""
+    from densecli.watch import record_chunk
+
+    record_chunk(progress, first_epoch, logs)
 
 
 def _guards(progress: Progress, job: Job) -> list[Any]:
