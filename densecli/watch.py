@@ -106,11 +106,15 @@ class Watch:
         self._journal(self._record(job, epoch, logs))
 
     def record_chunk(self, first_epoch: int, logs: np.ndarray) -> None:
-        """The compiled engine's logs for epochs first_epoch.. : shape [epochs, jobs, 4]."""
+        """The compiled engine's logs for epochs first_epoch.. : shape [epochs, jobs, ≥ 4].
+
+        Only the first four columns (HISTORY_KEYS) are kept; an engine may log more after them.
+        """
+        width = len(HISTORY_KEYS)
         lines = [
             self._record(job, first_epoch + i, dict(zip(HISTORY_KEYS, epoch_logs, strict=True)))
             for b, job in enumerate(self.jobs)
-            for i, epoch_logs in enumerate(logs[:, b].tolist())
+            for i, epoch_logs in enumerate(logs[:, b, :width].tolist())
         ]
         self._journal(*lines)
         if len(self.diverged) == len(self.jobs):

@@ -32,7 +32,8 @@ def _watch(names: list[str], epochs: int, journal: Path | None = None) -> Watch:
 
 def test_the_watch_names_each_diverged_job_and_its_first_bad_epoch(tmp_path: Path) -> None:
     watch = _watch(["fold-01", "fold-02", "fold-03"], epochs=10, journal=tmp_path / "h.csv")
-    logs = np.full((3, 3, 4), 0.5)  # epochs 1..3, three jobs, loss/accuracy/eval_loss/eval_acc
+    # epochs 1..3, three jobs, loss/accuracy/eval_loss/eval_accuracy and one more column
+    logs = np.full((3, 3, 5), 0.5)
     logs[1:, 1, 0] = np.nan  # fold-02 breaks at epoch 2
     logs[2, 2, 0] = np.inf  # fold-03 at epoch 3
     watch.record_chunk(0, logs)
