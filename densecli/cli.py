@@ -142,18 +142,13 @@ def cv(
 @app.command()
 def compare(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of runs.")] = DEFAULT_RUNS,
-    top: Annotated[
-        int, typer.Option(min=0, help="Rows shown in the terminal, best first; 0 = all.")
-    ] = 50,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
-
-    Interrupted, failed and abandoned runs are listed apart, never among the results.
 
     Example: `densecli compare runs/`
     """
     with user_errors():
-        commands.compare(runs_dir, top)
+        commands.compare(runs_dir)
 
 
 @app.command()

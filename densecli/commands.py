@@ -10,16 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from densecli import report
-from densecli.compare import (
-    collect_runs,
-    collect_unfinished,
-    table_rows,
-    unfinished_cells,
-    write_tables,
-)
+from densecli.compare import collect_runs, table_rows, write_tables
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
+from densecli.unfinished import collect_unfinished, unfinished_cells
 from densecli.watch import signals_as_interrupts
 
 
@@ -67,20 +62,22 @@ def notice(message: str) -> None:
     _stderr().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
-def compare(runs_dir: Path, top: int = 0) -> None:
-    """All runs into compare.csv / compare.md; the terminal shows the best `top` (0 = all)."""
+# A terminal table of a thousand runs takes longer to draw than to read them all, and nobody
+# reads it; compare.csv and compare.md always hold every run.
+TERMINAL_ROWS = 50
+
+
+def compare(runs_dir: Path) -> None:
     rows, warnings = collect_runs(runs_dir)
     for warning in warnings:
         _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     cells = table_rows(rows)
     unfinished = collect_unfinished(runs_dir)
     written = write_tables(runs_dir, cells, unfinished)
-    shown = cells[:top] if top > 0 else cells
-    report.render_compare(Console(), shown, written)
-    if len(shown) < len(cells):
-        Console().print(
-            f"Showing the best {len(shown)} of {len(cells)} runs (all in {written[1]})."
-        )
+    report.render_compare(Console(), cells[:TERMINAL_ROWS], written)
+    if len(cells) > TERMINAL_ROWS:
+        shown = f"Showing the best {TERMINAL_ROWS} of {len(cells)} runs"
+        Console().print(f"{shown}; all are in {written[1]}.", highlight=False, soft_wrap=True)
     report.render_unfinished(Console(), unfinished_cells(unfinished))
 
 

@@ -2,19 +2,16 @@
 
 A run is a folder holding metrics.json and config.yaml. Hidden folders are runs still being
 written (or that died while writing) and are not results; any other folder that cannot be
-read is named in a warning and skipped. Runs that stopped early (`<run>.interrupted`,
-`<run>.failed`, or any folder whose status.json says so) are listed apart by
-`collect_unfinished`, never among the results.
+read is named in a warning and skipped. Runs that stopped early are never among the
+results; `densecli.unfinished` lists them apart.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ from typing import Any
 import yaml
 
 from densecli.errors import RunsError
-from densecli.runs import STATUS_FILE, UNFINISHED_SUFFIXES
+from densecli.unfinished import UnfinishedRun, is_unfinished, unfinished_cells
 
 # A C parser when PyYAML has one: a thousand config.yaml files parse in a tenth of the time.
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -89,64 +86,6 @@ def collect_runs(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
     return rows, warnings
 
 
-@dataclass(frozen=True)
-class UnfinishedRun:
-    run: str  # folder name
-    status: str  # interrupted | failed | abandoned
-    reason: str
-    epochs: str  # "12 of 2000", or "" when unknown
-
-
-def is_unfinished(folder: Path) -> bool:
-    """Marked by its name, or by a status.json (a finished run has none)."""
-    return folder.name.endswith(UNFINISHED_SUFFIXES) or (folder / STATUS_FILE).is_file()
-
-
-def _read_unfinished(folder: Path) -> UnfinishedRun:
-    status: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        loaded = json.loads((folder / STATUS_FILE).read_text(encoding="utf-8"))
-        status = loaded if isinstance(loaded, dict) else {}
-    done, planned = status.get("epochs_done"), status.get("epochs_planned")
-    return UnfinishedRun(
-        run=folder.name,
-        status=str(status.get("status") or folder.suffix.lstrip(".") or "unknown"),
-        reason=str(status.get("reason") or "no readable status.json"),
-        epochs=f"{done} of {planned}" if done is not None and planned is not None else "",
-    )
-
-
-def _abandoned(folder: Path) -> UnfinishedRun | None:
-    """A hidden scratch run whose writer (its pid is in the name) no longer runs here."""
-    match = re.search(r"\.pid(\d+)\.[^.]*$", folder.name)
-    if match is None:
-        return None
-    try:
-        os.kill(int(match.group(1)), 0)
-        return None  # still writing
-    except ProcessLookupError:
-        pass
-    except (OSError, OverflowError):
-        return None  # someone else's live process, or not a pid at all
-    return UnfinishedRun(
-        folder.name, "abandoned", "its process died while training (kill -9, crash)", ""
-    )
-
-
-def collect_unfinished(runs_dir: Path) -> list[UnfinishedRun]:
-    """Runs that stopped early, and scratch folders left by a process that died: not results."""
-    if not runs_dir.is_dir():
-        return []
-    found = []
-    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        if folder.name.startswith("."):
-            abandoned = _abandoned(folder)
-            found += [abandoned] if abandoned else []
-        elif is_unfinished(folder):
-            found.append(_read_unfinished(folder))
-    return found
-
-
 def _points(value: float, reference: float | None) -> str:
     return "" if reference is None else f"{100 * (value - reference):+.1f}"
 
@@ -194,13 +133,6 @@ def to_markdown(cells: list[dict[str, str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in cells]
     return "\n".join(lines) + "\n"
-
-
-def unfinished_cells(unfinished: list[UnfinishedRun]) -> list[dict[str, str]]:
-    return [
-        {"run": u.run, "status": u.status, "epochs": u.epochs, "reason": u.reason}
-        for u in unfinished
-    ]
 
 
 def write_tables(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from densecli.compare import collect_unfinished
 from densecli.errors import RunsError
 from densecli.runs import RunFolder, estimate_bytes, preflight
+from densecli.unfinished import collect_unfinished
 
 from conftest import CONFIGS, ROOT, invoke
 
@@ -244,3 +244,17 @@ def test_compare_tells_a_live_writer_from_a_dead_one(tmp_path: Path) -> None:
     (tmp_path / ".cache").mkdir()  # not a run at all
     listed = collect_unfinished(tmp_path)
     assert [(u.run.split("-")[2], u.status) for u in listed] == [("dead", "abandoned")]
+
+
+def test_compare_shows_the_best_50_and_writes_every_run(runner: CliRunner, tmp_path: Path) -> None:
+    config = "name: many\ntrain: {epochs: 1, batch_size: 8}\nmodel: {layers: [{units: 1}]}\n"
+    for i in range(55):
+        run = tmp_path / f"20990101-0000{i:02d}-many-split"
+        run.mkdir()
+        (run / "config.yaml").write_text(config)
+        metrics = {"mode": "split", "accuracy": i / 100, "baseline_accuracy": 0.5}
+        (run / "metrics.json").write_text(json.dumps({**metrics, "train_seconds": 1.0}))
+    result = invoke(runner, "compare", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Showing the best 50 of 55 runs" in result.output
+    assert len((tmp_path / "compare.csv").read_text().splitlines()) == 1 + 55
