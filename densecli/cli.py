@@ -17,6 +17,7 @@ from rich.console import Console
 from densecli import __version__, commands
 from densecli.errors import DensecliError
 from densecli.experiment import Plan
+from densecli.watch import Interrupted, interrupted_message
 
 app = typer.Typer(
     name="densecli",
@@ -76,9 +77,9 @@ def user_errors() -> Iterator[None]:
         for problem in err.problems:
             console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted: no run was saved", highlight=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as stop:
+        Console(stderr=True).print(interrupted_message(stop), highlight=False, soft_wrap=True)
+        raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
 
 
 def _plan(engine: str, repeats: int, seeds: int) -> Plan:

@@ -12,8 +12,11 @@ from rich.table import Table
 
 from densecli import report
 from densecli.compare import collect_runs, table_rows, write_tables
-from densecli.experiment import Plan, prepare, run_cv, run_split
+from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
+from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
+from densecli.unfinished import collect_unfinished, unfinished_cells
+from densecli.watch import signals_as_interrupts
 
 
 def _stderr() -> Console:
@@ -25,7 +28,11 @@ def train(
 ) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     epochs = experiment.spec.train.epochs
-    with report.EpochProgress(_stderr(), models=plan.seeds, epochs=epochs) as progress:
+    _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
+    with (
+        signals_as_interrupts(),
+        report.EpochProgress(_stderr(), models=plan.seeds, epochs=epochs) as progress,
+    ):
         outcome = run_split(experiment, runs_dir, progress, plan)
     report.render_split(Console(), outcome.metrics, outcome.run_dir)
 
@@ -36,13 +43,29 @@ def cv(
     experiment = prepare(load_spec(config, overrides), data)
     spec = experiment.spec
     models = spec.cv.folds * plan.repeats * plan.seeds
-    with report.EpochProgress(_stderr(), models=models, epochs=spec.train.epochs) as progress:
+    _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
+    with (
+        signals_as_interrupts(),
+        report.EpochProgress(_stderr(), models=models, epochs=spec.train.epochs) as progress,
+    ):
         outcome = run_cv(experiment, runs_dir, progress, plan)
     report.render_cv(Console(), outcome.metrics, outcome.run_dir)
 
 
+def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: int) -> None:
+    """Refuse an unwritable or full runs folder before any time goes into training."""
+    spec = experiment.spec
+    widths = [experiment.data.n_features] + [layer.units for layer in spec.model.layers]
+    preflight(runs_dir, estimate_bytes(widths, models, spec.train.epochs, eval_rows))
+
+
 def notice(message: str) -> None:
     _stderr().print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+# A terminal table of a thousand runs takes longer to draw than to read them all, and nobody
+# reads it; compare.csv and compare.md always hold every run.
+TERMINAL_ROWS = 50
 
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
@@ -145,7 +168,8 @@ def compare_runs(
         _stderr().print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     rows = select_runs(rows, sort, mode, top)
     cells = table_rows(rows)
-    written = write_tables(runs_dir, cells)
+    unfinished = collect_unfinished(runs_dir)  # interrupted, failed, abandoned: never ranked
+    written = write_tables(runs_dir, cells, unfinished)
     title = describe_order(sort, mode)
     if plot is not None:
         from densecli.plots import write_comparison_plot
@@ -153,7 +177,13 @@ def compare_runs(
         written.append(write_comparison_plot(rows, plot, title))
     if fmt == "table":
         shown = title + (f" (top {top})" if top is not None else "")
-        report.render_compare(Console(), cells, written, title=shown)
+        report.render_compare(Console(), cells[:TERMINAL_ROWS], written, title=shown)
+        if len(cells) > TERMINAL_ROWS:
+            note = (
+                f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in {written[1]}."
+            )
+            Console().print(note, highlight=False, soft_wrap=True)
+        report.render_unfinished(Console(), unfinished_cells(unfinished))
         return
     sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
     _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)

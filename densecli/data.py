@@ -94,7 +94,13 @@ class Dataset:
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise DataError(
+            f"{path}: cannot read the data file ({err.strerror or err}); check that it exists "
+            "and that you may read it"
+        ) from None
 
 
 # --- finding the file ---------------------------------------------------------------------

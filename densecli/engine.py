@@ -90,6 +90,7 @@ def _train_compiled(
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
 
     def on_chunk(done: int, logs: np.ndarray) -> None:
+        _watch_chunk(progress, done - len(logs), logs)
         last = logs[-1].mean(axis=0)
         progress.advance(
             len(jobs) * len(logs), {"loss": float(last[0]), "accuracy": float(last[1])}
@@ -163,6 +164,20 @@ def _callbacks(spec: Spec, progress: Progress) -> list[Any]:
     return callbacks
 
 
+def _watch_chunk(progress: Progress, first_epoch: int, logs: np.ndarray) -> None:
+    """densecli.watch records a compiled chunk's per-job history; raises once all diverged."""
+    from densecli.watch import record_chunk
+
+    record_chunk(progress, first_epoch, logs)
+
+
+def _guards(progress: Progress, job: Job) -> list[Any]:
+    """Stop at the first NaN/inf loss and report each epoch to the run's watch."""
+    from densecli.watch import fit_guards
+
+    return fit_guards(progress, job.name)
+
+
 def _train_fit(
     spec: Spec, data: Dataset, encoding: TargetEncoding, job: Job, progress: Progress, total: int
 ) -> JobResult:
@@ -184,7 +199,7 @@ def _train_fit(
         else (prepared.x_eval, prepared.y_eval),
         shuffle=True,
         verbose=0,
-        callbacks=_callbacks(spec, progress),
+        callbacks=[*_callbacks(spec, progress), *_guards(progress, job)],
     )
     seconds = time.perf_counter() - started
     evaluated = model.evaluate(

@@ -23,6 +23,7 @@ from densecli.references import compare_with_references
 from densecli.runs import RunFolder, environment
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding, plan_targets
+from densecli.watch import Watch
 
 
 @dataclass(frozen=True)
@@ -175,11 +176,15 @@ def _train_and_record(
     prefer_threads_for(_step_macs(exp.spec, exp.data.n_features, len(jobs)))
     library_versions = versions()  # imports TensorFlow: the slow part, before any folder exists
     folder = RunFolder(runs_dir, exp.spec.name, mode)
+    journal = folder.path / "history.csv"
+    validation = exp.spec.train.early_stopping is not None
+    progress = watch = Watch(progress, jobs, exp.spec.train.epochs, journal, validation)
     try:
         _write_run_inputs(exp, folder, jobs, method, library_versions)
         results = train_jobs(
             exp.spec, exp.data, exp.encoding, jobs, progress, plan.engine, plan.notice
         )
+        watch.raise_if_diverged()
         metrics = {
             "mode": mode,
             **summarize(results),
@@ -201,8 +206,8 @@ def _train_and_record(
 
         write_run_extras(folder.path, exp)  # inputs.json for predict, plots, TensorBoard logs
         return Outcome(folder.finish(), metrics)
-    except BaseException:
-        folder.discard()
+    except BaseException as error:
+        folder.keep_unfinished(watch, error)  # interrupted or diverged: kept, marked; else gone
         raise
 
 

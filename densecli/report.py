@@ -214,6 +214,18 @@ def _render_footer(console: Console, metrics: dict[str, Any], run_dir: Path) -> 
     )
 
 
+def render_unfinished(console: Console, cells: list[dict[str, str]]) -> None:
+    """Runs that stopped early: shown apart, so they are never read as results."""
+    if not cells:
+        return
+    table = titled_table("Not results: interrupted, failed or abandoned runs (never ranked)")
+    for column in cells[0]:
+        table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row.values())
+    console.print(table)
+
+
 def render_compare(
     console: Console,
     cells: list[dict[str, str]],

@@ -13,10 +13,17 @@ CASES = Path(__file__).parent / "cases"
 EXPECTED: dict[str, Any] = yaml.safe_load((CASES / "expected.yaml").read_text())
 
 
-def _command(case: str, expectation: Any) -> tuple[list[str], str]:
+def _command(case: str, expectation: Any, runs: Path) -> tuple[list[str], str]:
     if isinstance(expectation, dict):
+        command = expectation.get("command", "validate")
         config = expectation.get("config", str(CONFIGS / "pima.yaml"))
-        return ["validate", config, *expectation["args"]], expectation["error"]
+        args = [
+            a.replace("{cases}", str(CASES)).replace("{runs}", str(runs))
+            for a in expectation["args"]
+        ]
+        if command == "train":
+            args += [] if "--runs-dir" in args else ["--runs-dir", str(runs)]
+        return [command, config, *args], expectation["error"]
     if case.endswith(".csv"):
         return ["validate", str(CONFIGS / "pima.yaml"), "--data", str(CASES / case)], expectation
     return ["validate", str(CASES / case)], expectation
@@ -29,11 +36,16 @@ def test_every_case_file_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
-def test_bad_input_gives_a_one_line_error(case: str) -> None:
-    args, message = _command(case, EXPECTED[case])
+def test_bad_input_gives_a_one_line_error(case: str, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    args, message = _command(case, EXPECTED[case], runs)
     result = invoke(CliRunner(), *args)
-    assert result.exit_code == 2, result.output
+    expected_exit = EXPECTED[case].get("exit", 2) if isinstance(EXPECTED[case], dict) else 2
+    assert result.exit_code == expected_exit, result.output
     assert message in result.output
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
-    assert all(line.startswith("error: ") for line in lines), lines
+    if expected_exit == 2:  # refused before any training: nothing but the error lines
+        assert all(line.startswith("error: ") for line in lines), lines
+    else:  # a failed training keeps no result: at most a folder marked failed
+        assert all(p.name.endswith(".failed") for p in runs.iterdir())

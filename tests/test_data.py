@@ -1,3 +1,8 @@
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +83,47 @@ def test_a_corrupt_download_leaves_nothing_in_the_cache(offline_origin: Path) ->
     with pytest.raises(DataError, match="download of the Pima data failed"):
         data.locate_pima()
     assert list(data.cache_dir().iterdir()) == []
+
+
+def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(
+    offline_origin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = PIMA_CSV.read_bytes()
+
+    class HalfThenCtrlC(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, mid-download
+            time.sleep(1)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HalfThenCtrlC)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(data.PIMA_URL_ENV, f"http://127.0.0.1:{server.server_port}/pima.csv")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            data.locate_pima()
+    finally:
+        server.shutdown()
+    assert list(data.cache_dir().iterdir()) == []  # no partial file, no scratch folder
+    offline_origin.write_bytes(payload)
+    monkeypatch.setenv(data.PIMA_URL_ENV, offline_origin.as_uri())
+    assert data.sha256_of(data.locate_pima()) == data.PIMA_SHA256
+
+
+def test_a_truncated_file_in_the_cache_is_not_trusted(offline_origin: Path) -> None:
+    cached = data.cache_dir() / data.PIMA_FILENAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(PIMA_CSV.read_bytes()[:1000])  # as a killed copy might leave it
+    offline_origin.write_bytes(PIMA_CSV.read_bytes())
+    assert data.sha256_of(data.locate_pima()) == data.PIMA_SHA256
 
 
 def test_a_missing_origin_is_a_clear_error(offline_origin: Path) -> None:

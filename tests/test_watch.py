@@ -1,0 +1,124 @@
+"""Divergence: a NaN or infinite loss stops that model and the run is kept only as failed."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from densecli.engine import Job
+from densecli.watch import TrainingDiverged, Watch
+
+from conftest import CONFIGS, invoke
+
+# Plain SGD with this step size on the raw Pima features overflows in the first epoch.
+EXPLODE = "train.optimizer={name: sgd, learning_rate: 1000000.0}"
+
+
+class _Quiet:
+    def describe(self, label: str) -> None:
+        pass
+
+    def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
+        pass
+
+
+def _watch(names: list[str], epochs: int, journal: Path | None = None) -> Watch:
+    rows = np.arange(4)
+    jobs = [Job(name, rows, rows, seed) for seed, name in enumerate(names)]
+    return Watch(_Quiet(), jobs, epochs, journal)
+
+
+def test_the_watch_names_each_diverged_job_and_its_first_bad_epoch(tmp_path: Path) -> None:
+    watch = _watch(["fold-01", "fold-02", "fold-03"], epochs=10, journal=tmp_path / "h.csv")
+    # epochs 1..3, three jobs, loss/accuracy/eval_loss/eval_accuracy and one more column
+    logs = np.full((3, 3, 5), 0.5)
+    logs[1:, 1, 0] = np.nan  # fold-02 breaks at epoch 2
+    logs[2, 2, 0] = np.inf  # fold-03 at epoch 3
+    watch.record_chunk(0, logs)
+    assert {d.job: d.epoch for d in watch.diverged.values()} == {"fold-02": 2, "fold-03": 3}
+    assert watch.epochs_done() == 3 and len(watch.history["fold-02"]) == 2
+    with pytest.raises(TrainingDiverged) as caught:
+        watch.raise_if_diverged()
+    problems = caught.value.problems
+    assert problems[0].startswith("fold-02: training diverged at epoch 2 of 10 (loss nan)")
+    assert problems[1].startswith("fold-03: training diverged at epoch 3 of 10 (loss inf)")
+    assert "1 of 3 models stayed finite" in problems
+    journal = (tmp_path / "h.csv").read_text().splitlines()
+    assert journal[0] == "job,epoch,loss,accuracy,eval_loss,eval_accuracy"
+    assert len(journal) == 1 + 3 + 2 + 3  # rows up to and including each divergence
+
+
+def test_the_watch_stops_the_bundle_when_every_job_has_diverged() -> None:
+    watch = _watch(["fold-01", "fold-02"], epochs=10)
+    logs = np.full((2, 2, 4), 0.5)
+    watch.record_chunk(0, logs)
+    logs[:, :, 0] = np.nan
+    with pytest.raises(TrainingDiverged, match="fold-01: training diverged at epoch 3"):
+        watch.record_chunk(2, logs)
+
+
+def _failed_run(runs_dir: Path) -> Path:
+    runs = list(runs_dir.iterdir())
+    assert len(runs) == 1 and runs[0].name.endswith(".failed"), runs
+    assert not (runs[0] / "metrics.json").exists()
+    return runs[0]
+
+
+def test_a_diverging_split_run_is_saved_as_failed_and_exits_3(
+    runner: CliRunner, runs_dir: Path
+) -> None:
+    result = invoke(
+        runner,
+        "train",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "train.epochs=3",
+        "--set",
+        EXPLODE,
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.exit_code == 3, result.output
+    assert "error: split: training diverged at epoch 1 of 3 (loss nan)" in result.output
+    assert "Traceback" not in result.output
+    run = _failed_run(runs_dir)
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and status["diverged"][0]["job"] == "split"
+    assert (run / "history.csv").read_text().splitlines()[1].startswith("split,1,nan")
+
+    compared = invoke(runner, "compare", str(runs_dir))
+    assert compared.exit_code == 0, compared.output
+    assert "No finished runs yet" in compared.output and "failed" in compared.output
+    assert (runs_dir / "compare.csv").read_text().count("\n") == 1  # the header only
+
+
+def test_a_diverging_fold_is_named_in_a_cv_with_the_fit_engine(
+    runner: CliRunner, runs_dir: Path
+) -> None:
+    result = invoke(
+        runner,
+        "cv",
+        str(CONFIGS / "pima.yaml"),
+        "--folds",
+        "2",
+        "--engine",
+        "fit",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "train.loss=mse",
+        "--set",
+        "model.layers.2.activation=linear",
+        "--set",
+        EXPLODE,
+        "--runs-dir",
+        str(runs_dir),
+    )
+    assert result.exit_code == 3, result.output
+    status = json.loads((_failed_run(runs_dir) / "status.json").read_text())
+    named = [d["job"] for d in status["diverged"]]
+    assert named and set(named) <= {"fold-01", "fold-02"}
+    for job in named:
+        assert f"error: {job}: training diverged at epoch" in result.output
