@@ -256,5 +256,5 @@ def test_compare_shows_the_best_50_and_writes_every_run(runner: CliRunner, tmp_p
         (run / "metrics.json").write_text(json.dumps({**metrics, "train_seconds": 1.0}))
     result = invoke(runner, "compare", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert "Showing the best 50 of 55 runs" in result.output
+    assert "Showing the first 50 of 55 runs" in result.output
     assert len((tmp_path / "compare.csv").read_text().splitlines()) == 1 + 55
