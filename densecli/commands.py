@@ -86,23 +86,24 @@ def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
 
 
 def _model_summary(spec: Spec, n_features: int) -> Table:
+    """Every Keras layer the spec builds (a spec layer may become Dense, batch norm,
+    activation, maxout and dropout), with Keras' own parameter counts."""
     from densecli.model import build_model, compile_model
 
     model = build_model(spec, n_features)
     compile_model(model, spec)  # resolves loss, optimizer and metrics names too
     table = report.titled_table(f"Model {spec.name!r}: {n_features} inputs")
-    for column in ("layer", "units", "activation", "kernel initializer", "params"):
-        table.add_column(column, justify="right" if column in {"units", "params"} else "left")
-    for layer, layer_spec in zip(model.layers, spec.model.layers, strict=True):
+    for column in ("layer", "kind", "outputs", "params"):
+        table.add_column(column, justify="right" if column in {"outputs", "params"} else "left")
+    for layer in model.layers:
         table.add_row(
             layer.name,
-            str(layer_spec.units),
-            str(layer_spec.activation),
-            str(layer_spec.kernel_initializer),
+            type(layer).__name__,
+            str(layer.output.shape[-1]),
             f"{layer.count_params():,}",
         )
     table.add_section()
-    table.add_row("total", "", "", "", f"{model.count_params():,}", style="bold")
+    table.add_row("total", "", "", f"{model.count_params():,}", style="bold")
     return table
 
 

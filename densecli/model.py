@@ -57,10 +57,13 @@ def _resolve(
 _ACTIVATION_LAYERS = {"leaky_relu": "LeakyReLU", "elu": "ELU", "relu": "ReLU"}
 
 
-def _activation_layer(keras: Any, activation: str | dict[str, Any], key: str) -> Any:
+def _activation_layer(
+    keras: Any, activation: str | dict[str, Any], key: str, layer_name: str
+) -> Any:
     if isinstance(activation, str):
         return keras.layers.Activation(
-            _resolve(keras.activations.get, activation, key, "activation", keras.activations)
+            _resolve(keras.activations.get, activation, key, "activation", keras.activations),
+            name=layer_name,
         )
     name = activation["name"]
     params = {k: v for k, v in activation.items() if k != "name"}
@@ -70,7 +73,7 @@ def _activation_layer(keras: Any, activation: str | dict[str, Any], key: str) ->
             f"{', '.join(_ACTIVATION_LAYERS)} (or give just the name)"
         )
     try:
-        return getattr(keras.layers, _ACTIVATION_LAYERS[name])(**params)
+        return getattr(keras.layers, _ACTIVATION_LAYERS[name])(**params, name=layer_name)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{key}: bad parameters {params} for {name} ({err})") from None
 
@@ -121,7 +124,9 @@ def _block(keras: Any, layer: LayerSpec, index: int) -> list[Any]:
 
         block.append(Maxout(layer.maxout, name=f"maxout_{index}"))
     elif not plain:
-        block.append(_activation_layer(keras, layer.activation, f"{key}.activation"))
+        block.append(
+            _activation_layer(keras, layer.activation, f"{key}.activation", f"activation_{index}")
+        )
     if layer.dropout:
         block.append(keras.layers.Dropout(layer.dropout, name=f"dropout_{index}"))
     return block

@@ -1,7 +1,8 @@
 """`densecli show RUN`: everything a run holds, in one screen, read from its files only.
 
-No TensorFlow: the parameter counts are computed from the layer widths, as Dense layers have
-inputs × units weights plus one bias per unit.
+No TensorFlow: the parameter counts are computed from the layer specs, as a Dense layer has
+inputs × units weights plus one bias per unit (units × pieces with maxout), and batch
+normalization four values per unit (two trained, two moving statistics).
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ from densecli import report
 from densecli.runfiles import SavedRun
 
 
-def dense_parameters(n_inputs: int, layers: list[tuple[int, bool]]) -> list[int]:
-    """Parameters of each Dense layer, given (units, use_bias) per layer."""
+def dense_parameters(n_inputs: int, layers: list[Any]) -> list[int]:
+    """Parameters of each spec layer (Dense, plus its batch normalization if any)."""
     counts = []
-    for units, use_bias in layers:
-        counts.append(n_inputs * units + (units if use_bias else 0))
-        n_inputs = units
+    for layer in layers:
+        width = layer.units * (layer.maxout or 1)
+        count = n_inputs * width + (width if layer.use_bias else 0)
+        counts.append(count + (4 * width if layer.batch_norm else 0))
+        n_inputs = layer.units
     return counts
 
 
 def model_table(run: SavedRun) -> Table:
     layers = run.spec.model.layers
-    counts = dense_parameters(run.n_features, [(layer.units, layer.use_bias) for layer in layers])
+    counts = dense_parameters(run.n_features, list(layers))
     table = report.titled_table(f"Model {run.spec.name!r}: {run.n_features} inputs")
     for column in ("layer", "units", "activation", "kernel initializer", "params"):
         table.add_column(column, justify="right" if column in {"units", "params"} else "left")

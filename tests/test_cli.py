@@ -229,3 +229,23 @@ def test_training_prints_no_tensorflow_log_lines(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     for noise in ("oneDNN", "cuda", "absl", "cpu_feature_guard", "I0000", "E0000"):
         assert noise not in done.stderr + done.stdout
+
+
+def test_validate_lists_every_keras_layer_a_spec_layer_becomes(runner: CliRunner) -> None:
+    result = invoke(
+        runner,
+        "validate",
+        str(CONFIGS / "pima.yaml"),
+        "--set",
+        "model.layers.0.batch_norm=true",
+        "--set",
+        "model.layers.0.dropout=0.2",
+        "--set",
+        "model.layers.1.maxout=2",
+        "--set",
+        "model.layers.1.activation=linear",
+    )
+    assert result.exit_code == 0, result.output
+    for kind in ("BatchNormalization", "Activation", "Dropout", "Maxout"):
+        assert kind in result.output
+    assert "373" in result.output  # 108 + 48 + (12·16 + 16) + (8 + 1)

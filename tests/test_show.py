@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from densecli.show import dense_parameters
+from densecli.spec import load_spec
 
 from conftest import CONFIGS, ROOT, invoke
 
@@ -23,8 +24,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_dense_parameter_counts() -> None:
-    assert dense_parameters(8, [(12, True), (8, True), (1, True)]) == [108, 104, 9]
-    assert dense_parameters(8, [(4, False), (1, True)]) == [32, 5]
+    layers = load_spec(CONFIGS / "pima.yaml").model.layers
+    assert dense_parameters(8, list(layers)) == [108, 104, 9]
+    no_bias = load_spec(CONFIGS / "pima-best.yaml", ["model.layers.0.use_bias=false"])
+    assert dense_parameters(8, list(no_bias.model.layers)) == [32, 5]
+
+
+def test_parameter_counts_match_keras_with_maxout_and_batch_norm() -> None:
+    from densecli.model import build_model
+
+    spec = load_spec(
+        CONFIGS / "pima.yaml",
+        [
+            "model.layers.0.batch_norm=true",
+            "model.layers.1.maxout=3",
+            "model.layers.1.activation=linear",
+            "model.layers.0.dropout=0.5",
+        ],
+    )
+    assert sum(dense_parameters(8, list(spec.model.layers))) == build_model(spec, 8).count_params()
 
 
 def test_show_prints_spec_model_metrics_and_files(runner: CliRunner, run: Path) -> None:
