@@ -92,10 +92,14 @@ def _curves(
         return
     for values in series.values():
         ax.plot(np.arange(1, values.size + 1), scale * values, color=color, lw=0.8, alpha=0.25)
+    # Early stopping ends jobs at different epochs. The mean is drawn only while every job
+    # is training: averaging the survivors would make the curve jump as jobs drop out.
     length = min(v.size for v in series.values())
     mean = np.mean([v[:length] for v in series.values()], axis=0)
+    ragged = any(v.size > length for v in series.values())
+    what = f"mean of {len(series)} {noun}s" + (" while all train" if ragged else "")
     ax.plot(np.arange(1, length + 1), scale * mean, color=color, lw=2.2, marker=marker,
-            label=f"{label}, mean of {len(series)} {noun}s (faint: each {noun})")  # fmt: skip
+            label=f"{label}, {what} (faint: each {noun})")  # fmt: skip
 
 
 def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: Path) -> Path:
