@@ -19,6 +19,12 @@ from densecli.unfinished import collect_unfinished, unfinished_cells
 from densecli.watch import signals_as_interrupts
 
 
+def _wide_console() -> Console:
+    """A terminal sizes itself; piped output gets room for compare's twelve columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 200))
+
+
 def _stderr() -> Console:
     return Console(stderr=True)
 
@@ -178,13 +184,14 @@ def compare_runs(
         written.append(write_comparison_plot(rows, plot, title))
     if fmt == "table":
         shown = title + (f" (top {top})" if top is not None else "")
-        report.render_compare(Console(), cells[:TERMINAL_ROWS], written, title=shown)
+        console = _wide_console()
+        report.render_compare(console, cells[:TERMINAL_ROWS], written, title=shown)
         if len(cells) > TERMINAL_ROWS:
             note = (
                 f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in {written[1]}."
             )
-            Console().print(note, highlight=False, soft_wrap=True)
-        report.render_unfinished(Console(), unfinished_cells(unfinished))
+            console.print(note, highlight=False, soft_wrap=True)
+        report.render_unfinished(console, unfinished_cells(unfinished))
         return
     sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
     _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
