@@ -50,6 +50,20 @@ class Progress(Protocol):
     def advance(self, model_epochs: int, logs: dict[str, float]) -> None: ...
 
 
+@dataclass(frozen=True)
+class Part:
+    """Jobs of one experiment inside a shared training call, with that experiment's progress.
+
+    Parts trained together must build the same network (see `densecli.sweep.bundle_key`);
+    they may differ in what each job carries itself: rows, seeds, initializers,
+    preprocessing and class weights.
+    """
+
+    spec: Spec
+    jobs: list[Job]
+    progress: Progress
+
+
 def train_jobs(
     spec: Spec,
     data: Dataset,
@@ -59,23 +73,40 @@ def train_jobs(
     engine: EngineName = "compiled",
     notice: Callable[[str], None] = print,
 ) -> list[JobResult]:
+    return train_parts([Part(spec, jobs, progress)], data, encoding, progress, engine, notice)[0]
+
+
+def train_parts(
+    parts: list[Part],
+    data: Dataset,
+    encoding: TargetEncoding,
+    progress: Progress,
+    engine: EngineName = "compiled",
+    notice: Callable[[str], None] = print,
+) -> list[list[JobResult]]:
+    """Train every part's jobs; with the compiled engine, all of them as one bundle."""
     if engine == "compiled":
         from densecli.compiled import Unsupported, check_supported
 
         try:
-            check_supported(spec, data.n_features)
-            return _train_compiled(spec, data, encoding, jobs, progress)
+            for spec in {id(part.spec): part.spec for part in parts}.values():
+                check_supported(spec, data.n_features)
+            return _train_compiled(parts, data, encoding, progress)
         except Unsupported as reason:
             notice(f"notice: the compiled engine cannot run {reason}; using --engine fit")
-    return [_train_fit(spec, data, encoding, job, progress, len(jobs)) for job in jobs]
+    total = sum(len(part.jobs) for part in parts)
+    return [
+        [_train_fit(part.spec, data, encoding, job, part.progress, total) for job in part.jobs]
+        for part in parts
+    ]
 
 
 # --- the compiled engine -----------------------------------------------------------------
 
 
 def _train_compiled(
-    spec: Spec, data: Dataset, encoding: TargetEncoding, jobs: list[Job], progress: Progress
-) -> list[JobResult]:
+    parts: list[Part], data: Dataset, encoding: TargetEncoding, progress: Progress
+) -> list[list[JobResult]]:
     from densecli.compiled import (
         HISTORY_KEYS,
         CompiledTrainer,
@@ -84,13 +115,20 @@ def _train_compiled(
         train_bundle,
     )
 
-    prepared = [job_data(spec, data, encoding, job) for job in jobs]
-    models = build_models(spec, data.n_features, [job.seed for job in jobs], prepared)
+    spec = parts[0].spec  # the network, loss, optimizer and epochs all parts share
+    jobs = [job for part in parts for job in part.jobs]
+    prepared = [job_data(part.spec, data, encoding, job) for part in parts for job in part.jobs]
+    models = [
+        model
+        for part in parts
+        for model in build_models(part.spec, data.n_features, [j.seed for j in part.jobs], prepared)
+    ]
     trainer = CompiledTrainer(spec, encoding, models, make_bundle(jobs, prepared))
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
+    watches = _part_columns(parts)
 
     def on_chunk(done: int, logs: np.ndarray) -> None:
-        _watch_chunk(progress, done - len(logs), logs)
+        record_parts(watches, done - len(logs), logs)
         last = logs[-1].mean(axis=0)
         progress.advance(
             len(jobs) * len(logs), {"loss": float(last[0]), "accuracy": float(last[1])}
@@ -117,7 +155,16 @@ def _train_compiled(
                 epochs_trained=ran,
             )
         )
-    return results
+    return [results[columns] for _, columns in watches]
+
+
+def _part_columns(parts: list[Part]) -> list[tuple[Progress, slice]]:
+    """Each part's progress and the bundle columns (jobs) that are its own."""
+    columns, start = [], 0
+    for part in parts:
+        columns.append((part.progress, slice(start, start + len(part.jobs))))
+        start += len(part.jobs)
+    return columns
 
 
 # --- the reference engine: model.fit per job ---------------------------------------------
@@ -164,11 +211,11 @@ def _callbacks(spec: Spec, progress: Progress) -> list[Any]:
     return callbacks
 
 
-def _watch_chunk(progress: Progress, first_epoch: int, logs: np.ndarray) -> None:
-    """densecli.watch records a compiled chunk's per-job history; raises once all diverged."""
-    from densecli.watch import record_chunk
+def record_parts(watches: list[tuple[Progress, slice]], first_epoch: int, logs: np.ndarray) -> None:
+    """densecli.watch records each part's columns of a compiled chunk; raises once all diverged."""
+    from densecli.watch import record_chunks
 
-    record_chunk(progress, first_epoch, logs)
+    record_chunks(watches, first_epoch, logs)
 
 
 def _guards(progress: Progress, job: Job) -> list[Any]:

@@ -14,7 +14,8 @@ import numpy as np
 
 from densecli.backend import prefer_threads_for, versions
 from densecli.data import Dataset, classic_split, dataset_for, stratified_folds
-from densecli.engine import EngineName, JobResult, Progress, train_jobs
+from densecli.engine import EngineName, JobResult, Part, Progress, train_parts
+from densecli.errors import DensecliError
 from densecli.evaluation import classification_metrics, majority_accuracy, wilson_interval
 from densecli.jobs import Job
 from densecli.model import check_input_dim
@@ -23,7 +24,7 @@ from densecli.references import compare_with_references
 from densecli.runs import RunFolder, environment
 from densecli.spec import Spec
 from densecli.targets import TargetEncoding, plan_targets
-from densecli.watch import Watch
+from densecli.watch import TrainingDiverged, Watch
 
 
 @dataclass(frozen=True)
@@ -162,53 +163,130 @@ def _step_macs(spec: Spec, n_features: int, jobs: int) -> int:
     return jobs * spec.train.batch_size * sum(a * b for a, b in itertools.pairwise(widths))
 
 
-def _train_and_record(
+@dataclass
+class _Recording:
+    """One experiment's run folder while its jobs train: inputs written, history watched."""
+
+    exp: Experiment
+    folder: RunFolder
+    watch: Watch
+    jobs: list[Job]
+    mode: str
+    summarize: Callable[[list[JobResult]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Protocol:
+    """How an experiment's jobs are made and summarized: the split or k-fold CV."""
+
+    mode: str
+    jobs: list[Job]
+    method: str
+    summarize: Callable[[list[JobResult]], dict[str, Any]]
+
+
+def _open_recording(
     exp: Experiment,
     runs_dir: Path,
-    mode: str,
-    jobs: list[Job],
-    method: str,
-    plan: Plan,
+    protocol: _Protocol,
     progress: Progress,
-    summarize: Callable[[list[JobResult]], dict[str, Any]],
-) -> Outcome:
-    """Train the jobs inside a scratch run folder; it becomes a run only when complete."""
-    prefer_threads_for(_step_macs(exp.spec, exp.data.n_features, len(jobs)))
-    library_versions = versions()  # imports TensorFlow: the slow part, before any folder exists
-    folder = RunFolder(runs_dir, exp.spec.name, mode)
+    versions_: dict[str, str],
+) -> _Recording:
+    folder = RunFolder(runs_dir, exp.spec.name, protocol.mode)
     journal = folder.path / "history.csv"
     validation = exp.spec.train.early_stopping is not None
-    progress = watch = Watch(progress, jobs, exp.spec.train.epochs, journal, validation)
+    watch = Watch(progress, protocol.jobs, exp.spec.train.epochs, journal, validation)
+    recording = _Recording(exp, folder, watch, protocol.jobs, protocol.mode, protocol.summarize)
     try:
-        _write_run_inputs(exp, folder, jobs, method, library_versions)
-        results = train_jobs(
-            exp.spec, exp.data, exp.encoding, jobs, progress, plan.engine, plan.notice
-        )
-        watch.raise_if_diverged()
-        metrics = {
-            "mode": mode,
-            **summarize(results),
-            **_reference(exp.data),
-            **_describe_spec(exp.spec),
-            "engine": results[0].engine,
-            "models": len(results),
-            "created": folder.created.isoformat(),
-        }
-        _write_history(folder, results)
-        _write_predictions(folder, exp, results)
-        for r in results:
-            stem = "model" if len(results) == 1 else f"models/{r.job.name}"
-            r.model.save(folder.file(f"{stem}.keras"))
-            # The preprocessing fitted on this model's training rows, for later predictions.
-            folder.write_json(f"{stem}.preprocess.json", r.preprocessor.to_json())
-        folder.write_json("metrics.json", metrics)
-        from densecli.runfiles import write_run_extras
-
-        write_run_extras(folder.path, exp)  # inputs.json for predict, plots, TensorBoard logs
-        return Outcome(folder.finish(), metrics)
+        _write_run_inputs(exp, folder, protocol.jobs, protocol.method, versions_)
     except BaseException as error:
-        folder.keep_unfinished(watch, error)  # interrupted or diverged: kept, marked; else gone
+        folder.keep_unfinished(watch, error)
         raise
+    return recording
+
+
+def _finish_recording(recording: _Recording, results: list[JobResult]) -> Outcome:
+    """Metrics, history, predictions, models and plots; then the run folder moves into place."""
+    exp, folder = recording.exp, recording.folder
+    recording.watch.raise_if_diverged()
+    metrics = {
+        "mode": recording.mode,
+        **recording.summarize(results),
+        **_reference(exp.data),
+        **_describe_spec(exp.spec),
+        "engine": results[0].engine,
+        "models": len(results),
+        "created": folder.created.isoformat(),
+    }
+    _write_history(folder, results)
+    _write_predictions(folder, exp, results)
+    for r in results:
+        stem = "model" if len(results) == 1 else f"models/{r.job.name}"
+        r.model.save(folder.file(f"{stem}.keras"))
+        # The preprocessing fitted on this model's training rows, for later predictions.
+        folder.write_json(f"{stem}.preprocess.json", r.preprocessor.to_json())
+    folder.write_json("metrics.json", metrics)
+    from densecli.runfiles import write_run_extras
+
+    write_run_extras(folder.path, exp)  # inputs.json for predict, plots, TensorBoard logs
+    return Outcome(folder.finish(), metrics)
+
+
+def train_and_record(
+    experiments: list[tuple[Experiment, _Protocol]],
+    runs_dir: Path,
+    progress: Progress,
+    plan: Plan,
+) -> list[Outcome | DensecliError]:
+    """Train the experiments' jobs together (one bundle when the compiled engine can) in
+    scratch run folders; each becomes a run only when complete.
+
+    An experiment whose models all diverged gets its `<run>.failed` folder and its error in
+    the returned list; the others still finish. An interruption keeps every experiment's
+    history as `<run>.interrupted` (or nothing, before the first epoch) and is re-raised.
+    """
+    macs = sum(_step_macs(e.spec, e.data.n_features, len(p.jobs)) for e, p in experiments)
+    prefer_threads_for(macs)
+    library_versions = versions()  # imports TensorFlow: the slow part, before any folder exists
+    recordings: list[_Recording] = []
+    try:
+        for exp, protocol in experiments:
+            recordings.append(_open_recording(exp, runs_dir, protocol, progress, library_versions))
+        first = recordings[0].exp
+        parts = [Part(r.exp.spec, r.jobs, r.watch) for r in recordings]
+        trained = train_parts(parts, first.data, first.encoding, progress, plan.engine, plan.notice)
+    except BaseException as error:
+        for recording in recordings:  # interrupted or diverged: kept, marked; else gone
+            recording.folder.keep_unfinished(recording.watch, _own_error(recording, error))
+        raise
+    return [_finish_or_fail(r, results) for r, results in zip(recordings, trained, strict=True)]
+
+
+def _own_error(recording: _Recording, error: BaseException) -> BaseException:
+    """All models of the bundle diverged: each experiment fails with its own report."""
+    if isinstance(error, TrainingDiverged) and recording.watch.diverged:
+        return recording.watch.divergence_error()
+    return error
+
+
+def _finish_or_fail(recording: _Recording, results: list[JobResult]) -> Outcome | DensecliError:
+    try:
+        return _finish_recording(recording, results)
+    except TrainingDiverged as diverged:
+        recording.folder.keep_unfinished(recording.watch, diverged)
+        return diverged
+    except BaseException as error:
+        recording.folder.keep_unfinished(recording.watch, error)
+        raise
+
+
+def _train_one(
+    exp: Experiment, runs_dir: Path, protocol: _Protocol, progress: Progress, plan: Plan
+) -> Outcome:
+    outcome = train_and_record([(exp, protocol)], runs_dir, progress, plan)[0]
+    if isinstance(outcome, DensecliError):
+        raise outcome
+    return outcome
 
 
 def job_seed(seed: int, repeat: int, fold: int, init: int) -> int:
@@ -268,7 +346,7 @@ def run_split(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -
         }
 
     method = f"classic split: rows 0..{train_rows.size - 1} train, the rest test"
-    return _train_and_record(exp, runs_dir, "split", jobs, method, plan, progress, summarize)
+    return _train_one(exp, runs_dir, _Protocol("split", jobs, method, summarize), progress, plan)
 
 
 def cv_folds(exp: Experiment, plan: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -297,7 +375,8 @@ def cv_jobs(exp: Experiment, plan: Plan) -> list[Job]:
     return jobs
 
 
-def run_cv(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -> Outcome:
+def cv_protocol(exp: Experiment, plan: Plan) -> _Protocol:
+    """The jobs of a (repeated) k-fold CV and how its run's metrics are summarized."""
     jobs = cv_jobs(exp, plan)
     folds = exp.spec.cv.folds
 
@@ -321,4 +400,16 @@ def run_cv(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -> O
         f"sklearn StratifiedKFold(n_splits={folds}, shuffle=True, random_state=seed + r) over "
         f"rows in file order, for repeats r = 0..{plan.repeats - 1}, seed = {exp.spec.seed}"
     )
-    return _train_and_record(exp, runs_dir, "cv", jobs, method, plan, progress, summarize)
+    return _Protocol("cv", jobs, method, summarize)
+
+
+def run_cv(exp: Experiment, runs_dir: Path, progress: Progress, plan: Plan) -> Outcome:
+    return _train_one(exp, runs_dir, cv_protocol(exp, plan), progress, plan)
+
+
+def run_cv_together(
+    experiments: list[Experiment], runs_dir: Path, progress: Progress, plan: Plan
+) -> list[Outcome | DensecliError]:
+    """Several CV experiments that build the same network, trained as one bundle."""
+    pairs = [(exp, cv_protocol(exp, plan)) for exp in experiments]
+    return train_and_record(pairs, runs_dir, progress, plan)

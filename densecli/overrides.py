@@ -58,7 +58,16 @@ def _list_index(node: list[Any], part: str, key: str) -> int:
 
 def apply_override(raw: dict[str, Any], text: str) -> None:
     parts, value = parse_override(text)
-    key = ".".join(parts)
+    assign_value(raw, ".".join(parts), value)
+
+
+def assign_value(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted `key` of `raw` to an already parsed value (as `--set` does)."""
+    parts = key.split(".")
+    if any(not part for part in parts):
+        raise ConfigError(
+            f"--set {key}: the key has an empty part; write it like model.layers.0.units"
+        )
     node: Any = raw
     for part in parts[:-1]:
         node = _descend(node, part, key)

@@ -113,10 +113,11 @@ class Watch:
         """One job's logs for epoch `epoch` (0-based), as Keras callbacks give them."""
         self._journal(self._record(job, epoch, logs))
 
-    def record_chunk(self, first_epoch: int, logs: np.ndarray) -> None:
+    def record_chunk(self, first_epoch: int, logs: np.ndarray, stop: bool = True) -> None:
         """The compiled engine's logs for epochs first_epoch.. : shape [epochs, jobs, ≥ 4].
 
         Only the first four columns (HISTORY_KEYS) are kept; an engine may log more after them.
+        With `stop`, raises once every job has diverged.
         """
         width = len(HISTORY_KEYS)
         lines = [
@@ -125,8 +126,11 @@ class Watch:
             for i, epoch_logs in enumerate(logs[:, b, :width].tolist())
         ]
         self._journal(*lines)
-        if len(self.diverged) == len(self.jobs):
+        if stop and self.all_diverged():
             raise self.divergence_error()  # nothing left to learn: stop the bundle now
+
+    def all_diverged(self) -> bool:
+        return len(self.diverged) == len(self.jobs)
 
     def _record(self, job: str, epoch: int, logs: dict[str, Any]) -> dict[str, Any] | None:
         """Keep the row and note a divergence; a diverged job's later epochs are dropped."""
@@ -181,10 +185,14 @@ class Watch:
             raise self.divergence_error()
 
 
-def record_chunk(progress: Progress, first_epoch: int, logs: np.ndarray) -> None:
-    """Called by the compiled engine after each chunk of epochs."""
-    if isinstance(progress, Watch):
-        progress.record_chunk(first_epoch, logs)
+def record_chunks(parts: list[tuple[Progress, slice]], first_epoch: int, logs: np.ndarray) -> None:
+    """Called by the compiled engine after each chunk: each part's watch gets its own jobs'
+    columns. Training stops once every job of every part has diverged."""
+    watches = [(p, columns) for p, columns in parts if isinstance(p, Watch)]
+    for watch, columns in watches:
+        watch.record_chunk(first_epoch, logs[:, columns], stop=False)
+    if watches and all(watch.all_diverged() for watch, _ in watches):
+        raise watches[0][0].divergence_error()
 
 
 def fit_guards(progress: Progress, job: str) -> list[Any]:
