@@ -7,6 +7,7 @@ with exit code 2 and no traceback. Nothing imports this module.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from rich.console import Console
 from densecli import __version__, commands
 from densecli.errors import DensecliError
 from densecli.experiment import Plan
+from densecli.sweep import Protocol as SweepProtocol
 from densecli.watch import Interrupted, interrupted_message
 
 app = typer.Typer(
@@ -29,6 +31,9 @@ app = typer.Typer(
 
 DEFAULT_CONFIG = Path("configs/pima.yaml")
 DEFAULT_RUNS = Path("runs")
+DEFAULT_WORKERS = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+)
 # The choices of compare's options (densecli.selection implements each; a test keeps them equal).
 OutputFormat = Literal["table", "csv", "markdown", "json"]
 SortKey = Literal[
@@ -143,6 +148,69 @@ def cv(
     overrides = [*(set_ or []), *([f"cv.folds={folds}"] if folds is not None else [])]
     with user_errors():
         commands.cv(config, overrides, runs_dir, data, _plan(engine, repeats, seeds))
+
+
+@app.command()
+def sweep(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SWEEP",
+            help="Sweep file (base + grid), a spec with --grid, or a sweep folder to --resume.",
+        ),
+    ],
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            metavar="KEY=V1,V2",
+            help="Vary a spec key over these values (repeatable; adds to the file's grid).",
+        ),
+    ] = None,
+    set_: SetOption = None,
+    runs_dir: RunsOption = DEFAULT_RUNS,
+    data: DataOption = None,
+    folds: Annotated[int | None, typer.Option(help="Shortcut for --set cv.folds=N.")] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Repeated k-fold per point, as in densecli cv.")
+    ] = 1,
+    seeds: SeedsOption = 1,
+    engine: EngineOption = "compiled",
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes training groups of points at once (default: cores)."),
+    ] = DEFAULT_WORKERS,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted sweep: finished points are kept, the rest trained.",
+        ),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run the groups as Ray tasks on this cluster, or 'local' for a local Ray "
+            "runtime (needs pip install 'densecli[ray]').",
+        ),
+    ] = None,
+) -> None:
+    """Cross-validate every point of a grid or random search; one run folder per point.
+
+    Example: `densecli sweep configs/sweep-pima.yaml` or
+    `densecli sweep configs/pima.yaml --grid model.layers.0.units=8,12,16 --set train.epochs=300`
+    """
+    overrides = [*(set_ or []), *([f"cv.folds={folds}"] if folds is not None else [])]
+    with user_errors():
+        _plan(engine, repeats, seeds)  # checks --engine
+        protocol = SweepProtocol(repeats, seeds, engine)
+        code = commands.sweep(
+            source, overrides, grid or [], runs_dir, data, protocol, workers, resume, ray
+        )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

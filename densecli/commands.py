@@ -12,11 +12,14 @@ from rich.table import Table
 
 from densecli import report
 from densecli.compare import collect_runs, table_rows, write_tables
+from densecli.errors import ConfigError
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
+from densecli.sweep import PointResult, SweepJob
+from densecli.sweep import Protocol as SweepProtocol
 from densecli.unfinished import collect_unfinished, unfinished_cells
-from densecli.watch import signals_as_interrupts
+from densecli.watch import Interrupted, signals_as_interrupts
 
 
 def _wide_console() -> Console:
@@ -60,9 +63,13 @@ def cv(
 
 def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: int) -> None:
     """Refuse an unwritable or full runs folder before any time goes into training."""
+    preflight(runs_dir, _run_bytes(experiment, models, eval_rows))
+
+
+def _run_bytes(experiment: Experiment, models: int, eval_rows: int) -> int:
     spec = experiment.spec
     widths = [experiment.data.n_features] + [layer.units for layer in spec.model.layers]
-    preflight(runs_dir, estimate_bytes(widths, models, spec.train.epochs, eval_rows))
+    return estimate_bytes(widths, models, spec.train.epochs, eval_rows)
 
 
 def notice(message: str) -> None:
@@ -195,3 +202,104 @@ def compare_runs(
         return
     sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
     _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
+
+
+def sweep(
+    source: Path,
+    overrides: Sequence[str],
+    grid_options: Sequence[str],
+    runs_dir: Path,
+    data: Path | None,
+    protocol: SweepProtocol,
+    workers: int,
+    resume: bool,
+    ray: str | None,
+) -> int:
+    """Train every point of a sweep; returns the exit code (3 if a point failed)."""
+    from densecli.sweep import plan_groups, run_local, run_ray
+    from densecli.sweepreport import SweepDisplay, render_results, write_results
+
+    job = _sweep_job(source, overrides, grid_options, runs_dir, data, protocol, resume)
+    folder, sweep, protocol = job.folder, job.sweep, job.protocol
+    finished = folder.finished()
+    todo = [p for p in sweep.points if p.spec.name not in finished]
+    removed = folder.clear_leftovers({p.spec.name for p in todo})
+    if resume:
+        notice(
+            f"resume {folder.path}: {len(sweep.points) - len(todo)} of {len(sweep.points)} "
+            f"points kept, {len(todo)} to train"
+            + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
+        )
+    groups = plan_groups(todo, workers)
+    tasks = [job.task(group) for group in groups]
+    with (
+        signals_as_interrupts(),
+        SweepDisplay(_stderr(), sweep, len(sweep.points) - len(todo)) as display,
+    ):
+
+        def on_done(results: list[PointResult]) -> None:
+            display.finished(results)
+            write_results(folder, sweep)
+            for result in results:
+                if result.message:
+                    notice(f"p{result.number:03d}: {result.message}")
+
+        try:
+            if ray is None:
+                run_local(tasks, workers, display.started, on_done)
+            else:
+                run_ray(tasks, ray, workers, display.started, on_done)
+        except KeyboardInterrupt as stop:
+            write_results(folder, sweep)
+            if isinstance(stop, Interrupted):
+                stop.saved = (
+                    f"{folder.path} (finish it with: densecli sweep {folder.path} --resume)"
+                )
+            raise
+    rows = write_results(folder, sweep)
+    render_results(_wide_console(), rows, sweep, folder.path)
+    return 3 if any(r.status != "done" for r in rows) else 0
+
+
+def _sweep_job(
+    source: Path,
+    overrides: Sequence[str],
+    grid_options: Sequence[str],
+    runs_dir: Path,
+    data: Path | None,
+    protocol: SweepProtocol,
+    resume: bool,
+) -> SweepJob:
+    """The sweep's points, all validated against the data, and the folder they train into."""
+    from densecli.sweep import SweepFolder, find_sweep_to_resume
+    from densecli.sweepfile import load_sweep, sweep_from_record
+
+    folder = None
+    if source.is_dir():
+        if not resume:
+            raise ConfigError(
+                f"{source}: this is a sweep folder; add --resume to finish it, or give a sweep file"
+            )
+        if overrides or grid_options:
+            raise ConfigError(
+                f"{source}: --set and --grid cannot change a sweep being resumed; "
+                "start a new sweep instead"
+            )
+        folder = SweepFolder(source)
+        record = folder.record()
+        sweep = sweep_from_record(record["definition"])
+        protocol = SweepProtocol(**record["protocol"])
+    else:
+        sweep = load_sweep(source, overrides, grid_options)
+        if resume:
+            folder = find_sweep_to_resume(runs_dir, sweep, protocol)
+    experiments = [prepare(point.spec, data) for point in sweep.points]
+    if folder is None:
+        models = protocol.repeats * protocol.seeds
+        preflight(
+            runs_dir,
+            sum(_run_bytes(e, e.spec.cv.folds * models, e.data.n_rows) for e in experiments),
+        )
+        folder = SweepFolder.create(runs_dir, sweep, protocol)
+    data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
+    return SweepJob(sweep, folder, protocol, data_paths)

@@ -1,0 +1,416 @@
+"""Running a sweep: points grouped into engine bundles, groups run by worker processes or Ray.
+
+A sweep folder `<runs>/<time>-<name>-sweep/` holds `sweep.json` (the definition, the CV
+protocol and every point's values), one ordinary CV run folder per point (so `densecli
+compare` works on it), and `results.csv` / `results.md`, rewritten as points finish.
+
+Points that build the same network (`bundle_key`) train together as one compiled bundle:
+they may differ in seed, initializers, preprocessing and class weights, which every job
+carries itself. Groups run in `--workers` processes, or as Ray tasks (`--ray`), each task
+training one group into run folders. Which points share a group depends only on the points
+and the worker count, so a Ray sweep trains exactly the bundles a local one does.
+
+`--resume` keeps every finished (or failed) point of a sweep folder and trains the rest;
+a point that was interrupted, or whose process died, is trained again from the start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from densecli.errors import ConfigError, DensecliError, RunsError
+from densecli.spec import Spec
+from densecli.sweepfile import Point, Sweep
+
+SWEEP_FILE = "sweep.json"
+# Per job, not per bundle: the compiled engine gives every job its own of these.
+PER_JOB_LAYER_KEYS = ("kernel_initializer", "bias_initializer")
+PER_JOB_TRAIN_KEYS = ("class_weight", "tensorboard")
+
+Status = Literal["done", "failed"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How every point is trained: the CV repeats, seeds per fold and the engine."""
+
+    repeats: int = 1
+    seeds: int = 1
+    engine: str = "compiled"
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    """One engine bundle's worth of points, as plain data a worker process or Ray task takes."""
+
+    sweep_dir: str
+    points: list[tuple[int, dict[str, Any]]]  # (point number, resolved spec)
+    data_path: str | None
+    protocol: Protocol
+    data_bytes: bytes | None = None  # for Ray workers that may not see data_path
+
+
+@dataclass(frozen=True)
+class PointResult:
+    number: int
+    status: Status
+    run: str | None  # the run folder's name inside the sweep folder
+    accuracy: float | None
+    message: str = ""
+
+
+def bundle_key(spec: Spec) -> str:
+    """Specs with equal keys build the same network and can train as one compiled bundle."""
+    resolved = spec.resolved()
+    layers = [
+        {k: v for k, v in layer.items() if k not in PER_JOB_LAYER_KEYS}
+        for layer in resolved["model"]["layers"]
+    ]
+    train = {k: v for k, v in resolved["train"].items() if k not in PER_JOB_TRAIN_KEYS}
+    # cv.folds too: folds of another size would pad the smaller jobs' epochs with extra steps.
+    shared = [layers, train, resolved["data"], resolved["cv"]]
+    return json.dumps(shared, sort_keys=True)
+
+
+def plan_groups(points: list[Point], workers: int) -> list[list[Point]]:
+    """Points with equal bundle keys form a group; while there are fewer groups than
+    workers, the largest group is halved so that every worker has a bundle to train."""
+    by_key: dict[str, list[Point]] = {}
+    for point in points:
+        by_key.setdefault(bundle_key(point.spec), []).append(point)
+    groups = list(by_key.values())
+    while len(groups) < workers:
+        largest = max(groups, key=len)
+        if len(largest) < 2:
+            break
+        groups.remove(largest)
+        half = (len(largest) + 1) // 2
+        groups += [largest[:half], largest[half:]]
+    return sorted(groups, key=lambda group: group[0].number)
+
+
+# --- the sweep folder ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepFolder:
+    path: Path
+
+    @classmethod
+    def create(cls, runs_dir: Path, sweep: Sweep, protocol: Protocol) -> SweepFolder:
+        stamp = f"{datetime.now().astimezone():%Y%m%d-%H%M%S}-{sweep.name}-sweep"
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            for attempt in range(1, 1000):
+                path = runs_dir / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+                with contextlib.suppress(FileExistsError):
+                    path.mkdir()
+                    break
+        except OSError as err:
+            raise RunsError(
+                f"{runs_dir}: cannot create the sweep folder ({err.strerror}); "
+                "pick another folder with --runs-dir"
+            ) from None
+        folder = cls(path)
+        record = {
+            "definition": sweep.definition(),
+            "protocol": asdict(protocol),
+            "points": [
+                {"point": p.label, "values": p.values, "name": p.spec.name} for p in sweep.points
+            ],
+            "created": datetime.now().astimezone().isoformat(),
+        }
+        write_atomically(path / SWEEP_FILE, json.dumps(record, indent=2) + "\n")
+        return folder
+
+    def record(self) -> dict[str, Any]:
+        try:
+            loaded = json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise RunsError(
+                f"{self.path}: not a readable sweep folder ({SWEEP_FILE}: {err}); "
+                "pass a folder made by densecli sweep"
+            ) from None
+        return dict(loaded)
+
+    def finished(self) -> dict[str, Path]:
+        """Point spec name → its run folder, for every point that finished or failed."""
+        from densecli.unfinished import is_unfinished
+
+        found = {}
+        for folder in sorted(p for p in self.path.iterdir() if p.is_dir()):
+            if folder.name.startswith("."):
+                continue
+            failed = folder.name.endswith(".failed")
+            if is_unfinished(folder) and not failed:
+                continue
+            name = _run_spec_name(folder)
+            if name is not None and (failed or (folder / "metrics.json").is_file()):
+                found[name] = folder
+        return found
+
+    def clear_leftovers(self, redo: set[str]) -> list[str]:
+        """Remove what interrupted or killed points left, before they train again."""
+        from densecli.unfinished import collect_unfinished
+
+        removed = []
+        for leftover in collect_unfinished(self.path):
+            folder = self.path / leftover.run
+            if leftover.status == "failed":
+                continue
+            name = _run_spec_name(folder)
+            if leftover.status == "abandoned" or name in redo:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(leftover.run)
+        return removed
+
+
+def _run_spec_name(folder: Path) -> str | None:
+    import yaml
+
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        return str(config["name"])
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def find_sweep_to_resume(runs_dir: Path, sweep: Sweep, protocol: Protocol) -> SweepFolder:
+    """The newest sweep folder in runs_dir made from this same definition and protocol."""
+    wanted = json.loads(json.dumps({"d": sweep.definition(), "p": asdict(protocol)}))
+    candidates = sorted(runs_dir.glob("*-sweep*"), reverse=True) if runs_dir.is_dir() else []
+    for path in candidates:
+        if not (path / SWEEP_FILE).is_file():
+            continue
+        record = SweepFolder(path).record()
+        if {"d": record.get("definition"), "p": record.get("protocol")} == wanted:
+            return SweepFolder(path)
+    raise RunsError(
+        f"{runs_dir}: no sweep folder of {sweep.source} with these options to resume; "
+        "run without --resume to start it, or pass the sweep folder itself"
+    )
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """A validated sweep, the folder it trains into, and where each point's data is."""
+
+    sweep: Sweep
+    folder: SweepFolder
+    protocol: Protocol
+    data_paths: dict[int, Path]  # point number → the data file prepare() found
+
+    def task(self, group: list[Point]) -> GroupTask:
+        data_path = self.data_paths[group[0].number]  # equal within a group: data is in the key
+        return GroupTask(
+            str(self.folder.path),
+            [(p.number, p.spec.resolved()) for p in group],
+            str(data_path),
+            self.protocol,
+            data_path.read_bytes(),
+        )
+
+
+# --- one group, in whatever process runs it ------------------------------------------------
+
+
+class _Silent:
+    """A Progress for worker processes: the sweep's display counts points, not epochs."""
+
+    def describe(self, label: str) -> None:
+        pass
+
+    def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
+        pass
+
+
+def run_group(task: GroupTask) -> list[PointResult]:
+    """Train one group's points as one bundle into run folders in task.sweep_dir."""
+    from densecli.backend import import_keras
+    from densecli.experiment import Outcome, Plan, prepare, run_cv_together
+    from densecli.spec import validate_spec
+    from densecli.watch import signals_as_interrupts
+
+    notices: list[str] = []
+    plan = Plan(task.protocol.engine, task.protocol.repeats, task.protocol.seeds, notices.append)  # type: ignore[arg-type]
+    data_path = Path(task.data_path) if task.data_path else None
+    experiments = [prepare(validate_spec(raw), data_path) for _, raw in task.points]
+    import_keras().backend.clear_session()  # each group starts from a fresh Keras state
+    with signals_as_interrupts():
+        outcomes = run_cv_together(experiments, Path(task.sweep_dir), _Silent(), plan)
+    message = "; ".join(dict.fromkeys(notices))
+    results = []
+    for (number, _), outcome in zip(task.points, outcomes, strict=True):
+        if isinstance(outcome, Outcome):
+            accuracy = float(outcome.metrics["accuracy"])
+            results.append(PointResult(number, "done", outcome.run_dir.name, accuracy, message))
+        else:
+            saved = _failed_folder(outcome)
+            results.append(PointResult(number, "failed", saved, None, " ".join(outcome.problems)))
+    return results
+
+
+def _failed_folder(error: DensecliError) -> str | None:
+    for problem in error.problems:
+        if problem.endswith("kept as a failed run with the history until then"):
+            return Path(problem.split(":", 1)[0]).name
+    return None
+
+
+def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
+    """For Ray: train into a scratch folder on the worker and return the run folders packed,
+    so the cluster's nodes need no shared filesystem (the data travels with the task)."""
+    import io
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="densecli-ray-") as scratch:
+        data_path = task.data_path
+        if task.data_bytes is not None and not (data_path and Path(data_path).is_file()):
+            data_path = str(Path(scratch) / "data.csv")
+            Path(data_path).write_bytes(task.data_bytes)
+        runs = Path(scratch) / "runs"
+        runs.mkdir()
+        local = GroupTask(str(runs), task.points, data_path, task.protocol)
+        results = run_group(local)
+        packed = io.BytesIO()
+        with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+            for folder in sorted(runs.iterdir()):
+                if not folder.name.startswith("."):
+                    archive.add(folder, arcname=folder.name)
+    return results, packed.getvalue()
+
+
+def unpack_runs(packed: bytes, sweep_dir: Path) -> None:
+    """Move a Ray task's run folders into the sweep folder, each appearing whole."""
+    import io
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=sweep_dir) as scratch:
+        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
+            archive.extractall(scratch, filter="data")
+        for folder in sorted(Path(scratch).iterdir()):
+            os.replace(folder, sweep_dir / folder.name)
+
+
+# --- running the groups --------------------------------------------------------------------
+
+
+def _ignore_sigint_while_idle() -> None:
+    """Worker start-up: Ctrl-C reaches every process of the terminal's group; an idle worker
+    ignores it (a training one turns it into a kept `.interrupted` run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+OnResult = Callable[[list[PointResult]], None]
+OnStart = Callable[[GroupTask], None]
+
+
+def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: OnResult) -> None:
+    """Groups in worker processes; each worker imports TensorFlow once and trains groups."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(tasks))),
+        mp_context=context,
+        initializer=_ignore_sigint_while_idle,
+    )
+    pending: dict[Future[list[PointResult]], GroupTask] = {}
+    try:
+        pending = {pool.submit(run_group, task): task for task in tasks}
+        started: set[int] = set()
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future, task in pending.items():
+                if id(future) not in started and (future.running() or future in done):
+                    started.add(id(future))
+                    on_start(task)
+            for future in done:
+                pending.pop(future)
+                on_done(future.result())
+    except BaseException as stop:
+        _stop_workers(pool, stop)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: Any, stop: BaseException) -> None:
+    """Ctrl-C already reached the workers; any other stop is passed on as SIGTERM. Either
+    way each training worker keeps its points' history as `.interrupted` runs."""
+    from densecli.watch import Interrupted
+
+    if not (isinstance(stop, Interrupted) and stop.signum == signal.SIGINT):
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
+    with contextlib.suppress(BaseException):
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_ray(
+    tasks: list[GroupTask], address: str, workers: int, on_start: OnStart, on_done: OnResult
+) -> None:
+    """Each group as a Ray task on an existing cluster, or a local Ray runtime (`local`)."""
+    ray = import_ray()
+    import logging
+
+    options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+    if address == "local":
+        options.update(num_cpus=workers, include_dashboard=False)
+    else:
+        options["address"] = address
+    try:
+        ray.init(**options)
+    except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError, …
+        raise DensecliError(
+            f"--ray {address}: cannot connect to Ray ({str(err).splitlines()[0]}); give the "
+            "head node's address (e.g. ray://host:10001 or host:6379) or use --ray local"
+        ) from None
+    remote = ray.remote(num_cpus=1)(run_group_packed)
+    try:
+        pending = {remote.remote(task): task for task in tasks}
+        for task in tasks:
+            on_start(task)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in done:
+                task = pending.pop(ref)
+                results, packed = ray.get(ref)
+                unpack_runs(packed, Path(task.sweep_dir))
+                on_done(results)
+    except BaseException:
+        for ref in list(locals().get("pending", {})):
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--ray: Ray is not installed; install it with pip install 'densecli[ray]' "
+            "(or pip install ray), or run without --ray"
+        ) from None
+    return ray
