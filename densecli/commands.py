@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import yaml
@@ -11,13 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from densecli import report
-from densecli.compare import collect_runs, table_rows, write_tables
+from densecli.compare import collect_runs, sweep_folders, table_rows, write_tables
 from densecli.errors import ConfigError
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
-from densecli.sweep import PointResult, SweepJob
+from densecli.sweep import OnResult, OnStart, PointResult, SweepJob
 from densecli.sweep import Protocol as SweepProtocol
+from densecli.sweepreport import render_results, write_results
 from densecli.unfinished import collect_unfinished, unfinished_cells
 from densecli.watch import Interrupted, signals_as_interrupts
 
@@ -199,6 +201,13 @@ def compare_runs(
             )
             console.print(note, highlight=False, soft_wrap=True)
         report.render_unfinished(console, unfinished_cells(unfinished))
+        for sweep in sweep_folders(runs_dir):
+            console.print(
+                f"Sweep {sweep.name}: its points are runs of their own; "
+                f"see {sweep / 'results.md'} or densecli compare {sweep}",
+                highlight=False,
+                soft_wrap=True,
+            )
         return
     sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
     _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
@@ -216,49 +225,56 @@ def sweep(
     ray: str | None,
 ) -> int:
     """Train every point of a sweep; returns the exit code (3 if a point failed)."""
-    from densecli.sweep import plan_groups, run_local, run_ray
-    from densecli.sweepreport import SweepDisplay, render_results, write_results
+    import contextlib
+
+    from densecli.sweep import plan_groups, ray_session, run_local, run_ray
 
     job = _sweep_job(source, overrides, grid_options, runs_dir, data, protocol, resume)
-    folder, sweep, protocol = job.folder, job.sweep, job.protocol
-    finished = folder.finished()
-    todo = [p for p in sweep.points if p.spec.name not in finished]
-    removed = folder.clear_leftovers({p.spec.name for p in todo})
-    if resume:
-        notice(
-            f"resume {folder.path}: {len(sweep.points) - len(todo)} of {len(sweep.points)} "
-            f"points kept, {len(todo)} to train"
-            + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
-        )
-    groups = plan_groups(todo, workers)
-    tasks = [job.task(group) for group in groups]
-    with (
-        signals_as_interrupts(),
-        SweepDisplay(_stderr(), sweep, len(sweep.points) - len(todo)) as display,
-    ):
-
-        def on_done(results: list[PointResult]) -> None:
-            display.finished(results)
-            write_results(folder, sweep)
-            for result in results:
-                if result.message:
-                    notice(f"p{result.number:03d}: {result.message}")
-
-        try:
-            if ray is None:
-                run_local(tasks, workers, display.started, on_done)
+    with contextlib.ExitStack() as stack:
+        cluster = None if ray is None else stack.enter_context(ray_session(ray, workers))
+        job = _with_folder(job, runs_dir)  # only now: a bad --ray leaves no empty sweep folder
+        finished = job.sweep_folder.finished()
+        todo = [p for p in job.sweep.points if p.spec.name not in finished]
+        removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
+        if resume:
+            notice(
+                f"resume {job.sweep_folder.path}: {len(job.sweep.points) - len(todo)} of "
+                f"{len(job.sweep.points)} points kept, {len(todo)} to train"
+                + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
+            )
+        tasks = [job.task(group) for group in plan_groups(todo, workers)]
+        with _sweep_display(job, len(job.sweep.points) - len(todo)) as (on_start, on_done):
+            if cluster is None:
+                run_local(tasks, workers, on_start, on_done)
             else:
-                run_ray(tasks, ray, workers, display.started, on_done)
-        except KeyboardInterrupt as stop:
-            write_results(folder, sweep)
-            if isinstance(stop, Interrupted):
-                stop.saved = (
-                    f"{folder.path} (finish it with: densecli sweep {folder.path} --resume)"
-                )
-            raise
-    rows = write_results(folder, sweep)
-    render_results(_wide_console(), rows, sweep, folder.path)
+                run_ray(cluster, tasks, on_start, on_done)
+    rows = write_results(job.sweep_folder, job.sweep)
+    render_results(_wide_console(), rows, job.sweep, job.sweep_folder.path)
     return 3 if any(r.status != "done" for r in rows) else 0
+
+
+@contextlib.contextmanager
+def _sweep_display(job: SweepJob, already_done: int) -> Iterator[tuple[OnStart, OnResult]]:
+    """The live display, results.csv after every group, and an interruption that says how to
+    resume."""
+    from densecli.sweepreport import SweepDisplay, write_results
+
+    def on_done(results: list[PointResult]) -> None:
+        display.finished(results)
+        write_results(job.sweep_folder, job.sweep)
+        for result in results:
+            if result.message:
+                notice(f"p{result.number:03d}: {result.message}")
+
+    with signals_as_interrupts(), SweepDisplay(_stderr(), job.sweep, already_done) as display:
+        try:
+            yield display.started, on_done
+        except KeyboardInterrupt as stop:
+            write_results(job.sweep_folder, job.sweep)
+            if isinstance(stop, Interrupted):
+                path = job.sweep_folder.path
+                stop.saved = f"{path}; finish it with: densecli sweep {path} --resume"
+            raise
 
 
 def _sweep_job(
@@ -270,12 +286,13 @@ def _sweep_job(
     protocol: SweepProtocol,
     resume: bool,
 ) -> SweepJob:
-    """The sweep's points, all validated against the data, and the folder they train into."""
+    """The sweep's points, all validated against the data; the folder if it is resumed."""
     from densecli.sweep import SweepFolder, find_sweep_to_resume
     from densecli.sweepfile import load_sweep, sweep_from_record
 
     folder = None
     if source.is_dir():
+        record = SweepFolder(source).record()  # refuses a folder that is not a sweep's
         if not resume:
             raise ConfigError(
                 f"{source}: this is a sweep folder; add --resume to finish it, or give a sweep file"
@@ -286,7 +303,6 @@ def _sweep_job(
                 "start a new sweep instead"
             )
         folder = SweepFolder(source)
-        record = folder.record()
         sweep = sweep_from_record(record["definition"])
         protocol = SweepProtocol(**record["protocol"])
     else:
@@ -294,12 +310,19 @@ def _sweep_job(
         if resume:
             folder = find_sweep_to_resume(runs_dir, sweep, protocol)
     experiments = [prepare(point.spec, data) for point in sweep.points]
-    if folder is None:
-        models = protocol.repeats * protocol.seeds
-        preflight(
-            runs_dir,
-            sum(_run_bytes(e, e.spec.cv.folds * models, e.data.n_rows) for e in experiments),
-        )
-        folder = SweepFolder.create(runs_dir, sweep, protocol)
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
-    return SweepJob(sweep, folder, protocol, data_paths)
+    models = protocol.repeats * protocol.seeds
+    size = sum(_run_bytes(e, e.spec.cv.folds * models, e.data.n_rows) for e in experiments)
+    return SweepJob(sweep, folder, protocol, data_paths, size)
+
+
+def _with_folder(job: SweepJob, runs_dir: Path) -> SweepJob:
+    """A new sweep gets its folder once the runs folder is known to have room for it."""
+    from dataclasses import replace
+
+    from densecli.sweep import SweepFolder
+
+    if job.folder is not None:
+        return job
+    preflight(runs_dir, job.estimated_bytes)
+    return replace(job, folder=SweepFolder.create(runs_dir, job.sweep, job.protocol))

@@ -75,7 +75,7 @@ def collect_runs(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
         raise RunsError(f"{runs_dir}: no such runs folder; train something first or pass its path")
     rows, warnings = [], []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        if folder.name.startswith(".") or is_unfinished(folder):
+        if folder.name.startswith(".") or is_unfinished(folder) or is_sweep(folder):
             continue
         try:
             rows.append(read_run(folder))
@@ -87,6 +87,15 @@ def collect_runs(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
             )
     rows.sort(key=lambda r: (-r.accuracy, r.run))
     return rows, warnings
+
+
+def is_sweep(folder: Path) -> bool:
+    """A sweep folder holds runs rather than being one; compare it on its own."""
+    return (folder / "sweep.json").is_file()
+
+
+def sweep_folders(runs_dir: Path) -> list[Path]:
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and is_sweep(p))
 
 
 def _points(value: float, reference: float | None) -> str:

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -88,7 +88,7 @@ def plan_groups(points: list[Point], workers: int) -> list[list[Point]]:
     for point in points:
         by_key.setdefault(bundle_key(point.spec), []).append(point)
     groups = list(by_key.values())
-    while len(groups) < workers:
+    while groups and len(groups) < workers:
         largest = max(groups, key=len)
         if len(largest) < 2:
             break
@@ -211,14 +211,20 @@ class SweepJob:
     """A validated sweep, the folder it trains into, and where each point's data is."""
 
     sweep: Sweep
-    folder: SweepFolder
+    folder: SweepFolder | None  # None until a new sweep's folder is made
     protocol: Protocol
     data_paths: dict[int, Path]  # point number → the data file prepare() found
+    estimated_bytes: int  # the runs' size on disk, for the preflight check
+
+    @property
+    def sweep_folder(self) -> SweepFolder:
+        assert self.folder is not None, "the sweep folder is made before training"
+        return self.folder
 
     def task(self, group: list[Point]) -> GroupTask:
         data_path = self.data_paths[group[0].number]  # equal within a group: data is in the key
         return GroupTask(
-            str(self.folder.path),
+            str(self.sweep_folder.path),
             [(p.number, p.spec.resolved()) for p in group],
             str(data_path),
             self.protocol,
@@ -327,6 +333,8 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+    if not tasks:
+        return
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(workers, len(tasks))),
@@ -365,10 +373,10 @@ def _stop_workers(pool: Any, stop: BaseException) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_ray(
-    tasks: list[GroupTask], address: str, workers: int, on_start: OnStart, on_done: OnResult
-) -> None:
-    """Each group as a Ray task on an existing cluster, or a local Ray runtime (`local`)."""
+@contextlib.contextmanager
+def ray_session(address: str, workers: int) -> Iterator[Any]:
+    """Ray connected to a cluster's head (`host:port`, `ray://host:port`, `auto`) or, for
+    `local`, a Ray runtime started here with `workers` CPUs; shut down afterwards."""
     ray = import_ray()
     import logging
 
@@ -376,6 +384,7 @@ def run_ray(
     if address == "local":
         options.update(num_cpus=workers, include_dashboard=False)
     else:
+        _check_reachable(address)  # Ray itself retries an unreachable head for minutes
         options["address"] = address
     try:
         ray.init(**options)
@@ -384,11 +393,37 @@ def run_ray(
             f"--ray {address}: cannot connect to Ray ({str(err).splitlines()[0]}); give the "
             "head node's address (e.g. ray://host:10001 or host:6379) or use --ray local"
         ) from None
-    remote = ray.remote(num_cpus=1)(run_group_packed)
     try:
-        pending = {remote.remote(task): task for task in tasks}
-        for task in tasks:
-            on_start(task)
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    import socket
+
+    host_port = address.removeprefix("ray://")
+    if host_port == "auto":
+        return
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise DensecliError(f"--ray {address}: expected HOST:PORT, ray://HOST:PORT, auto or local")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise DensecliError(
+            f"--ray {address}: nothing answers at {host}:{port} ({err.strerror or err}); "
+            "start the cluster (ray start --head) or check the address"
+        ) from None
+
+
+def run_ray(ray: Any, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
+    """Each group as a Ray task; results arrive as packed run folders, unpacked here."""
+    remote = ray.remote(num_cpus=1)(run_group_packed)
+    pending = {remote.remote(task): task for task in tasks}
+    for task in tasks:
+        on_start(task)
+    try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
@@ -397,12 +432,10 @@ def run_ray(
                 unpack_runs(packed, Path(task.sweep_dir))
                 on_done(results)
     except BaseException:
-        for ref in list(locals().get("pending", {})):
+        for ref in pending:
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
         raise
-    finally:
-        ray.shutdown()
 
 
 def import_ray() -> Any:

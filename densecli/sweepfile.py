@@ -233,7 +233,9 @@ def sweep_from_record(definition: dict[str, Any]) -> Sweep:
     )
 
 
-def _shared_base(raw: dict[str, Any], shared: dict[str, Any], overrides: Sequence[str]) -> dict:
+def _shared_base(
+    raw: dict[str, Any], shared: dict[str, Any], overrides: Sequence[str]
+) -> dict[str, Any]:
     base = copy.deepcopy(raw)
     for key, value in shared.items():
         _assign(base, key, value, "set")
@@ -274,7 +276,8 @@ def _draw(rng: np.random.Generator, values: list[Any] | Range) -> Any:
 def _validated_points(
     base: dict[str, Any], combinations: list[dict[str, Any]], source: str
 ) -> list[Point]:
-    points, problems = [], []
+    points: list[Point] = []
+    problems: list[str] = []
     for number, values in enumerate(combinations, start=1):
         shown = ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
         label = f"point p{number:03d} ({shown})"

@@ -149,14 +149,12 @@ def _references(rows: list[PointRow]) -> list[tuple[str, float]]:
     if not measured:
         return []
     first = measured[0]
-    references = [("majority class (always the commonest)", float(first["baseline_accuracy"]))]
+    references = [("majority class", float(first["baseline_accuracy"]))]
     if first.get("reported_best_accuracy") is not None:
-        references.append(
-            ("best reported 10-fold accuracy", float(first["reported_best_accuracy"]))
-        )
+        references.append(("best reported 10-fold", float(first["reported_best_accuracy"])))
     logistic = [m["logistic_regression_accuracy"] for m in measured]
     same_folds = len({round(v, 12) for v in logistic}) == 1
-    label = "logistic regression, same folds" if same_folds else "logistic regression, mean"
+    label = "logistic regr. (same folds)" if same_folds else "logistic regr. (mean)"
     references.append((label, sum(logistic) / len(logistic)))
     return references
 
@@ -175,7 +173,7 @@ def render_results(console: Console, rows: list[PointRow], sweep: Sweep, folder:
     table.add_column("rank", justify="right")
     table.add_column("point")
     for key in sweep.grid:
-        table.add_column(key)
+        table.add_column(short_key(key))
     for column in ("accuracy %", "± std", "vs 77.7 (pts)", "vs LR (pts)", "train s"):
         table.add_column(column, justify="right")
     references = sorted(_references(rows), key=lambda item: -item[1])
@@ -209,6 +207,12 @@ def render_results(console: Console, rows: list[PointRow], sweep: Sweep, folder:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def short_key(key: str) -> str:
+    """`model.layers.0.units` → `layers.0.units`: the section is clear from the rest."""
+    head, _, rest = key.partition(".")
+    return rest if head in {"model", "train"} and rest else key
 
 
 def _values(row: PointRow, sweep: Sweep) -> list[str]:

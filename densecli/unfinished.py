@@ -50,9 +50,11 @@ def _abandoned(folder: Path) -> UnfinishedRun | None:
     match = re.search(r"\.pid(\d+)\.[^.]*$", folder.name)
     if match is None:
         return None
+    pid = int(match.group(1))
     try:
-        os.kill(int(match.group(1)), 0)
-        return None  # still writing
+        os.kill(pid, 0)
+        if not _zombie(pid):
+            return None  # still writing
     except ProcessLookupError:
         pass
     except (OSError, OverflowError):
@@ -60,6 +62,15 @@ def _abandoned(folder: Path) -> UnfinishedRun | None:
     return UnfinishedRun(
         folder.name, "abandoned", "its process died while training (kill -9, crash)", ""
     )
+
+
+def _zombie(pid: int) -> bool:
+    """Killed but not yet reaped by its parent: it will never write again."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def collect_unfinished(runs_dir: Path) -> list[UnfinishedRun]:

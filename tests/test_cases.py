@@ -16,12 +16,14 @@ EXPECTED: dict[str, Any] = yaml.safe_load((CASES / "expected.yaml").read_text())
 def _command(case: str, expectation: Any, runs: Path) -> tuple[list[str], str]:
     if isinstance(expectation, dict):
         command = expectation.get("command", "validate")
-        config = expectation.get("config", str(CONFIGS / "pima.yaml"))
+        config = expectation.get("config", str(CONFIGS / "pima.yaml")).replace(
+            "{cases}", str(CASES)
+        )
         args = [
             a.replace("{cases}", str(CASES)).replace("{runs}", str(runs))
             for a in expectation["args"]
         ]
-        if command == "train":
+        if command in ("train", "sweep"):
             args += [] if "--runs-dir" in args else ["--runs-dir", str(runs)]
         return [command, config, *args], expectation["error"]
     if case.endswith(".csv"):
@@ -47,5 +49,6 @@ def test_bad_input_gives_a_one_line_error(case: str, tmp_path: Path) -> None:
     lines = result.output.strip().splitlines()
     if expected_exit == 2:  # refused before any training: nothing but the error lines
         assert all(line.startswith("error: ") for line in lines), lines
+        assert not runs.exists() or not any(runs.iterdir())  # no run or sweep folder begun
     else:  # a failed training keeps no result: at most a folder marked failed
         assert all(p.name.endswith(".failed") for p in runs.iterdir())
