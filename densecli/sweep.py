@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -57,6 +58,7 @@ class GroupTask:
     data_path: str | None
     protocol: Protocol
     data_bytes: bytes | None = None  # for Ray workers that may not see data_path
+    command: tuple[str, ...] = ()  # the sweep's command line, for each run's env.json
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ class SweepJob:
             str(data_path),
             self.protocol,
             data_path.read_bytes(),
+            (Path(sys.argv[0]).name, *sys.argv[1:]),
         )
 
 
@@ -252,6 +255,9 @@ def run_group(task: GroupTask) -> list[PointResult]:
     from densecli.spec import validate_spec
     from densecli.watch import signals_as_interrupts
 
+    # The run records (env.json) name the command that made them: the sweep's, not the
+    # worker's own (a Ray worker's argv is Ray's).
+    sys.argv = list(task.command)
     notices: list[str] = []
     plan = Plan(task.protocol.engine, task.protocol.repeats, task.protocol.seeds, notices.append)  # type: ignore[arg-type]
     data_path = Path(task.data_path) if task.data_path else None
@@ -266,16 +272,14 @@ def run_group(task: GroupTask) -> list[PointResult]:
             accuracy = float(outcome.metrics["accuracy"])
             results.append(PointResult(number, "done", outcome.run_dir.name, accuracy, message))
         else:
-            saved = _failed_folder(outcome)
-            results.append(PointResult(number, "failed", saved, None, " ".join(outcome.problems)))
+            results.append(PointResult(number, "failed", None, None, " ".join(outcome.problems)))
     return results
 
 
-def _failed_folder(error: DensecliError) -> str | None:
-    for problem in error.problems:
-        if problem.endswith("kept as a failed run with the history until then"):
-            return Path(problem.split(":", 1)[0]).name
-    return None
+def failed_group(task: GroupTask, error: BaseException) -> list[PointResult]:
+    """A group whose worker raised (not an interruption): its points fail, the sweep goes on."""
+    problems = getattr(error, "problems", None) or [f"{type(error).__name__}: {error}"]
+    return [PointResult(n, "failed", None, None, " ".join(problems)) for n, _ in task.points]
 
 
 def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
@@ -292,7 +296,7 @@ def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
             Path(data_path).write_bytes(task.data_bytes)
         runs = Path(scratch) / "runs"
         runs.mkdir()
-        local = GroupTask(str(runs), task.points, data_path, task.protocol)
+        local = GroupTask(str(runs), task.points, data_path, task.protocol, None, task.command)
         results = run_group(local)
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w:gz") as archive:
@@ -352,8 +356,12 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
                     started.add(id(future))
                     on_start(task)
             for future in done:
-                pending.pop(future)
-                on_done(future.result())
+                task = pending.pop(future)
+                try:
+                    results = future.result()
+                except Exception as error:  # reported per point; the sweep goes on
+                    results = failed_group(task, error)
+                on_done(results)
     except BaseException as stop:
         _stop_workers(pool, stop)
         raise
@@ -428,7 +436,11 @@ def run_ray(ray: Any, tasks: list[GroupTask], on_start: OnStart, on_done: OnResu
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
                 task = pending.pop(ref)
-                results, packed = ray.get(ref)
+                try:
+                    results, packed = ray.get(ref)
+                except Exception as error:  # reported per point; the sweep goes on
+                    on_done(failed_group(task, getattr(error, "cause", None) or error))
+                    continue
                 unpack_runs(packed, Path(task.sweep_dir))
                 on_done(results)
     except BaseException:
