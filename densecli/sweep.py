@@ -345,16 +345,16 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
         mp_context=context,
         initializer=_ignore_sigint_while_idle,
     )
+    waiting = list(reversed(tasks))
     pending: dict[Future[list[PointResult]], GroupTask] = {}
     try:
-        pending = {pool.submit(run_group, task): task for task in tasks}
-        started: set[int] = set()
-        while pending:
+        # One group per worker at a time: what is submitted is what is running.
+        while waiting or pending:
+            while waiting and len(pending) < workers:
+                task = waiting.pop()
+                pending[pool.submit(run_group, task)] = task
+                on_start(task)
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future, task in pending.items():
-                if id(future) not in started and (future.running() or future in done):
-                    started.add(id(future))
-                    on_start(task)
             for future in done:
                 task = pending.pop(future)
                 try:
@@ -428,11 +428,16 @@ def _check_reachable(address: str) -> None:
 def run_ray(ray: Any, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
     """Each group as a Ray task; results arrive as packed run folders, unpacked here."""
     remote = ray.remote(num_cpus=1)(run_group_packed)
-    pending = {remote.remote(task): task for task in tasks}
-    for task in tasks:
-        on_start(task)
+    # As many tasks in flight as the cluster has CPUs: what is submitted is what runs.
+    capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    waiting = list(reversed(tasks))
+    pending: dict[Any, GroupTask] = {}
     try:
-        while pending:
+        while waiting or pending:
+            while waiting and len(pending) < capacity:
+                task = waiting.pop()
+                pending[remote.remote(task)] = task
+                on_start(task)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
                 task = pending.pop(ref)
