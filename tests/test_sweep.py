@@ -100,6 +100,15 @@ def test_log_ranges_of_floats(tmp_path: Path) -> None:
     assert all(0.01 <= d <= 0.9 for d in drawn) and len(set(drawn)) == 30
 
 
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("sweep-*.yaml")), ids=lambda p: p.name)
+def test_shipped_sweep_files_make_valid_points(path: Path) -> None:
+    sweep = load_sweep(path)
+    assert len(sweep.points) >= 12
+    assert len({json.dumps(p.spec.resolved(), sort_keys=True) for p in sweep.points}) == len(
+        sweep.points
+    )
+
+
 def test_a_bad_point_is_named_and_nothing_runs(tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
     runs = tmp_path / "runs"
     path = _sweep_file(tmp_path, grid={"model.layers.0.units": [8, 0]})
@@ -225,7 +234,7 @@ def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> No
 
 
 def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="Ray is the optional extra densecli[ray]")
+    # Ray is in the test extra, so this runs wherever the tests do (CI included).
     grid = ["--grid", "model.layers.0.units=4,8", "--grid", "model.layers.0.init=uniform,normal"]
     common = [*grid, *SMALL, "--workers", "2"]
     local = _densecli("sweep", PIMA, *common, "--runs-dir", str(tmp_path / "local"))
