@@ -19,6 +19,7 @@ from densecli import __version__, commands
 from densecli.errors import DensecliError
 from densecli.experiment import Plan
 from densecli.sweep import Protocol as SweepProtocol
+from densecli.sweep import SweepRequest
 from densecli.watch import Interrupted, interrupted_message
 
 app = typer.Typer(
@@ -205,10 +206,18 @@ def sweep(
     overrides = [*(set_ or []), *([f"cv.folds={folds}"] if folds is not None else [])]
     with user_errors():
         _plan(engine, repeats, seeds)  # checks --engine
-        protocol = SweepProtocol(repeats, seeds, engine)
-        code = commands.sweep(
-            source, overrides, grid or [], runs_dir, data, protocol, workers, resume, ray
+        request = SweepRequest(
+            source,
+            tuple(overrides),
+            tuple(grid or []),
+            runs_dir,
+            data,
+            SweepProtocol(repeats, seeds, engine),
+            workers,
+            resume,
+            ray,
         )
+        code = commands.sweep(request)
     if code:
         raise typer.Exit(code)
 

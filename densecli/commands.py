@@ -17,8 +17,7 @@ from densecli.errors import ConfigError
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
-from densecli.sweep import OnResult, OnStart, PointResult, SweepJob
-from densecli.sweep import Protocol as SweepProtocol
+from densecli.sweep import OnResult, OnStart, PointResult, SweepJob, SweepRequest
 from densecli.sweepreport import render_results, write_results
 from densecli.unfinished import collect_unfinished, unfinished_cells
 from densecli.watch import Interrupted, signals_as_interrupts
@@ -213,30 +212,25 @@ def compare_runs(
     _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
 
 
-def sweep(
-    source: Path,
-    overrides: Sequence[str],
-    grid_options: Sequence[str],
-    runs_dir: Path,
-    data: Path | None,
-    protocol: SweepProtocol,
-    workers: int,
-    resume: bool,
-    ray: str | None,
-) -> int:
+def sweep(request: SweepRequest) -> int:
     """Train every point of a sweep; returns the exit code (3 if a point failed)."""
     import contextlib
 
     from densecli.sweep import plan_groups, ray_session, run_local, run_ray
 
-    job = _sweep_job(source, overrides, grid_options, runs_dir, data, protocol, resume)
+    job = _sweep_job(request)
+    workers = request.workers
     with contextlib.ExitStack() as stack:
-        cluster = None if ray is None else stack.enter_context(ray_session(ray, workers))
-        job = _with_folder(job, runs_dir)  # only now: a bad --ray leaves no empty sweep folder
+        cluster = None
+        if request.ray is not None:
+            cluster = stack.enter_context(ray_session(request.ray, workers))
+        job = _with_folder(
+            job, request.runs_dir
+        )  # only now: a bad --ray leaves no empty sweep folder
         finished = job.sweep_folder.finished()
         todo = [p for p in job.sweep.points if p.spec.name not in finished]
         removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
-        if resume:
+        if request.resume:
             notice(
                 f"resume {job.sweep_folder.path}: {len(job.sweep.points) - len(todo)} of "
                 f"{len(job.sweep.points)} points kept, {len(todo)} to train"
@@ -277,38 +271,31 @@ def _sweep_display(job: SweepJob, already_done: int) -> Iterator[tuple[OnStart, 
             raise
 
 
-def _sweep_job(
-    source: Path,
-    overrides: Sequence[str],
-    grid_options: Sequence[str],
-    runs_dir: Path,
-    data: Path | None,
-    protocol: SweepProtocol,
-    resume: bool,
-) -> SweepJob:
+def _sweep_job(request: SweepRequest) -> SweepJob:
     """The sweep's points, all validated against the data; the folder if it is resumed."""
-    from densecli.sweep import SweepFolder, find_sweep_to_resume
+    from densecli.sweep import Protocol, SweepFolder, find_sweep_to_resume
     from densecli.sweepfile import load_sweep, sweep_from_record
 
+    source, protocol, data = request.source, request.protocol, request.data
     folder = None
     if source.is_dir():
         record = SweepFolder(source).record()  # refuses a folder that is not a sweep's
-        if not resume:
+        if not request.resume:
             raise ConfigError(
                 f"{source}: this is a sweep folder; add --resume to finish it, or give a sweep file"
             )
-        if overrides or grid_options:
+        if request.overrides or request.grid_options:
             raise ConfigError(
                 f"{source}: --set and --grid cannot change a sweep being resumed; "
                 "start a new sweep instead"
             )
         folder = SweepFolder(source)
         sweep = sweep_from_record(record["definition"])
-        protocol = SweepProtocol(**record["protocol"])
+        protocol = Protocol(**record["protocol"])
     else:
-        sweep = load_sweep(source, overrides, grid_options)
-        if resume:
-            folder = find_sweep_to_resume(runs_dir, sweep, protocol)
+        sweep = load_sweep(source, request.overrides, request.grid_options)
+        if request.resume:
+            folder = find_sweep_to_resume(request.runs_dir, sweep, protocol)
     experiments = [prepare(point.spec, data) for point in sweep.points]
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     models = protocol.repeats * protocol.seeds

@@ -50,6 +50,21 @@ class Protocol:
 
 
 @dataclass(frozen=True)
+class SweepRequest:
+    """What `densecli sweep` was asked for."""
+
+    source: Path  # a sweep file, a spec (with grid_options), or a sweep folder to resume
+    overrides: tuple[str, ...]
+    grid_options: tuple[str, ...]
+    runs_dir: Path
+    data: Path | None
+    protocol: Protocol
+    workers: int
+    resume: bool
+    ray: str | None
+
+
+@dataclass(frozen=True)
 class GroupTask:
     """One engine bundle's worth of points, as plain data a worker process or Ray task takes."""
 
@@ -112,11 +127,7 @@ class SweepFolder:
         stamp = f"{datetime.now().astimezone():%Y%m%d-%H%M%S}-{sweep.name}-sweep"
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
-            for attempt in range(1, 1000):
-                path = runs_dir / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-                with contextlib.suppress(FileExistsError):
-                    path.mkdir()
-                    break
+            path = _new_folder(runs_dir, stamp)
         except OSError as err:
             raise RunsError(
                 f"{runs_dir}: cannot create the sweep folder ({err.strerror}); "
@@ -174,6 +185,18 @@ class SweepFolder:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(leftover.run)
         return removed
+
+
+def _new_folder(runs_dir: Path, stamp: str) -> Path:
+    """`stamp`, or `stamp-2`, `stamp-3`, …: a folder no other sweep has (mkdir is atomic)."""
+    for attempt in range(1, 1000):
+        path = runs_dir / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RunsError(f"{runs_dir}: could not find a free name for {stamp}")
 
 
 def _run_spec_name(folder: Path) -> str | None:
