@@ -67,11 +67,21 @@ def import_keras() -> Any:
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # CUDA probing logs here, not at import
+    _apply_threads(tf)
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     tf.config.experimental.enable_op_determinism()
     _keras = keras
     return keras
+
+
+def _apply_threads(tf: Any) -> None:
+    """prefer_threads_for's choice; TensorFlow takes it only before its first op runs."""
+    if _intra_op_threads is None:
+        return
+    # RuntimeError: TensorFlow already ran ops in this process, so it keeps its threads.
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(_intra_op_threads)
 
 
 def seed_everything(seed: int) -> None:
