@@ -137,10 +137,11 @@ def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
 class CompiledTrainer:
     """Trains the stacked variables of a bundle of identically built Keras models.
 
-    The forward pass is the template model's own `stateless_call`, vectorized over the job
-    axis with `tf.vectorized_map`: whatever layers the model has (Dense, dropout, batch
-    normalization, …) run as Keras defines them, each job with its own weights, moving
-    statistics and dropout seed state, and regularization losses are added as Keras does.
+    A job's trainable weights are one row of `params` [B, P]. A stack of Dense layers and
+    row-wise activations (the common case) runs as batched matmuls with the layers' own
+    activations and regularizers. Anything else runs the template model's `stateless_call`,
+    vectorized over the job axis with `tf.vectorized_map`: dropout and batch normalization
+    run as Keras defines them, each job with its own moving statistics and seed state.
     """
 
     def __init__(self, spec: Spec, encoding: TargetEncoding, models: list[Any], bundle: Bundle):
@@ -149,11 +150,21 @@ class CompiledTrainer:
 
         self.tf, self.spec, self.encoding, self.models = tf, spec, encoding, models
         self.template, self.output_activation = _logits_template(spec, bundle.x_train.shape[2])
-        self.trainable = self._stack(tf, [m.trainable_variables for m in models])
+        self.plan = _dense_plan(keras, self.template)
+        stacked = [
+            np.stack([v.numpy() for v in group])
+            for group in zip(*(m.trainable_variables for m in models), strict=True)
+        ]
+        self.shapes = [s.shape[1:] for s in stacked]
+        # All of a job's trainable weights as one row of one variable: the optimizer then
+        # runs its handful of ops once per step instead of once per weight tensor.
+        self.params = tf.Variable(
+            np.concatenate([s.reshape(len(models), -1) for s in stacked], axis=1)
+        )
         self.non_trainable = self._stack(tf, [m.non_trainable_variables for m in models])
         optimizer = models[0].optimizer
         self.optimizer = optimizer.__class__.from_config(optimizer.get_config())
-        self.optimizer.build(self.trainable)
+        self.optimizer.build([self.params])
         loss = models[0].loss
         # A Loss object's call() gives per-sample values; a loss function already does.
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
@@ -165,9 +176,11 @@ class CompiledTrainer:
             # with restore_best_weights keeps them.
             self.best_loss = tf.Variable(tf.fill([len(models)], np.inf))
             self.best_epoch = tf.Variable(tf.fill([len(models)], -1))
-            self.best = [tf.Variable(v) for v in (*self.trainable, *self.non_trainable)]
-        self.chunk = tf.function(self._chunk, reduce_retracing=True)
-        self.evaluate = tf.function(self._evaluate)
+            self.best = [tf.Variable(v) for v in (self.params, *self.non_trainable)]
+        # The loops are explicit tf.while_loops: without autograph, tracing does not
+        # transpile every method it reaches (most of the first chunk's time otherwise).
+        self.chunk = tf.function(self._chunk, reduce_retracing=True, autograph=False)
+        self.evaluate = tf.function(self._evaluate, autograph=False)
 
     @staticmethod
     def _stack(tf: Any, per_model: list[list[Any]]) -> list[Any]:
@@ -176,14 +189,71 @@ class CompiledTrainer:
             for group in zip(*per_model, strict=True)
         ]
 
+    def weights(self) -> list[Any]:
+        """The stacked trainable weights [B, *shape], read from the flat parameter rows."""
+        tf, batch = self.tf, len(self.models)
+        pieces = tf.split(self.params, [int(np.prod(shape)) for shape in self.shapes], axis=1)
+        return [
+            piece if len(shape) == 1 else tf.reshape(piece, [batch, *shape])
+            for piece, shape in zip(pieces, self.shapes, strict=True)
+        ]
+
     def forward(self, x: Any, training: bool) -> tuple[Any, list[Any], Any]:
-        """Outputs [B, rows, units], updated non-trainable values, regularization loss [B]."""
-        tf, n_trainable, n_state = self.tf, len(self.trainable), len(self.non_trainable)
+        """Outputs [B, rows, units], updated non-trainable values, regularization loss.
+
+        The penalty's sum over jobs is what the gradient needs: it is [B] or a scalar.
+        """
+        weights = self.weights()
+        if self.plan is not None:
+            return (
+                self.output_activation(self._plain_logits(weights, x)),
+                [],
+                self._penalty(weights),
+            )
+        return self._vectorized_forward(weights, x, training)
+
+    def _plain_logits(self, weights: list[Any], x: Any) -> Any:
+        """A stack of Dense layers as batched matmuls over the job axis.
+
+        The same ops Keras' Dense runs (matmul, bias add, its activation), without
+        `vectorized_map`'s conversion, which costs per-step ops and most of the tracing time.
+        """
+        assert self.plan is not None
+        h = x
+        for step in self.plan:
+            if step.kernel is None:
+                h = step.layer(h)  # a weightless, stateless activation layer (LeakyReLU, …)
+                continue
+            h = self.tf.matmul(h, weights[step.kernel])
+            if step.bias is not None:
+                h = h + weights[step.bias][:, None, :]
+            h = step.layer.activation(h)
+        return h
+
+    def _penalty(self, weights: list[Any]) -> Any:
+        """Kernel regularizers applied to the stacked kernels.
+
+        Keras' L1/L2 penalties are sums over a kernel's entries, so on the stacked kernel
+        they give the sum of the jobs' penalties, and each job's gradient is its own.
+        """
+        assert self.plan is not None
+        penalties = [
+            step.layer.kernel_regularizer(weights[step.kernel])
+            for step in self.plan
+            if step.kernel is not None and step.layer.kernel_regularizer is not None
+        ]
+        return self.tf.add_n(penalties) if penalties else self.tf.constant(0.0)
+
+    def _vectorized_forward(
+        self, weights: list[Any], x: Any, training: bool
+    ) -> tuple[Any, list[Any], Any]:
+        """Any Keras model: its own `stateless_call`, vectorized over the job axis."""
+        tf, n_trainable, n_state = self.tf, len(weights), len(self.non_trainable)
 
         def one_job(args: tuple[Any, ...]) -> tuple[Any, list[Any], Any]:
-            weights, state = list(args[:n_trainable]), list(args[n_trainable:-1])
+            job_weights, state = list(args[:n_trainable]), list(args[n_trainable:-1])
             outputs, new_state, losses = self.template.stateless_call(
-                weights, state, args[-1], training=training, return_losses=True
+                job_weights, state, args[-1], training=training, return_losses=True
             )
             penalty = tf.add_n(losses) if losses else tf.constant(0.0)
             return outputs, list(new_state), penalty
@@ -194,11 +264,11 @@ class CompiledTrainer:
                 logits, _, penalty = one_job(args)
                 return logits, penalty
 
-            logits, penalty = tf.vectorized_map(stateless, (*self.trainable, x))
+            logits, penalty = tf.vectorized_map(stateless, (*weights, x))
             new_state: list[Any] = []
         else:
             logits, new_state, penalty = tf.vectorized_map(
-                one_job, (*self.trainable, *self.non_trainable, x)
+                one_job, (*weights, *self.non_trainable, x)
             )
         # The output activation runs outside vectorized_map so that, as in model.fit, Keras'
         # cross-entropies see its logits (pfor would hide them) instead of clipped outputs.
@@ -246,11 +316,11 @@ class CompiledTrainer:
             outputs, new_state, penalty = self.forward(x, training=True)
             losses = self._losses(y, outputs)
             # Sum over jobs of each job's batch-mean loss: each job's gradient is its own.
-            total = tf.reduce_sum(self._masked_mean(losses, mask, weight) + penalty)
+            total = tf.reduce_sum(self._masked_mean(losses, mask, weight)) + tf.reduce_sum(penalty)
         # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
-        # Keras optimizers update sparsely; dense gradients keep every job on the dense path.
-        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(total, self.trainable)]
-        self.optimizer.apply_gradients(zip(gradients, self.trainable, strict=True))
+        # Keras optimizers update sparsely; a dense gradient keeps every job on the dense path.
+        gradient = tf.convert_to_tensor(tape.gradient(total, self.params))
+        self.optimizer.apply_gradients([(gradient, self.params)])
         for variable, value in zip(self.non_trainable, new_state, strict=True):
             variable.assign(value)
         correct = self._correct(y, outputs)
@@ -265,15 +335,18 @@ class CompiledTrainer:
             tf.gather(d[name], order, batch_dims=1)
             for name in ("x_train", "y_train", "train_mask", "train_weight")
         )
-        loss_sum = tf.zeros_like(d["seeds"], tf.float32)
-        correct = tf.zeros_like(loss_sum)
-        for step in tf.range(self.steps):
-            batch = slice(step * size, (step + 1) * size)
+
+        def step(i: Any, loss_sum: Any, correct: Any) -> tuple[Any, Any, Any]:
+            batch = slice(i * size, (i + 1) * size)
             step_loss, step_correct = self._train_step(
                 x[:, batch], y[:, batch], mask[:, batch], weight[:, batch]
             )
-            loss_sum += step_loss
-            correct += step_correct
+            return i + 1, loss_sum + step_loss, correct + step_correct
+
+        zeros = tf.zeros_like(d["seeds"], tf.float32)
+        _, loss_sum, correct = tf.while_loop(
+            lambda i, *_: i < self.steps, step, (tf.constant(0), zeros, zeros)
+        )
         rows = tf.reduce_sum(d["train_mask"], axis=1)
         eval_loss, eval_accuracy, _ = self._scores("eval")
         val_loss, val_accuracy = eval_loss * 0, eval_accuracy * 0
@@ -291,7 +364,7 @@ class CompiledTrainer:
         improved = val_loss < self.best_loss - self.stopping.min_delta
         self.best_loss.assign(tf.where(improved, val_loss, self.best_loss))
         self.best_epoch.assign(tf.where(improved, tf.cast(epoch, tf.int32), self.best_epoch))
-        for best, current in zip(self.best, (*self.trainable, *self.non_trainable), strict=True):
+        for best, current in zip(self.best, (self.params, *self.non_trainable), strict=True):
             shape = tf.concat([tf.shape(improved), tf.ones(tf.rank(current) - 1, tf.int32)], 0)
             best.assign(tf.where(tf.reshape(improved, shape), current, best))
 
@@ -304,14 +377,18 @@ class CompiledTrainer:
     def restore_best(self) -> None:
         if self.stopping is None:
             return
-        for current, best in zip((*self.trainable, *self.non_trainable), self.best, strict=True):
+        for current, best in zip((self.params, *self.non_trainable), self.best, strict=True):
             current.assign(best)
 
     def _chunk(self, first_epoch: Any, epochs: Any) -> Any:
         tf = self.tf
-        logs = tf.TensorArray(tf.float32, size=epochs)
-        for i in tf.range(epochs):
-            logs = logs.write(i, self._epoch(first_epoch + i))
+
+        def epoch(i: Any, logs: Any) -> tuple[Any, Any]:
+            return i + 1, logs.write(i, self._epoch(first_epoch + i))
+
+        _, logs = tf.while_loop(
+            lambda i, _: i < epochs, epoch, (tf.constant(0), tf.TensorArray(tf.float32, epochs))
+        )
         return logs.stack()  # [epochs, B, 6]
 
     def run_chunk(self, first_epoch: int, epochs: int) -> np.ndarray:
@@ -320,13 +397,54 @@ class CompiledTrainer:
 
     def write_back(self) -> None:
         """Copy the trained stacked variables into each job's Keras model."""
+        weights = [np.asarray(w) for w in self.weights()]
+        state = [np.asarray(v) for v in self.non_trainable]
         for b, model in enumerate(self.models):
             pairs = [
-                *zip(model.trainable_variables, self.trainable, strict=True),
-                *zip(model.non_trainable_variables, self.non_trainable, strict=True),
+                *zip(model.trainable_variables, weights, strict=True),
+                *zip(model.non_trainable_variables, state, strict=True),
             ]
             for variable, stacked in pairs:
                 variable.assign(stacked[b])
+
+
+@dataclass(frozen=True)
+class _PlainStep:
+    """One layer of a plain Dense stack: a Dense (its weights' positions) or an activation."""
+
+    layer: Any
+    kernel: int | None = None
+    bias: int | None = None
+
+
+# Layers without weights or state that act row by row, so they run unchanged on [B, rows, units].
+_ROWWISE_LAYERS = {"Activation", "LeakyReLU", "ELU", "ReLU", "Maxout"}
+
+
+def _dense_plan(keras: Any, template: Any) -> list[_PlainStep] | None:
+    """The template as plain steps, or None when it needs the vectorized Keras call.
+
+    Batch normalization and dropout have state or randomness per job; anything unknown
+    also goes the general way.
+    """
+    if template.non_trainable_variables:
+        return None
+    position = {id(v): i for i, v in enumerate(template.trainable_variables)}
+    plan = []
+    for layer in template.layers:
+        if type(layer).__name__ in _ROWWISE_LAYERS and not layer.weights:
+            plan.append(_PlainStep(layer))
+        elif (
+            type(layer) is keras.layers.Dense
+            and layer.bias_regularizer is None
+            and layer.activity_regularizer is None
+            and isinstance(layer.kernel_regularizer, keras.regularizers.L1L2 | None)
+        ):
+            bias = position[id(layer.bias)] if layer.use_bias else None
+            plan.append(_PlainStep(layer, position[id(layer.kernel)], bias))
+        else:
+            return None
+    return plan
 
 
 def _logits_template(spec: Spec, n_features: int) -> tuple[Any, Any]:
