@@ -19,7 +19,7 @@ happens only when a fold size is an exact multiple of the batch size.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -123,6 +123,24 @@ def make_bundle(jobs: list[Any], prepared: list[JobData]) -> Bundle:
     )
 
 
+def _whole_batches(bundle: Bundle, rows: int) -> Bundle:
+    """The bundle with training rows padded (weight 0) to a whole number of batches."""
+    extra = rows - bundle.x_train.shape[1]
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, [(0, 0), (0, extra)] + [(0, 0)] * (a.ndim - 2))
+
+    train_rows = np.broadcast_to(np.arange(rows), (len(bundle.seeds), rows))
+    return replace(
+        bundle,
+        x_train=pad(bundle.x_train),
+        y_train=pad(bundle.y_train),
+        train_mask=pad(bundle.train_mask),
+        train_weight=pad(bundle.train_weight),
+        train_rows=train_rows.astype(np.int64),
+    )
+
+
 def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
     """A per-job pseudo-random key per row: a 32-bit integer hash of (seed, epoch, row)."""
     mask32 = tf.constant(0xFFFFFFFF, tf.int64)
@@ -168,8 +186,10 @@ class CompiledTrainer:
         loss = models[0].loss
         # A Loss object's call() gives per-sample values; a loss function already does.
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
-        self.data = {name: tf.constant(value) for name, value in vars(bundle).items()}
         self.steps = -(-bundle.x_train.shape[1] // spec.train.batch_size)
+        self.longest = bundle.x_train.shape[1]
+        whole = _whole_batches(bundle, self.steps * spec.train.batch_size)
+        self.data = {name: tf.constant(value) for name, value in vars(whole).items()}
         self.stopping = spec.train.early_stopping
         if self.stopping is not None:
             # The best weights so far per job, by validation loss, as Keras' EarlyStopping
@@ -326,21 +346,40 @@ class CompiledTrainer:
         correct = self._correct(y, outputs)
         return tf.reduce_sum(losses * weight, axis=1), tf.reduce_sum(correct * mask, axis=1)
 
-    def _epoch(self, epoch: Any) -> Any:
-        tf, d, size = self.tf, self.data, self.spec.train.batch_size
+    def _shuffled(self, epoch: Any) -> list[Any]:
+        """This epoch's order of each job's training rows; padding rows stay last."""
+        tf, d = self.tf, self.data
         keys = _shuffle_keys(tf, d["seeds"], epoch, d["train_rows"])
         keys = tf.where(d["train_mask"] > 0, keys, tf.constant(2**33, tf.int64))
         order = tf.argsort(keys, axis=1, stable=True)
-        x, y, mask, weight = (
+        tensors = [
             tf.gather(d[name], order, batch_dims=1)
             for name in ("x_train", "y_train", "train_mask", "train_weight")
-        )
+        ]
+        if self.plan is None:
+            return tensors
+        size, jobs = self.spec.train.batch_size, len(self.models)
+        return [tf.reshape(t, [jobs, self.steps, size, *t.shape[2:]]) for t in tensors]
+
+    def _batch(self, tensors: list[Any], i: Any) -> list[Any]:
+        """Step i's rows of each shuffled tensor.
+
+        The plain path takes whole batches (padding rows weigh 0): static shapes keep the
+        gradient's graph small. Layers that see the whole batch (batch normalization) get
+        the last batch cut at the longest job's rows, as model.fit cuts it.
+        """
+        tf, size = self.tf, self.spec.train.batch_size
+        if self.plan is not None:
+            return [tf.gather(t, i, axis=1) for t in tensors]
+        batch = slice(i * size, tf.minimum((i + 1) * size, self.longest))
+        return [t[:, batch] for t in tensors]
+
+    def _epoch(self, epoch: Any) -> Any:
+        tf, d = self.tf, self.data
+        shuffled = self._shuffled(epoch)
 
         def step(i: Any, loss_sum: Any, correct: Any) -> tuple[Any, Any, Any]:
-            batch = slice(i * size, (i + 1) * size)
-            step_loss, step_correct = self._train_step(
-                x[:, batch], y[:, batch], mask[:, batch], weight[:, batch]
-            )
+            step_loss, step_correct = self._train_step(*self._batch(shuffled, i))
             return i + 1, loss_sum + step_loss, correct + step_correct
 
         zeros = tf.zeros_like(d["seeds"], tf.float32)
