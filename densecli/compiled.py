@@ -2,13 +2,25 @@
 
 Every job is a real Keras model built from the spec with its own seed, so its initial weights
 are exactly those the reference engine (`model.fit`) would start from. For training, the
-bundle's weights are stacked along a leading job axis and one `tf.function` runs a chunk of
-epochs: per epoch, each job's training rows are reshuffled (a per-job hash of seed, epoch and
-row, so a job's shuffle does not depend on the rest of the bundle), every minibatch including
-the last partial one is a masked slice, and one optimizer updates the stacked weights. That is
-exact for optimizers that work element by element (Adam, SGD, RMSprop, …): B stacked Adams
-are B independent Adams. Per-step Python and framework overhead, which dominates `model.fit`
-on a network this small, is paid once per chunk instead of once per step.
+bundle's weights are stacked along a leading job axis — all of a job's weights are one row of
+one variable — and one `tf.function` runs a chunk of epochs: per epoch, each job's training
+rows are reshuffled (a per-job hash of seed, epoch and row, so a job's shuffle does not depend
+on the rest of the bundle), every minibatch including the last partial one is masked, and one
+optimizer updates the stacked weights. That is exact for optimizers that work element by
+element (Adam, SGD, RMSprop, …): B stacked Adams are B independent Adams. Per-step Python and
+framework overhead, which dominates `model.fit` on a network this small, is paid once per
+chunk instead of once per step.
+
+Two forward passes. A stack of Dense layers with their activations (plus weightless
+activation layers such as LeakyReLU or Maxout, and L1/L2 kernel penalties) — the common
+case — runs as batched matmuls over the job axis with the layers' own activation functions
+and regularizers, on whole batches of static shape. Anything else (dropout, batch
+normalization) runs the Keras model's own `stateless_call` under `tf.vectorized_map`.
+
+What a step costs here is the number of graph ops, not arithmetic: the loops are explicit
+`tf.while_loop`s traced without autograph, the training columns are shuffled with one
+gather, and small networks run on one intra- and one inter-op thread (`densecli.backend`).
+XLA was measured and left out: ~30 % faster steps, but ~1.2 s more compile time.
 
 Known difference from `model.fit`: when jobs have different numbers of training rows and one
 of them needs one step fewer per epoch, it still takes that step with a zero gradient (the
@@ -367,7 +379,7 @@ class CompiledTrainer:
         table = tf.gather(d["train_table"], order, batch_dims=1)
         widths = [int(np.prod(d[name].shape[2:])) for name in TRAIN_COLUMNS]
         tensors = [
-            tf.cast(tf.reshape(part, tf.shape(d[name])), d[name].dtype)
+            tf.cast(tf.reshape(part, d[name].shape), d[name].dtype)
             for part, name in zip(tf.split(table, widths, axis=2), TRAIN_COLUMNS, strict=True)
         ]
         if self.plan is None:
