@@ -2,13 +2,25 @@
 
 Every job is a real Keras model built from the spec with its own seed, so its initial weights
 are exactly those the reference engine (`model.fit`) would start from. For training, the
-bundle's weights are stacked along a leading job axis and one `tf.function` runs a chunk of
-epochs: per epoch, each job's training rows are reshuffled (a per-job hash of seed, epoch and
-row, so a job's shuffle does not depend on the rest of the bundle), every minibatch including
-the last partial one is a masked slice, and one optimizer updates the stacked weights. That is
-exact for optimizers that work element by element (Adam, SGD, RMSprop, …): B stacked Adams
-are B independent Adams. Per-step Python and framework overhead, which dominates `model.fit`
-on a network this small, is paid once per chunk instead of once per step.
+bundle's weights are stacked along a leading job axis — all of a job's weights are one row of
+one variable — and one `tf.function` runs a chunk of epochs: per epoch, each job's training
+rows are reshuffled (a per-job hash of seed, epoch and row, so a job's shuffle does not depend
+on the rest of the bundle), every minibatch including the last partial one is masked, and one
+optimizer updates the stacked weights. That is exact for optimizers that work element by
+element (Adam, SGD, RMSprop, …): B stacked Adams are B independent Adams. Per-step Python and
+framework overhead, which dominates `model.fit` on a network this small, is paid once per
+chunk instead of once per step.
+
+Two forward passes. A stack of Dense layers with their activations (plus weightless
+activation layers such as LeakyReLU or Maxout, and L1/L2 kernel penalties) — the common
+case — runs as batched matmuls over the job axis with the layers' own activation functions
+and regularizers, on whole batches of static shape. Anything else (dropout, batch
+normalization) runs the Keras model's own `stateless_call` under `tf.vectorized_map`.
+
+What a step costs here is the number of graph ops, not arithmetic: the loops are explicit
+`tf.while_loop`s traced without autograph, the training columns are shuffled with one
+gather, and small networks run on one intra- and one inter-op thread (`densecli.backend`).
+XLA was measured and left out: ~30 % faster steps, but ~1.2 s more compile time.
 
 Known difference from `model.fit`: when jobs have different numbers of training rows and one
 of them needs one step fewer per epoch, it still takes that step with a zero gradient (the
@@ -19,7 +31,7 @@ happens only when a fold size is an exact multiple of the batch size.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -123,6 +135,34 @@ def make_bundle(jobs: list[Any], prepared: list[JobData]) -> Bundle:
     )
 
 
+def _whole_batches(bundle: Bundle, rows: int) -> Bundle:
+    """The bundle with training rows padded (weight 0) to a whole number of batches."""
+    extra = rows - bundle.x_train.shape[1]
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, [(0, 0), (0, extra)] + [(0, 0)] * (a.ndim - 2))
+
+    train_rows = np.broadcast_to(np.arange(rows), (len(bundle.seeds), rows))
+    return replace(
+        bundle,
+        x_train=pad(bundle.x_train),
+        y_train=pad(bundle.y_train),
+        train_mask=pad(bundle.train_mask),
+        train_weight=pad(bundle.train_weight),
+        train_rows=train_rows.astype(np.int64),
+    )
+
+
+TRAIN_COLUMNS = ("x_train", "y_train", "train_mask", "train_weight")
+
+
+def _train_table(bundle: Bundle) -> np.ndarray:
+    """The training columns side by side as float32 [B, N, columns] (labels are exact)."""
+    parts = [getattr(bundle, name) for name in TRAIN_COLUMNS]
+    flat = [p.reshape(*p.shape[:2], -1).astype(np.float32) for p in parts]
+    return np.concatenate(flat, axis=2)
+
+
 def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
     """A per-job pseudo-random key per row: a 32-bit integer hash of (seed, epoch, row)."""
     mask32 = tf.constant(0xFFFFFFFF, tf.int64)
@@ -137,10 +177,11 @@ def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
 class CompiledTrainer:
     """Trains the stacked variables of a bundle of identically built Keras models.
 
-    The forward pass is the template model's own `stateless_call`, vectorized over the job
-    axis with `tf.vectorized_map`: whatever layers the model has (Dense, dropout, batch
-    normalization, …) run as Keras defines them, each job with its own weights, moving
-    statistics and dropout seed state, and regularization losses are added as Keras does.
+    A job's trainable weights are one row of `params` [B, P]. A stack of Dense layers and
+    row-wise activations (the common case) runs as batched matmuls with the layers' own
+    activations and regularizers. Anything else runs the template model's `stateless_call`,
+    vectorized over the job axis with `tf.vectorized_map`: dropout and batch normalization
+    run as Keras defines them, each job with its own moving statistics and seed state.
     """
 
     def __init__(self, spec: Spec, encoding: TargetEncoding, models: list[Any], bundle: Bundle):
@@ -149,25 +190,40 @@ class CompiledTrainer:
 
         self.tf, self.spec, self.encoding, self.models = tf, spec, encoding, models
         self.template, self.output_activation = _logits_template(spec, bundle.x_train.shape[2])
-        self.trainable = self._stack(tf, [m.trainable_variables for m in models])
+        self.plan = _dense_plan(keras, self.template)
+        stacked = [
+            np.stack([v.numpy() for v in group])
+            for group in zip(*(m.trainable_variables for m in models), strict=True)
+        ]
+        self.shapes = [s.shape[1:] for s in stacked]
+        # All of a job's trainable weights as one row of one variable: the optimizer then
+        # runs its handful of ops once per step instead of once per weight tensor.
+        self.params = tf.Variable(
+            np.concatenate([s.reshape(len(models), -1) for s in stacked], axis=1)
+        )
         self.non_trainable = self._stack(tf, [m.non_trainable_variables for m in models])
         optimizer = models[0].optimizer
         self.optimizer = optimizer.__class__.from_config(optimizer.get_config())
-        self.optimizer.build(self.trainable)
+        self.optimizer.build([self.params])
         loss = models[0].loss
         # A Loss object's call() gives per-sample values; a loss function already does.
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
-        self.data = {name: tf.constant(value) for name, value in vars(bundle).items()}
         self.steps = -(-bundle.x_train.shape[1] // spec.train.batch_size)
+        self.longest = bundle.x_train.shape[1]
+        whole = _whole_batches(bundle, self.steps * spec.train.batch_size)
+        self.data = {name: tf.constant(value) for name, value in vars(whole).items()}
+        self.data["train_table"] = tf.constant(_train_table(whole))
         self.stopping = spec.train.early_stopping
         if self.stopping is not None:
             # The best weights so far per job, by validation loss, as Keras' EarlyStopping
             # with restore_best_weights keeps them.
             self.best_loss = tf.Variable(tf.fill([len(models)], np.inf))
             self.best_epoch = tf.Variable(tf.fill([len(models)], -1))
-            self.best = [tf.Variable(v) for v in (*self.trainable, *self.non_trainable)]
-        self.chunk = tf.function(self._chunk, reduce_retracing=True)
-        self.evaluate = tf.function(self._evaluate)
+            self.best = [tf.Variable(v) for v in (self.params, *self.non_trainable)]
+        # The loops are explicit tf.while_loops: without autograph, tracing does not
+        # transpile every method it reaches (most of the first chunk's time otherwise).
+        self.chunk = tf.function(self._chunk, reduce_retracing=True, autograph=False)
+        self.evaluate = tf.function(self._evaluate, autograph=False)
 
     @staticmethod
     def _stack(tf: Any, per_model: list[list[Any]]) -> list[Any]:
@@ -176,14 +232,71 @@ class CompiledTrainer:
             for group in zip(*per_model, strict=True)
         ]
 
+    def weights(self) -> list[Any]:
+        """The stacked trainable weights [B, *shape], read from the flat parameter rows."""
+        tf, batch = self.tf, len(self.models)
+        pieces = tf.split(self.params, [int(np.prod(shape)) for shape in self.shapes], axis=1)
+        return [
+            piece if len(shape) == 1 else tf.reshape(piece, [batch, *shape])
+            for piece, shape in zip(pieces, self.shapes, strict=True)
+        ]
+
     def forward(self, x: Any, training: bool) -> tuple[Any, list[Any], Any]:
-        """Outputs [B, rows, units], updated non-trainable values, regularization loss [B]."""
-        tf, n_trainable, n_state = self.tf, len(self.trainable), len(self.non_trainable)
+        """Outputs [B, rows, units], updated non-trainable values, regularization loss.
+
+        The penalty's sum over jobs is what the gradient needs: it is [B] or a scalar.
+        """
+        weights = self.weights()
+        if self.plan is not None:
+            return (
+                self.output_activation(self._plain_logits(weights, x)),
+                [],
+                self._penalty(weights),
+            )
+        return self._vectorized_forward(weights, x, training)
+
+    def _plain_logits(self, weights: list[Any], x: Any) -> Any:
+        """A stack of Dense layers as batched matmuls over the job axis.
+
+        The same ops Keras' Dense runs (matmul, bias add, its activation), without
+        `vectorized_map`'s conversion, which costs per-step ops and most of the tracing time.
+        """
+        assert self.plan is not None
+        h = x
+        for step in self.plan:
+            if step.kernel is None:
+                h = step.layer(h)  # a weightless, stateless activation layer (LeakyReLU, …)
+                continue
+            h = self.tf.matmul(h, weights[step.kernel])
+            if step.bias is not None:
+                h = h + weights[step.bias][:, None, :]
+            h = step.layer.activation(h)
+        return h
+
+    def _penalty(self, weights: list[Any]) -> Any:
+        """Kernel regularizers applied to the stacked kernels.
+
+        Keras' L1/L2 penalties are sums over a kernel's entries, so on the stacked kernel
+        they give the sum of the jobs' penalties, and each job's gradient is its own.
+        """
+        assert self.plan is not None
+        penalties = [
+            step.layer.kernel_regularizer(weights[step.kernel])
+            for step in self.plan
+            if step.kernel is not None and step.layer.kernel_regularizer is not None
+        ]
+        return self.tf.add_n(penalties) if penalties else self.tf.constant(0.0)
+
+    def _vectorized_forward(
+        self, weights: list[Any], x: Any, training: bool
+    ) -> tuple[Any, list[Any], Any]:
+        """Any Keras model: its own `stateless_call`, vectorized over the job axis."""
+        tf, n_trainable, n_state = self.tf, len(weights), len(self.non_trainable)
 
         def one_job(args: tuple[Any, ...]) -> tuple[Any, list[Any], Any]:
-            weights, state = list(args[:n_trainable]), list(args[n_trainable:-1])
+            job_weights, state = list(args[:n_trainable]), list(args[n_trainable:-1])
             outputs, new_state, losses = self.template.stateless_call(
-                weights, state, args[-1], training=training, return_losses=True
+                job_weights, state, args[-1], training=training, return_losses=True
             )
             penalty = tf.add_n(losses) if losses else tf.constant(0.0)
             return outputs, list(new_state), penalty
@@ -194,11 +307,11 @@ class CompiledTrainer:
                 logits, _, penalty = one_job(args)
                 return logits, penalty
 
-            logits, penalty = tf.vectorized_map(stateless, (*self.trainable, x))
+            logits, penalty = tf.vectorized_map(stateless, (*weights, x))
             new_state: list[Any] = []
         else:
             logits, new_state, penalty = tf.vectorized_map(
-                one_job, (*self.trainable, *self.non_trainable, x)
+                one_job, (*weights, *self.non_trainable, x)
             )
         # The output activation runs outside vectorized_map so that, as in model.fit, Keras'
         # cross-entropies see its logits (pfor would hide them) instead of clipped outputs.
@@ -246,34 +359,59 @@ class CompiledTrainer:
             outputs, new_state, penalty = self.forward(x, training=True)
             losses = self._losses(y, outputs)
             # Sum over jobs of each job's batch-mean loss: each job's gradient is its own.
-            total = tf.reduce_sum(self._masked_mean(losses, mask, weight) + penalty)
+            total = tf.reduce_sum(self._masked_mean(losses, mask, weight)) + tf.reduce_sum(penalty)
         # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
-        # Keras optimizers update sparsely; dense gradients keep every job on the dense path.
-        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(total, self.trainable)]
-        self.optimizer.apply_gradients(zip(gradients, self.trainable, strict=True))
+        # Keras optimizers update sparsely; a dense gradient keeps every job on the dense path.
+        gradient = tf.convert_to_tensor(tape.gradient(total, self.params))
+        self.optimizer.apply_gradients([(gradient, self.params)])
         for variable, value in zip(self.non_trainable, new_state, strict=True):
             variable.assign(value)
         correct = self._correct(y, outputs)
         return tf.reduce_sum(losses * weight, axis=1), tf.reduce_sum(correct * mask, axis=1)
 
-    def _epoch(self, epoch: Any) -> Any:
-        tf, d, size = self.tf, self.data, self.spec.train.batch_size
+    def _shuffled(self, epoch: Any) -> list[Any]:
+        """This epoch's order of each job's training rows; padding rows stay last."""
+        tf, d = self.tf, self.data
         keys = _shuffle_keys(tf, d["seeds"], epoch, d["train_rows"])
         keys = tf.where(d["train_mask"] > 0, keys, tf.constant(2**33, tf.int64))
         order = tf.argsort(keys, axis=1, stable=True)
-        x, y, mask, weight = (
-            tf.gather(d[name], order, batch_dims=1)
-            for name in ("x_train", "y_train", "train_mask", "train_weight")
+        # One gather of all columns: a gather costs about as much per call as per row.
+        table = tf.gather(d["train_table"], order, batch_dims=1)
+        widths = [int(np.prod(d[name].shape[2:])) for name in TRAIN_COLUMNS]
+        tensors = [
+            tf.cast(tf.reshape(part, d[name].shape), d[name].dtype)
+            for part, name in zip(tf.split(table, widths, axis=2), TRAIN_COLUMNS, strict=True)
+        ]
+        if self.plan is None:
+            return tensors
+        size, jobs = self.spec.train.batch_size, len(self.models)
+        return [tf.reshape(t, [jobs, self.steps, size, *t.shape[2:]]) for t in tensors]
+
+    def _batch(self, tensors: list[Any], i: Any) -> list[Any]:
+        """Step i's rows of each shuffled tensor.
+
+        The plain path takes whole batches (padding rows weigh 0): static shapes keep the
+        gradient's graph small. Layers that see the whole batch (batch normalization) get
+        the last batch cut at the longest job's rows, as model.fit cuts it.
+        """
+        tf, size = self.tf, self.spec.train.batch_size
+        if self.plan is not None:
+            return [tf.gather(t, i, axis=1) for t in tensors]
+        batch = slice(i * size, tf.minimum((i + 1) * size, self.longest))
+        return [t[:, batch] for t in tensors]
+
+    def _epoch(self, epoch: Any) -> Any:
+        tf, d = self.tf, self.data
+        shuffled = self._shuffled(epoch)
+
+        def step(i: Any, loss_sum: Any, correct: Any) -> tuple[Any, Any, Any]:
+            step_loss, step_correct = self._train_step(*self._batch(shuffled, i))
+            return i + 1, loss_sum + step_loss, correct + step_correct
+
+        zeros = tf.zeros_like(d["seeds"], tf.float32)
+        _, loss_sum, correct = tf.while_loop(
+            lambda i, *_: i < self.steps, step, (tf.constant(0), zeros, zeros)
         )
-        loss_sum = tf.zeros_like(d["seeds"], tf.float32)
-        correct = tf.zeros_like(loss_sum)
-        for step in tf.range(self.steps):
-            batch = slice(step * size, (step + 1) * size)
-            step_loss, step_correct = self._train_step(
-                x[:, batch], y[:, batch], mask[:, batch], weight[:, batch]
-            )
-            loss_sum += step_loss
-            correct += step_correct
         rows = tf.reduce_sum(d["train_mask"], axis=1)
         eval_loss, eval_accuracy, _ = self._scores("eval")
         val_loss, val_accuracy = eval_loss * 0, eval_accuracy * 0
@@ -291,7 +429,7 @@ class CompiledTrainer:
         improved = val_loss < self.best_loss - self.stopping.min_delta
         self.best_loss.assign(tf.where(improved, val_loss, self.best_loss))
         self.best_epoch.assign(tf.where(improved, tf.cast(epoch, tf.int32), self.best_epoch))
-        for best, current in zip(self.best, (*self.trainable, *self.non_trainable), strict=True):
+        for best, current in zip(self.best, (self.params, *self.non_trainable), strict=True):
             shape = tf.concat([tf.shape(improved), tf.ones(tf.rank(current) - 1, tf.int32)], 0)
             best.assign(tf.where(tf.reshape(improved, shape), current, best))
 
@@ -304,14 +442,18 @@ class CompiledTrainer:
     def restore_best(self) -> None:
         if self.stopping is None:
             return
-        for current, best in zip((*self.trainable, *self.non_trainable), self.best, strict=True):
+        for current, best in zip((self.params, *self.non_trainable), self.best, strict=True):
             current.assign(best)
 
     def _chunk(self, first_epoch: Any, epochs: Any) -> Any:
         tf = self.tf
-        logs = tf.TensorArray(tf.float32, size=epochs)
-        for i in tf.range(epochs):
-            logs = logs.write(i, self._epoch(first_epoch + i))
+
+        def epoch(i: Any, logs: Any) -> tuple[Any, Any]:
+            return i + 1, logs.write(i, self._epoch(first_epoch + i))
+
+        _, logs = tf.while_loop(
+            lambda i, _: i < epochs, epoch, (tf.constant(0), tf.TensorArray(tf.float32, epochs))
+        )
         return logs.stack()  # [epochs, B, 6]
 
     def run_chunk(self, first_epoch: int, epochs: int) -> np.ndarray:
@@ -320,13 +462,54 @@ class CompiledTrainer:
 
     def write_back(self) -> None:
         """Copy the trained stacked variables into each job's Keras model."""
+        weights = [np.asarray(w) for w in self.weights()]
+        state = [np.asarray(v) for v in self.non_trainable]
         for b, model in enumerate(self.models):
             pairs = [
-                *zip(model.trainable_variables, self.trainable, strict=True),
-                *zip(model.non_trainable_variables, self.non_trainable, strict=True),
+                *zip(model.trainable_variables, weights, strict=True),
+                *zip(model.non_trainable_variables, state, strict=True),
             ]
             for variable, stacked in pairs:
                 variable.assign(stacked[b])
+
+
+@dataclass(frozen=True)
+class _PlainStep:
+    """One layer of a plain Dense stack: a Dense (its weights' positions) or an activation."""
+
+    layer: Any
+    kernel: int | None = None
+    bias: int | None = None
+
+
+# Layers without weights or state that act row by row, so they run unchanged on [B, rows, units].
+_ROWWISE_LAYERS = {"Activation", "LeakyReLU", "ELU", "ReLU", "Maxout"}
+
+
+def _dense_plan(keras: Any, template: Any) -> list[_PlainStep] | None:
+    """The template as plain steps, or None when it needs the vectorized Keras call.
+
+    Batch normalization and dropout have state or randomness per job; anything unknown
+    also goes the general way.
+    """
+    if template.non_trainable_variables:
+        return None
+    position = {id(v): i for i, v in enumerate(template.trainable_variables)}
+    plan = []
+    for layer in template.layers:
+        if type(layer).__name__ in _ROWWISE_LAYERS and not layer.weights:
+            plan.append(_PlainStep(layer))
+        elif (
+            type(layer) is keras.layers.Dense
+            and layer.bias_regularizer is None
+            and layer.activity_regularizer is None
+            and isinstance(layer.kernel_regularizer, keras.regularizers.L1L2 | None)
+        ):
+            bias = position[id(layer.bias)] if layer.use_bias else None
+            plan.append(_PlainStep(layer, position[id(layer.kernel)], bias))
+        else:
+            return None
+    return plan
 
 
 def _logits_template(spec: Spec, n_features: int) -> tuple[Any, Any]:

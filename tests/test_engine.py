@@ -280,3 +280,65 @@ def test_train_with_several_seeds_reports_their_mean(runner: CliRunner, runs_dir
     accuracies = [job["accuracy"] for job in metrics["job_metrics"]]
     assert metrics["models"] == 3 and metrics["accuracy"] == pytest.approx(np.mean(accuracies))
     assert len(list((run / "models").glob("split-s*.keras"))) == 3
+
+
+def _trainer(*overrides: str, seeds: tuple[int, ...] = (1, 2, 3)):  # type: ignore[no-untyped-def]
+    from densecli.compiled import CompiledTrainer, build_models, make_bundle
+    from densecli.jobs import job_data
+
+    spec = load_spec(CONFIGS / "pima.yaml", ["preprocess.standardize=true", *overrides])
+    data = dataset_for(None)
+    encoding = plan_targets(spec, 2)
+    train_rows, test_rows = classic_split(data.n_rows, 700)
+    jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
+    prepared = [job_data(spec, data, encoding, job) for job in jobs]
+    models = build_models(spec, data.n_features, list(seeds), prepared)
+    return CompiledTrainer(spec, encoding, models, make_bundle(jobs, prepared))
+
+
+PLAIN_VARIANTS = [
+    [],
+    [
+        "model.layers.0.activation={name: leaky_relu, negative_slope: 0.1}",
+        "model.layers.1.kernel_regularizer={l1: 0.001, l2: 0.01}",
+        "model.layers.1.use_bias=false",
+    ],
+    ["model.layers.1.maxout=2", "model.layers.1.activation=linear"],
+]
+
+
+@pytest.mark.parametrize("overrides", PLAIN_VARIANTS)
+def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]) -> None:
+    import tensorflow as tf
+
+    trainer = _trainer(*overrides)
+    assert trainer.plan is not None
+    x = trainer.data["x_train"][:, :100]
+    y = trainer.data["y_train"][:, :100]
+    results = []
+    for plain in (True, False):
+        with tf.GradientTape() as tape:
+            if plain:
+                outputs, _, penalty = trainer.forward(x, training=True)
+            else:
+                outputs, _, penalty = trainer._vectorized_forward(trainer.weights(), x, True)
+            total = tf.reduce_sum(trainer._losses(y, outputs)) + tf.reduce_sum(penalty)
+        results.append((outputs, total, tape.gradient(total, trainer.params)))
+    for plain, vectorized in zip(*results, strict=True):
+        assert np.allclose(plain, vectorized, atol=1e-5)
+
+
+def test_plain_dense_path_trains_as_the_vectorized_path() -> None:
+    overrides = ["model.layers.1.kernel_regularizer={l2: 0.01}", "train.class_weight=balanced"]
+    plain, vectorized = _trainer(*overrides), _trainer(*overrides)
+    vectorized.plan = None  # before the first chunk traces the graph
+    histories = [t.run_chunk(0, 3) for t in (plain, vectorized)]
+    assert np.allclose(histories[0], histories[1], atol=1e-5)
+    assert np.allclose(plain.params.numpy(), vectorized.params.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "overrides", [["model.layers.0.dropout=0.2"], ["model.layers.0.batch_norm=true"]]
+)
+def test_layers_with_state_or_randomness_take_the_vectorized_path(overrides: list[str]) -> None:
+    assert _trainer(*overrides).plan is None
