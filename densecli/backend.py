@@ -74,8 +74,6 @@ def import_keras() -> Any:
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     tf.config.experimental.enable_op_determinism()
-    if _intra_op_threads is not None:  # prefer_threads_for ran first; 0 keeps TF's default
-        tf.config.threading.set_intra_op_parallelism_threads(_intra_op_threads)
     _keras = keras
     return keras
 
