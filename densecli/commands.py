@@ -17,7 +17,9 @@ from densecli.errors import ConfigError
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
-from densecli.sweep import OnResult, OnStart, PointResult, SweepJob, SweepRequest
+from densecli.sweep import OnResult, OnStart, PointResult, SweepFolder, SweepJob, SweepRequest
+from densecli.sweep import Protocol as SweepProtocol
+from densecli.sweepfile import Sweep
 from densecli.sweepreport import render_results, write_results
 from densecli.unfinished import collect_unfinished, unfinished_cells
 from densecli.watch import Interrupted, signals_as_interrupts
@@ -224,9 +226,8 @@ def sweep(request: SweepRequest) -> int:
         cluster = None
         if request.ray is not None:
             cluster = stack.enter_context(ray_session(request.ray, workers))
-        job = _with_folder(
-            job, request.runs_dir
-        )  # only now: a bad --ray leaves no empty sweep folder
+        # Only now: a bad --ray address leaves no empty sweep folder behind.
+        job = _with_folder(job, request.runs_dir, request.data)
         finished = job.sweep_folder.finished()
         todo = [p for p in job.sweep.points if p.spec.name not in finished]
         removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
@@ -273,37 +274,54 @@ def _sweep_display(job: SweepJob, already_done: int) -> Iterator[tuple[OnStart, 
 
 def _sweep_job(request: SweepRequest) -> SweepJob:
     """The sweep's points, all validated against the data; the folder if it is resumed."""
-    from densecli.sweep import Protocol, SweepFolder, find_sweep_to_resume
-    from densecli.sweepfile import load_sweep, sweep_from_record
+    from densecli.sweep import check_with_keras, find_sweep_to_resume
+    from densecli.sweepfile import load_sweep
 
-    source, protocol, data = request.source, request.protocol, request.data
-    folder = None
-    if source.is_dir():
-        record = SweepFolder(source).record()  # refuses a folder that is not a sweep's
-        if not request.resume:
-            raise ConfigError(
-                f"{source}: this is a sweep folder; add --resume to finish it, or give a sweep file"
-            )
-        if request.overrides or request.grid_options:
-            raise ConfigError(
-                f"{source}: --set and --grid cannot change a sweep being resumed; "
-                "start a new sweep instead"
-            )
-        folder = SweepFolder(source)
-        sweep = sweep_from_record(record["definition"])
-        protocol = Protocol(**record["protocol"])
+    folder, protocol, data = None, request.protocol, request.data
+    if request.source.is_dir():
+        folder, sweep, protocol, data = _resumed_folder(request)
     else:
-        sweep = load_sweep(source, request.overrides, request.grid_options)
+        sweep = load_sweep(request.source, request.overrides, request.grid_options)
         if request.resume:
             folder = find_sweep_to_resume(request.runs_dir, sweep, protocol)
     experiments = [prepare(point.spec, data) for point in sweep.points]
+    if folder is not None:
+        folder.check_same_data({e.data.sha256 for e in experiments})
+    check_with_keras(sweep.points, experiments[0].data.n_features)
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     models = protocol.repeats * protocol.seeds
     size = sum(_run_bytes(e, e.spec.cv.folds * models, e.data.n_rows) for e in experiments)
-    return SweepJob(sweep, folder, protocol, data_paths, size)
+    sha256 = experiments[0].data.sha256
+    return SweepJob(sweep, folder, protocol, data_paths, size, sha256)
 
 
-def _with_folder(job: SweepJob, runs_dir: Path) -> SweepJob:
+def _resumed_folder(request: SweepRequest) -> tuple[SweepFolder, Sweep, SweepProtocol, Path | None]:
+    """`densecli sweep FOLDER --resume`: the sweep, protocol and data the folder records."""
+    from densecli.sweep import Protocol, SweepFolder
+    from densecli.sweepfile import sweep_from_record
+
+    source = request.source
+    record = SweepFolder(source).record()  # refuses a folder that is not a sweep's
+    if not request.resume:
+        raise ConfigError(
+            f"{source}: this is a sweep folder; add --resume to finish it, or give a sweep file"
+        )
+    if request.overrides or request.grid_options:
+        raise ConfigError(
+            f"{source}: --set, --grid and --folds cannot change a sweep being resumed; "
+            "start a new sweep instead"
+        )
+    recorded = Protocol(**record["protocol"])
+    if request.protocol not in (Protocol(), recorded):
+        raise ConfigError(
+            f"{source}: a resumed sweep keeps its own --repeats {recorded.repeats}, --seeds "
+            f"{recorded.seeds} and --engine {recorded.engine}; leave those options out"
+        )
+    data = request.data or (Path(record["data"]) if record.get("data") else None)
+    return SweepFolder(source), sweep_from_record(record["definition"]), recorded, data
+
+
+def _with_folder(job: SweepJob, runs_dir: Path, data: Path | None) -> SweepJob:
     """A new sweep gets its folder once the runs folder is known to have room for it."""
     from dataclasses import replace
 
@@ -312,4 +330,5 @@ def _with_folder(job: SweepJob, runs_dir: Path) -> SweepJob:
     if job.folder is not None:
         return job
     preflight(runs_dir, job.estimated_bytes)
-    return replace(job, folder=SweepFolder.create(runs_dir, job.sweep, job.protocol))
+    created = SweepFolder.create(runs_dir, job.sweep, job.protocol, data, job.data_sha256)
+    return replace(job, folder=created)

@@ -158,7 +158,7 @@ def _write_run_inputs(
     )
 
 
-def _step_macs(spec: Spec, n_features: int, jobs: int) -> int:
+def step_macs(spec: Spec, n_features: int, jobs: int) -> int:
     widths = [n_features] + [layer.units for layer in spec.model.layers]
     return jobs * spec.train.batch_size * sum(a * b for a, b in itertools.pairwise(widths))
 
@@ -245,7 +245,7 @@ def train_and_record(
     the returned list; the others still finish. An interruption keeps every experiment's
     history as `<run>.interrupted` (or nothing, before the first epoch) and is re-raised.
     """
-    macs = sum(_step_macs(e.spec, e.data.n_features, len(p.jobs)) for e, p in experiments)
+    macs = sum(step_macs(e.spec, e.data.n_features, len(p.jobs)) for e, p in experiments)
     prefer_threads_for(macs)
     library_versions = versions()  # imports TensorFlow: the slow part, before any folder exists
     recordings: list[_Recording] = []

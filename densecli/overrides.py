@@ -8,12 +8,28 @@ Values are parsed as YAML scalars, so `5` is an int, `0.01` a float, `true` a bo
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from densecli.errors import ConfigError
+
+
+class SpecLoader(yaml.SafeLoader):
+    """YAML as people write numbers: PyYAML (YAML 1.1) reads `1e-3` as a string, this as 0.001."""
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, SpecLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -27,7 +43,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"--set {text!r}: the key has an empty part; write it like model.layers.0.units"
         )
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         raise ConfigError(
             f"--set {text!r}: the value is not valid YAML; quote it, "
@@ -38,6 +54,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def _descend(node: Any, part: str, key: str) -> Any:
     if isinstance(node, dict):
+        if isinstance(node.get(part), str):
+            # `train.optimizer.learning_rate` on `optimizer: adam`: a name becomes {name: adam},
+            # the form that takes parameters.
+            node[part] = {"name": node[part]}
         return node.setdefault(part, {})
     if isinstance(node, list):
         return node[_list_index(node, part, key)]

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from densecli.errors import ConfigError
-from densecli.overrides import apply_overrides
+from densecli.overrides import apply_overrides, load_yaml
 
 
 def _check_identifier(value: Any) -> str | dict[str, Any]:
@@ -282,7 +282,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the spec ({err})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

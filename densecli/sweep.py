@@ -23,7 +23,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +33,7 @@ from densecli.spec import Spec
 from densecli.sweepfile import Point, Sweep
 
 SWEEP_FILE = "sweep.json"
+STOP_GRACE_SECONDS = 3.0  # for workers to save what an interruption left, before SIGTERM
 # Per job, not per bundle: the compiled engine gives every job its own of these.
 PER_JOB_LAYER_KEYS = ("kernel_initializer", "bias_initializer")
 PER_JOB_TRAIN_KEYS = ("class_weight", "tensorboard")
@@ -69,7 +70,7 @@ class GroupTask:
     """One engine bundle's worth of points, as plain data a worker process or Ray task takes."""
 
     sweep_dir: str
-    points: list[tuple[int, dict[str, Any]]]  # (point number, resolved spec)
+    points: list[tuple[int, Spec]]  # (point number, its validated spec)
     data_path: str | None
     protocol: Protocol
     data_bytes: bytes | None = None  # for Ray workers that may not see data_path
@@ -98,6 +99,32 @@ def bundle_key(spec: Spec) -> str:
     return json.dumps(shared, sort_keys=True)
 
 
+def check_with_keras(points: list[Point], n_features: int) -> None:
+    """Let Keras resolve every point's names and parameters (optimizer, initializers,
+    activations), once per distinct network and optimizer, before anything trains."""
+    from densecli.model import build_model, compile_model
+
+    problems: list[str] = []
+    seen: set[str] = set()
+    for point in points:
+        key = bundle_key(point.spec) + json.dumps(
+            [
+                [layer.kernel_initializer, layer.bias_initializer]
+                for layer in point.spec.model.layers
+            ],
+            default=str,
+        )
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            compile_model(build_model(point.spec, n_features), point.spec)
+        except ConfigError as err:
+            problems += [f"point {point.label} ({point.describe()}): {p}" for p in err.problems]
+    if problems:
+        raise ConfigError(*problems, "nothing was trained; fix the grid or the base spec")
+
+
 def plan_groups(points: list[Point], workers: int) -> list[list[Point]]:
     """Points with equal bundle keys form a group; while there are fewer groups than
     workers, the largest group is halved so that every worker has a bundle to train."""
@@ -123,7 +150,9 @@ class SweepFolder:
     path: Path
 
     @classmethod
-    def create(cls, runs_dir: Path, sweep: Sweep, protocol: Protocol) -> SweepFolder:
+    def create(
+        cls, runs_dir: Path, sweep: Sweep, protocol: Protocol, data: Path | None, sha256: str
+    ) -> SweepFolder:
         stamp = f"{datetime.now().astimezone():%Y%m%d-%H%M%S}-{sweep.name}-sweep"
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +166,8 @@ class SweepFolder:
         record = {
             "definition": sweep.definition(),
             "protocol": asdict(protocol),
+            "data": None if data is None else str(data.resolve()),  # --data, if given
+            "data_sha256": sha256,
             "points": [
                 {"point": p.label, "values": p.values, "name": p.spec.name} for p in sweep.points
             ],
@@ -154,6 +185,15 @@ class SweepFolder:
                 "pass a folder made by densecli sweep"
             ) from None
         return dict(loaded)
+
+    def check_same_data(self, sha256s: set[str]) -> None:
+        """A resumed sweep trains its remaining points on the data its first ones had."""
+        recorded = self.record().get("data_sha256")
+        if recorded is not None and sha256s != {recorded}:
+            raise ConfigError(
+                f"{self.path}: this sweep trained on data with sha256 {recorded[:12]}…, not on "
+                "the file found now; resume with the same --data (or DENSECLI_DATA_DIR)"
+            )
 
     def finished(self) -> dict[str, Path]:
         """Point spec name → its run folder, for every point that finished or failed."""
@@ -240,6 +280,7 @@ class SweepJob:
     protocol: Protocol
     data_paths: dict[int, Path]  # point number → the data file prepare() found
     estimated_bytes: int  # the runs' size on disk, for the preflight check
+    data_sha256: str = ""
 
     @property
     def sweep_folder(self) -> SweepFolder:
@@ -250,11 +291,10 @@ class SweepJob:
         data_path = self.data_paths[group[0].number]  # equal within a group: data is in the key
         return GroupTask(
             str(self.sweep_folder.path),
-            [(p.number, p.spec.resolved()) for p in group],
+            [(p.number, p.spec) for p in group],
             str(data_path),
             self.protocol,
-            data_path.read_bytes(),
-            (Path(sys.argv[0]).name, *sys.argv[1:]),
+            command=(Path(sys.argv[0]).name, *sys.argv[1:]),
         )
 
 
@@ -273,21 +313,28 @@ class _Silent:
 
 def run_group(task: GroupTask) -> list[PointResult]:
     """Train one group's points as one bundle into run folders in task.sweep_dir."""
-    from densecli.backend import import_keras
-    from densecli.experiment import Outcome, Plan, prepare, run_cv_together
-    from densecli.spec import validate_spec
     from densecli.watch import signals_as_interrupts
+
+    with signals_as_interrupts():  # from the start: Ctrl-C during start-up stops it too
+        return _train_group(task)
+
+
+def _train_group(task: GroupTask) -> list[PointResult]:
+    from densecli.backend import import_keras, prefer_threads_for
+    from densecli.experiment import Outcome, Plan, prepare, run_cv_together, step_macs
 
     # The run records (env.json) name the command that made them: the sweep's, not the
     # worker's own (a Ray worker's argv is Ray's).
     sys.argv = list(task.command)
     notices: list[str] = []
-    plan = Plan(task.protocol.engine, task.protocol.repeats, task.protocol.seeds, notices.append)  # type: ignore[arg-type]
+    protocol = task.protocol
+    plan = Plan(protocol.engine, protocol.repeats, protocol.seeds, notices.append)  # type: ignore[arg-type]
     data_path = Path(task.data_path) if task.data_path else None
-    experiments = [prepare(validate_spec(raw), data_path) for _, raw in task.points]
+    experiments = [prepare(spec, data_path) for _, spec in task.points]
+    models = experiments[0].spec.cv.folds * protocol.repeats * protocol.seeds
+    prefer_threads_for(sum(step_macs(e.spec, e.data.n_features, models) for e in experiments))
     import_keras().backend.clear_session()  # each group starts from a fresh Keras state
-    with signals_as_interrupts():
-        outcomes = run_cv_together(experiments, Path(task.sweep_dir), _Silent(), plan)
+    outcomes = run_cv_together(experiments, Path(task.sweep_dir), _Silent(), plan)
     message = "; ".join(dict.fromkeys(notices))
     results = []
     for (number, _), outcome in zip(task.points, outcomes, strict=True):
@@ -345,10 +392,24 @@ def unpack_runs(packed: bytes, sweep_dir: Path) -> None:
 # --- running the groups --------------------------------------------------------------------
 
 
-def _ignore_sigint_while_idle() -> None:
-    """Worker start-up: Ctrl-C reaches every process of the terminal's group; an idle worker
-    ignores it (a training one turns it into a kept `.interrupted` run)."""
+def _start_worker() -> None:
+    """Worker start-up. Ctrl-C reaches every process of the terminal's group: an idle worker
+    ignores it (a training one turns it into a kept `.interrupted` run). A watchdog ends the
+    worker when the sweep's process dies (kill -9) instead of letting it train on alone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)  # a training group keeps its history, as on Ctrl-C
+    time.sleep(STOP_GRACE_SECONDS + 5)
+    os._exit(143)  # idle, or stuck handing a result to the dead parent
 
 
 OnResult = Callable[[list[PointResult]], None]
@@ -359,6 +420,7 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
     """Groups in worker processes; each worker imports TensorFlow once and trains groups."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     if not tasks:
         return
@@ -366,7 +428,7 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(workers, len(tasks))),
         mp_context=context,
-        initializer=_ignore_sigint_while_idle,
+        initializer=_start_worker,
     )
     waiting = list(reversed(tasks))
     pending: dict[Future[list[PointResult]], GroupTask] = {}
@@ -375,7 +437,13 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
         while waiting or pending:
             while waiting and len(pending) < workers:
                 task = waiting.pop()
-                pending[pool.submit(run_group, task)] = task
+                try:
+                    pending[pool.submit(run_group, task)] = task
+                except BrokenProcessPool:
+                    raise DensecliError(
+                        "a sweep worker process died (out of memory, or killed); the finished "
+                        "points are kept; continue with --resume"
+                    ) from None
                 on_start(task)
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
@@ -385,21 +453,25 @@ def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: 
                 except Exception as error:  # reported per point; the sweep goes on
                     results = failed_group(task, error)
                 on_done(results)
-    except BaseException as stop:
-        _stop_workers(pool, stop)
+    except BaseException:
+        _stop_workers(pool, pending)
         raise
     pool.shutdown()
 
 
-def _stop_workers(pool: Any, stop: BaseException) -> None:
-    """Ctrl-C already reached the workers; any other stop is passed on as SIGTERM. Either
-    way each training worker keeps its points' history as `.interrupted` runs."""
-    from densecli.watch import Interrupted
+def _stop_workers(pool: Any, pending: dict[Any, GroupTask]) -> None:
+    """The sweep stops: training workers keep their points' history as `.interrupted` runs.
 
-    if not (isinstance(stop, Interrupted) and stop.signum == signal.SIGINT):
-        for process in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(OSError):
-                os.kill(process.pid, signal.SIGTERM)
+    Ctrl-C reached the workers too; a moment later, any still running (the signal went to
+    the sweep's process only, or a worker was starting up) get SIGTERM.
+    """
+    from concurrent.futures import wait
+
+    with contextlib.suppress(BaseException):
+        wait(pending, timeout=STOP_GRACE_SECONDS)
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
     with contextlib.suppress(BaseException):
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -459,7 +531,8 @@ def run_ray(ray: Any, tasks: list[GroupTask], on_start: OnStart, on_done: OnResu
         while waiting or pending:
             while waiting and len(pending) < capacity:
                 task = waiting.pop()
-                pending[remote.remote(task)] = task
+                shipped = replace(task, data_bytes=Path(str(task.data_path)).read_bytes())
+                pending[remote.remote(shipped)] = task
                 on_start(task)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from densecli.errors import ConfigError
-from densecli.overrides import apply_overrides, assign_value
+from densecli.overrides import apply_overrides, assign_value, load_yaml
 from densecli.spec import Spec, read_yaml, validate_spec
 
 
@@ -40,8 +41,8 @@ class _Strict(BaseModel):
 
 
 class Range(_Strict):
-    low: float
-    high: float
+    low: int | float  # two ints draw integers; a float bound draws floats
+    high: int | float
     log: bool = False
 
     @model_validator(mode="after")
@@ -54,7 +55,7 @@ class Range(_Strict):
 
     @property
     def integer(self) -> bool:
-        return float(self.low).is_integer() and float(self.high).is_integer()
+        return isinstance(self.low, int) and isinstance(self.high, int)
 
 
 class RandomSearch(_Strict):
@@ -113,6 +114,8 @@ class Sweep:
             "name": self.name,
             "source": self.source,
             "base": self.base,
+            # The same, exactly: JSON would turn class_weight's integer labels into strings.
+            "base_yaml": yaml.safe_dump(self.base, sort_keys=False),
             "grid": {
                 k: v.model_dump() if isinstance(v, Range) else v for k, v in self.grid.items()
             },
@@ -144,8 +147,6 @@ def split_values(text: str) -> list[str]:
 
 def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     """`--grid key=a,b,c`: each value parsed as a YAML scalar or flow list/mapping."""
-    import yaml
-
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
@@ -153,26 +154,48 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
             f"--grid {text!r}: expected KEY=V1,V2,…, for example --grid train.batch_size=16,64"
         )
     try:
-        return key, [yaml.safe_load(item) for item in split_values(values)]
+        return key, [load_yaml(item) for item in split_values(values)]
     except yaml.YAMLError:
         raise ConfigError(f"--grid {text!r}: a value is not valid YAML; quote it") from None
 
 
 def _describe_errors(source: str, error: ValidationError) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "sweep"
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key; a sweep file has base, name, set, grid and random"
-        elif problem["type"] == "missing":
-            message = "required key is missing"
-        problems.append(f"{source}: {where}: {message}")
+        loc = [str(part) for part in problem["loc"]]
+        if loc[:1] == ["grid"] and len(loc) > 2:
+            where, message = f"grid.{loc[1]}", _grid_value_problem(problem)
+        else:
+            where, message = ".".join(loc) or "sweep", _problem(problem, loc)
+        line = f"{source}: {where}: {message}"
+        if message is not None and line not in problems:
+            problems.append(line)
     return problems
 
 
+def _problem(problem: Any, loc: list[str]) -> str:
+    if problem["type"] == "extra_forbidden" and len(loc) == 1:
+        return "unknown key; a sweep file has base, name, set, grid and random"
+    if problem["type"] == "missing":
+        return "required key is missing"
+    return str(problem["msg"]).removeprefix("Value error, ")
+
+
+def _grid_value_problem(problem: Any) -> str | None:
+    """A grid value is a list or a range; pydantic reports both attempts, say one thing."""
+    if problem["type"] == "list_type":
+        if isinstance(problem.get("input"), dict):
+            return None  # meant as a range: its own problems follow
+        return "give a list of values or a range {low, high}"
+    if problem["type"] == "model_type":
+        return None
+    if problem["type"] in ("missing", "extra_forbidden"):
+        return "a range has low, high and, optionally, log: true"
+    return str(problem["msg"]).removeprefix("Value error, ")
+
+
 def is_sweep_file(raw: Any) -> bool:
-    return isinstance(raw, dict) and "base" in raw and "model" not in raw
+    return isinstance(raw, dict) and ("base" in raw or "grid" in raw) and "model" not in raw
 
 
 def load_sweep(
@@ -212,6 +235,7 @@ def make_sweep(
     grid: dict[str, list[Any] | Range],
     random: RandomSearch | None,
 ) -> Sweep:
+    _check_base(base, grid, source)
     points = _validated_points(base, _combinations(grid, random), source)
     base_name = str(base.get("name") or points[0].spec.name.rsplit("-p", 1)[0])
     return Sweep(name or base_name, source, base, grid, random, points)
@@ -227,7 +251,7 @@ def sweep_from_record(definition: dict[str, Any]) -> Sweep:
     return make_sweep(
         definition["name"],
         definition["source"],
-        definition["base"],
+        load_yaml(definition["base_yaml"]),
         grid,
         None if random is None else RandomSearch.model_validate(random),
     )
@@ -273,6 +297,18 @@ def _draw(rng: np.random.Generator, values: list[Any] | Range) -> Any:
     return float(f"{drawn:.6g}")  # readable in tables and file names; far finer than any effect
 
 
+def _check_base(base: dict[str, Any], grid: dict[str, Any], source: str) -> None:
+    """A problem of the base itself, in a key no point changes, is reported once, not per point."""
+    try:
+        validate_spec(base, source=source)
+    except ConfigError as err:
+        own = [p for p in err.problems if not p.startswith(tuple(grid))]
+        if own:
+            raise ConfigError(
+                *(f"base spec: {p}" for p in own), "nothing was trained; fix the base spec or --set"
+            ) from None
+
+
 def _validated_points(
     base: dict[str, Any], combinations: list[dict[str, Any]], source: str
 ) -> list[Point]:
@@ -290,7 +326,7 @@ def _validated_points(
             problems.extend(f"{label}: {problem}" for problem in err.problems)
             continue
         # Each point's runs carry its number: `<base name>-p003`.
-        named = spec.model_copy(update={"name": f"{spec.name[:74]}-p{number:03d}"})
+        named = spec.model_copy(update={"name": f"{spec.name[:72]}-p{number:03d}"})
         points.append(Point(number, values, named))
     if problems:
         raise ConfigError(*problems, "nothing was trained; fix the grid or the base spec")

@@ -250,3 +250,52 @@ def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
         assert [row[c] for c in columns] == [by_ray[point][c] for c in columns], point
     ray_runs = [p for p in _only_sweep(tmp_path / "ray").iterdir() if p.is_dir()]
     assert len(ray_runs) == 4 and all((p / "metrics.json").is_file() for p in ray_runs)
+
+
+def test_exponent_values_are_numbers_and_names_take_parameters(tmp_path: Path) -> None:
+    # PyYAML alone reads 1e-3 as a string; a name like `adam` becomes {name: adam, …}.
+    assert parse_grid_option("train.optimizer.learning_rate=1e-3,3E-3") == (
+        "train.optimizer.learning_rate",
+        [0.001, 0.003],
+    )
+    sweep = load_sweep(Path(PIMA), grid_options=["train.optimizer.learning_rate=1e-3,3e-3"])
+    assert [p.spec.train.optimizer for p in sweep.points] == [
+        {"name": "adam", "learning_rate": 0.001},
+        {"name": "adam", "learning_rate": 0.003},
+    ]
+
+
+def test_float_ranges_with_whole_bounds_draw_floats(tmp_path: Path) -> None:
+    grid = {
+        "train.schedule": [{"name": "cosine"}],
+        "train.schedule.alpha": {"low": 0.0, "high": 1.0},
+    }
+    sweep = load_sweep(_sweep_file(tmp_path, grid=grid, random={"samples": 20}))
+    drawn = [p.values["train.schedule.alpha"] for p in sweep.points]
+    assert len(set(drawn)) == 20 and all(isinstance(d, float) and 0 <= d <= 1 for d in drawn)
+
+
+def test_a_recorded_sweep_makes_the_same_points(tmp_path: Path) -> None:
+    """--resume rebuilds the points from sweep.json (JSON turns integer keys into strings)."""
+    from densecli.sweepfile import sweep_from_record
+
+    sweep = load_sweep(
+        Path(PIMA),
+        overrides=["train.class_weight={0: 1, 1: 2}"],
+        grid_options=["model.layers.0.units=8,12"],
+    )
+    again = sweep_from_record(json.loads(json.dumps(sweep.definition())))
+    assert [p.spec for p in again.points] == [p.spec for p in sweep.points]
+    assert again.points[0].spec.train.class_weight == {0: 1.0, 1: 2.0}
+
+
+def test_keras_refuses_a_bad_point_before_anything_runs(tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
+    runs = tmp_path / "runs"
+    grid = ["--grid", "train.optimizer.learning_rate=1e-3,-3"]
+    result = invoke(runner, "sweep", PIMA, *grid, "--runs-dir", str(runs))
+    assert result.exit_code == 2, result.output
+    assert (
+        "point p002 (train.optimizer.learning_rate=-3): train.optimizer: bad parameters"
+        in result.output
+    )
+    assert not runs.exists()
