@@ -124,7 +124,8 @@ def table_rows(rows: list[RunRow]) -> list[dict[str, str]]:
     ]
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of it."""
     scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     scratch.write_text(text, encoding="utf-8")
     os.replace(scratch, path)
@@ -157,8 +158,8 @@ def write_tables(
         markdown += "\n## Not results: interrupted, failed or abandoned runs\n\n"
         markdown += to_markdown(unfinished_cells(unfinished))
     try:
-        _atomic_write(paths[0], to_csv(cells))
-        _atomic_write(paths[1], markdown)
+        write_atomically(paths[0], to_csv(cells))
+        write_atomically(paths[1], markdown)
     except OSError as err:
         raise RunsError(
             f"{runs_dir}: cannot write the comparison tables ({err.strerror})"

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from densecli.compare import write_atomically
 from densecli.errors import ConfigError, DensecliError, RunsError
 from densecli.spec import Spec
 from densecli.sweepfile import Point, Sweep
@@ -247,12 +248,6 @@ def _run_spec_name(folder: Path) -> str | None:
         return str(config["name"])
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    scratch.write_text(text, encoding="utf-8")
-    os.replace(scratch, path)
 
 
 def find_sweep_to_resume(runs_dir: Path, sweep: Sweep, protocol: Protocol) -> SweepFolder:

@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from densecli.compare import write_atomically
 from densecli.report import titled_table
-from densecli.sweep import GroupTask, PointResult, SweepFolder, write_atomically
+from densecli.sweep import GroupTask, PointResult, SweepFolder
 from densecli.sweepfile import Point, Sweep, format_value
 
 
