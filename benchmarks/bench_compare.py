@@ -29,8 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from densecli.compare import collect_runs
-from densecli.unfinished import collect_unfinished
+from densecli.runs import collect_runs, collect_unfinished
 
 ROOT = Path(__file__).resolve().parent.parent
 

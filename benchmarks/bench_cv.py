@@ -67,7 +67,7 @@ import json, sys, time
 import numpy as np
 from densecli.backend import import_keras
 from densecli.data import classic_split, dataset_for, stratified_folds
-from densecli.model import build_model, compile_model
+from densecli.engine import build_model, compile_model
 from densecli.spec import load_spec
 from pathlib import Path
 
@@ -76,7 +76,7 @@ command, epochs = sys.argv[1], int(sys.argv[2])
 spec = load_spec(Path("configs/pima.yaml"), [f"train.epochs={epochs}"])
 data = dataset_for(None)
 if command == "cv":
-    folds = stratified_folds(data.class_index, spec.cv.folds, spec.seed)
+    folds = stratified_folds(data.target.astype(int), spec.cv.folds, spec.seed)
 else:
     folds = [classic_split(data.n_rows, 700)]
 seconds, correct = 0.0, []
@@ -85,11 +85,11 @@ for train, test in folds:
     model = build_model(spec, data.n_features)
     compile_model(model, spec)
     started = time.perf_counter()
-    model.fit(data.features[train], data.class_index[train], epochs=epochs,
+    model.fit(data.features[train], data.target.astype(int)[train], epochs=epochs,
               batch_size=spec.train.batch_size, verbose=0)
     seconds += time.perf_counter() - started
     predicted = model.predict(data.features[test], verbose=0)[:, 0] >= 0.5
-    correct.append(np.mean(predicted == data.class_index[test]))
+    correct.append(np.mean(predicted == data.target.astype(int)[test]))
 print(json.dumps({"train_seconds": seconds, "accuracy": float(np.mean(correct)),
                   "models": len(folds)}))
 """

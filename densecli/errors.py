@@ -21,3 +21,9 @@ class DataError(DensecliError):
 
 class RunsError(DensecliError):
     """The runs folder cannot be written or read."""
+
+
+class TrainingDiverged(DensecliError):
+    """A model's loss became NaN or infinite; the run is failed."""
+
+    exit_code = 3

@@ -88,7 +88,7 @@ def test_cv_trains_every_fold_on_sklearns_folds(runner: CliRunner, runs_dir: Pat
     assert np.isclose(metrics["accuracy_std"], np.std(metrics["fold_accuracy"], ddof=1))
     assert len(list((run / "models").glob("fold-*.keras"))) == 4
     folds = json.loads((run / "folds.json").read_text())["jobs"]
-    expected = stratified_folds(dataset_for(None).class_index, 4, seed=7)
+    expected = stratified_folds(dataset_for(None).target.astype(int), 4, seed=7)
     assert [f["test_rows"] for f in folds] == [test.tolist() for _, test in expected]
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 4 * 3

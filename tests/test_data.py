@@ -11,17 +11,23 @@ from sklearn.model_selection import StratifiedKFold
 
 from densecli import data
 from densecli.errors import DataError
+from densecli.spec import load_spec
+from densecli.tasks import ClassificationTask
 
-from conftest import PIMA_CSV
+from conftest import CONFIGS, PIMA_CSV
+
+
+def _classes(dataset: data.Dataset) -> ClassificationTask:
+    return ClassificationTask(load_spec(CONFIGS / "pima.yaml"), dataset)
 
 
 def test_pima_is_found_through_the_data_dir_and_recognised() -> None:
     pima = data.dataset_for(None)
     assert pima.path.resolve() == PIMA_CSV.resolve()
-    assert pima.is_pima
+    assert pima.known is data.PIMA
     assert (pima.n_rows, pima.n_features) == (768, 8)
-    assert np.bincount(pima.labels).tolist() == [500, 268]
-    assert round(pima.majority_rate, 3) == 0.651
+    assert np.bincount(pima.target.astype(int)).tolist() == [500, 268]
+    assert round(_classes(pima).majority_rate, 3) == 0.651
     assert pima.feature_names[1] == "glucose" and pima.target_name == "outcome"
     assert pima.default_train_rows() == 700
 
@@ -30,13 +36,13 @@ def test_the_last_68_rows_answer_negative_603_percent_of_the_time() -> None:
     pima = data.dataset_for(None)
     _, test_rows = data.classic_split(pima.n_rows, 700)
     assert test_rows.size == 68
-    assert round(float(np.mean(pima.labels[test_rows] == 0)), 3) == 0.603
+    assert round(float(np.mean(pima.target[test_rows] == 0)), 3) == 0.603
 
 
 def test_folds_are_exactly_sklearns_stratified_kfold() -> None:
     pima = data.dataset_for(None)
-    ours = data.stratified_folds(pima.class_index, 10, seed=7)
-    theirs = StratifiedKFold(10, shuffle=True, random_state=7).split(pima.features, pima.labels)
+    ours = _classes(pima).cv_folds(10, seed=7)
+    theirs = StratifiedKFold(10, shuffle=True, random_state=7).split(pima.features, pima.target)
     for (our_train, our_test), (their_train, their_test) in zip(ours, theirs, strict=True):
         assert np.array_equal(our_train, their_train) and np.array_equal(our_test, their_test)
 
@@ -53,9 +59,10 @@ def test_a_header_is_detected_and_the_target_can_be_named(tmp_path: Path) -> Non
 def test_a_target_with_three_classes_is_indexed_in_label_order(tmp_path: Path) -> None:
     csv = tmp_path / "three.csv"
     csv.write_text("1,5\n2,7\n3,5\n4,9\n")
-    table = data.load_dataset(csv)
-    assert table.classes.tolist() == [5, 7, 9]
-    assert table.class_index.tolist() == [0, 1, 0, 2]
+    spec = load_spec(CONFIGS / "pima.yaml", ["model.layers.2.units=3"])
+    classes = ClassificationTask(spec, data.load_dataset(csv))
+    assert classes.classes.tolist() == [5, 7, 9]
+    assert classes.class_index.tolist() == [0, 1, 0, 2]
 
 
 @pytest.fixture
@@ -73,7 +80,7 @@ def test_download_verifies_the_checksum_and_fills_the_cache(offline_origin: Path
     offline_origin.write_bytes(PIMA_CSV.read_bytes())
     path = data.locate_pima()
     assert path == Path(data.cache_dir()) / data.PIMA_FILENAME
-    assert data.sha256_of(path) == data.PIMA_SHA256
+    assert data.sha256_of(path) == data.PIMA.sha256
     offline_origin.unlink()  # the second call must use the cache, not the origin
     assert data.locate_pima() == path
 
@@ -115,7 +122,7 @@ def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(
     assert list(data.cache_dir().iterdir()) == []  # no partial file, no scratch folder
     offline_origin.write_bytes(payload)
     monkeypatch.setenv(data.PIMA_URL_ENV, offline_origin.as_uri())
-    assert data.sha256_of(data.locate_pima()) == data.PIMA_SHA256
+    assert data.sha256_of(data.locate_pima()) == data.PIMA.sha256
 
 
 def test_a_truncated_file_in_the_cache_is_not_trusted(offline_origin: Path) -> None:
@@ -123,7 +130,7 @@ def test_a_truncated_file_in_the_cache_is_not_trusted(offline_origin: Path) -> N
     cached.parent.mkdir(parents=True)
     cached.write_bytes(PIMA_CSV.read_bytes()[:1000])  # as a killed copy might leave it
     offline_origin.write_bytes(PIMA_CSV.read_bytes())
-    assert data.sha256_of(data.locate_pima()) == data.PIMA_SHA256
+    assert data.sha256_of(data.locate_pima()) == data.PIMA.sha256
 
 
 def test_a_missing_origin_is_a_clear_error(offline_origin: Path) -> None:

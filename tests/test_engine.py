@@ -8,29 +8,38 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 from typer.testing import CliRunner
 
-from densecli.data import classic_split, dataset_for
-from densecli.engine import Job, train_jobs
-from densecli.spec import load_spec
-from densecli.targets import plan_targets
+from densecli.data import Dataset, classic_split, dataset_for
+from densecli.engine import EngineName, Job, JobResult, Part, Silent, Watch, train_parts
+from densecli.spec import Spec, load_spec
+from densecli.tasks import ClassificationTask, task_for
 
 from conftest import CONFIGS, invoke
 
 
-class _Quiet:
-    def describe(self, label: str) -> None:
-        pass
+def train_jobs(
+    spec: Spec,
+    data: Dataset,
+    jobs: list[Job],
+    engine: EngineName = "compiled",
+    notices: list[str] | None = None,
+) -> list[JobResult]:
+    """One experiment's jobs through the engine, as `densecli cv` trains them."""
+    task = task_for(spec, data)
+    watch = Watch([job.name for job in jobs], spec.train.epochs, task.history_keys[:4])
+    part = Part(spec, task, jobs, watch)
+    notice = (notices if notices is not None else []).append
+    return train_parts([part], data, Silent(), engine, notice)[0]
 
-    def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
-        pass
 
-
-def _train(config: str, *overrides: str, engine: str = "compiled", seeds: tuple[int, ...] = (7,)):  # type: ignore[no-untyped-def]
+def _train(
+    config: str, *overrides: str, engine: EngineName = "compiled", seeds: tuple[int, ...] = (7,)
+) -> tuple[Dataset, list[JobResult], list[str]]:
     spec = load_spec(CONFIGS / config, list(overrides))
     data = dataset_for(None)
     train_rows, test_rows = classic_split(data.n_rows, 700)
     jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
     notices: list[str] = []
-    results = train_jobs(spec, data, plan_targets(spec, 2), jobs, _Quiet(), engine, notices.append)  # type: ignore[arg-type]
+    results = train_jobs(spec, data, jobs, engine, notices)
     return data, results, notices
 
 
@@ -110,7 +119,7 @@ def test_repeated_cv_with_seeds_trains_every_model(runner: CliRunner, runs_dir: 
     jobs = json.loads((run / "folds.json").read_text())["jobs"]
     assert [j["name"] for j in jobs[:3]] == ["r1-fold-01-s1", "r1-fold-01-s2", "r1-fold-02-s1"]
     assert len({j["seed"] for j in jobs}) == 12
-    labels = dataset_for(None).labels
+    labels = dataset_for(None).target.astype(int)
     second = StratifiedKFold(3, shuffle=True, random_state=8).split(labels, labels)
     assert [j["test_rows"] for j in jobs[6::2]] == [test.tolist() for _, test in second]
 
@@ -135,7 +144,8 @@ def test_engine_fit_is_the_reference_path(runner: CliRunner, runs_dir: Path) -> 
 def test_an_unknown_engine_is_a_user_error(runner: CliRunner) -> None:
     result = invoke(runner, "train", str(CONFIGS / "pima.yaml"), "--engine", "turbo")
     assert result.exit_code == 2
-    assert "error: --engine: 'turbo' is not an engine; use compiled or fit" in result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "'turbo' is not one of 'compiled', 'fit'" in text
 
 
 @pytest.mark.slow
@@ -145,15 +155,15 @@ def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
 
     experiment = prepare(load_spec(CONFIGS / "pima.yaml", ["train.epochs=300"]))
     jobs = cv_jobs(experiment, Plan(seeds=5))
-    truth = experiment.data.class_index
+    task = experiment.task
+    assert isinstance(task, ClassificationTask)
     means = {}
-    for engine in ("compiled", "fit"):
-        results = train_jobs(
-            experiment.spec, experiment.data, experiment.encoding, jobs, _Quiet(), engine
-        )  # type: ignore[arg-type]
+    engines: tuple[EngineName, ...] = ("compiled", "fit")
+    for engine in engines:
+        results = train_jobs(experiment.spec, experiment.data, jobs, engine)
         means[engine] = np.mean(
             [
-                np.mean(experiment.encoding.predict(r.outputs) == truth[r.job.eval_rows])
+                np.mean(task.encoding.predict(r.outputs) == task.class_index[r.job.eval_rows])
                 for r in results
             ]
         )
@@ -161,7 +171,7 @@ def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
 
 
 def test_new_layers_build_the_expected_keras_model() -> None:
-    from densecli.model import build_model
+    from densecli.engine import build_model
 
     spec = load_spec(
         CONFIGS / "pima.yaml",
@@ -231,7 +241,7 @@ def test_reduce_on_plateau_falls_back_to_fit() -> None:
 def test_cv_reports_logistic_regression_on_the_same_folds(
     runner: CliRunner, runs_dir: Path
 ) -> None:
-    from densecli.references import logistic_accuracy
+    from densecli.tasks._references import logistic_accuracy
 
     result = invoke(
         runner,
@@ -253,10 +263,10 @@ def test_cv_reports_logistic_regression_on_the_same_folds(
     (run,) = list(runs_dir.iterdir())
     metrics = json.loads((run / "metrics.json").read_text())
     pima = dataset_for(None)
-    train, test = next(
-        iter(StratifiedKFold(3, shuffle=True, random_state=7).split(pima.labels, pima.labels))
-    )
-    assert metrics["logistic_regression_fold_accuracy"][0] == logistic_accuracy(pima, train, test)
+    labels = pima.target.astype(int)
+    train, test = next(iter(StratifiedKFold(3, shuffle=True, random_state=7).split(labels, labels)))
+    first_fold = logistic_accuracy(pima.features, labels, train, test)
+    assert metrics["logistic_regression_fold_accuracy"][0] == first_fold
     assert 0 <= metrics["p_value"] <= 1
     assert (run / "models" / "r1-fold-01.preprocess.json").is_file()
 
@@ -283,17 +293,17 @@ def test_train_with_several_seeds_reports_their_mean(runner: CliRunner, runs_dir
 
 
 def _trainer(*overrides: str, seeds: tuple[int, ...] = (1, 2, 3)):  # type: ignore[no-untyped-def]
-    from densecli.compiled import CompiledTrainer, build_models, make_bundle
-    from densecli.jobs import job_data
+    from densecli.engine import job_data
+    from densecli.engine._compiled import CompiledTrainer, build_models, make_bundle
 
     spec = load_spec(CONFIGS / "pima.yaml", ["preprocess.standardize=true", *overrides])
     data = dataset_for(None)
-    encoding = plan_targets(spec, 2)
+    task = task_for(spec, data)
     train_rows, test_rows = classic_split(data.n_rows, 700)
     jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
-    prepared = [job_data(spec, data, encoding, job) for job in jobs]
+    prepared = [job_data(spec, task, data, job) for job in jobs]
     models = build_models(spec, data.n_features, list(seeds), prepared)
-    return CompiledTrainer(spec, encoding, models, make_bundle(jobs, prepared))
+    return CompiledTrainer(spec, task, models, make_bundle(jobs, prepared))
 
 
 PLAIN_VARIANTS = [

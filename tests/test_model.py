@@ -1,7 +1,7 @@
 import pytest
 
+from densecli.engine import build_model, compile_model
 from densecli.errors import ConfigError
-from densecli.model import build_model, compile_model
 from densecli.spec import load_spec
 
 from conftest import CONFIGS

@@ -1,7 +1,7 @@
 import pytest
 
 from densecli.errors import ConfigError
-from densecli.overrides import apply_overrides, parse_override
+from densecli.spec import apply_overrides, parse_override
 
 
 def test_values_are_yaml_scalars() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from densecli.plots import write_run_plots
+from densecli.report import write_run_plots
 
 from conftest import CONFIGS, assert_sensible_png, invoke, png_size
 
@@ -58,7 +58,7 @@ def test_plots_without_an_accuracy_metric_or_reported_best(tmp_path: Path) -> No
 def test_loss_axis_is_fitted_to_the_later_epochs() -> None:
     from matplotlib.figure import Figure
 
-    from densecli.plots import _focus_on_later_epochs
+    from densecli.report._plots import _focus_on_later_epochs
 
     rows = [
         {"job": "split", "epoch": float(e), "loss": 40.0 if e == 1 else 0.5 - e / 1000,

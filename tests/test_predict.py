@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from densecli.data import PIMA_COLUMNS
+from densecli.data import PIMA
 
 from conftest import CONFIGS, PIMA_CSV, invoke
+
+PIMA_COLUMNS = PIMA.columns
 
 
 def _train(tmp_path_factory: pytest.TempPathFactory, config: str, *command: str) -> Path:
@@ -43,7 +45,7 @@ def _keras_outputs(model_paths: list[Path], rows: np.ndarray) -> np.ndarray:
     import keras
 
     outputs = [keras.saving.load_model(p).predict(rows, verbose=0) for p in model_paths]
-    return np.mean(outputs, axis=0)
+    return np.asarray(np.mean(outputs, axis=0))
 
 
 def test_predict_on_pima_rows_matches_model_predict(

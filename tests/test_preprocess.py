@@ -1,14 +1,13 @@
 import numpy as np
 import pytest
 
-from densecli.data import dataset_for
+from densecli.data import Preprocessor, dataset_for, fit_preprocessor, resolve_columns
 from densecli.errors import ConfigError
-from densecli.preprocess import Preprocessor, fit_preprocessor, resolve_columns
 from densecli.spec import PreprocessSpec, load_spec
 
 from conftest import CONFIGS
 
-MISSING = ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"]
+MISSING: list[int | str] = ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"]
 
 
 def test_pima_has_the_documented_impossible_zeros() -> None:

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from densecli.errors import DensecliError
-from densecli.overrides import apply_overrides
-from densecli.spec import Spec, validate_spec
+from densecli.spec import Spec, apply_overrides, validate_spec
 
 from conftest import CONFIGS, invoke
 

@@ -1,6 +1,6 @@
 import pytest
 
-from densecli.references import corrected_resampled_t_test
+from densecli.tasks import corrected_resampled_t_test
 
 
 def test_corrected_t_test_matches_nadeau_and_bengio() -> None:

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from densecli.errors import RunsError
-from densecli.runs import RunFolder, estimate_bytes, preflight
-from densecli.unfinished import collect_unfinished
+from densecli.runs import RunFolder, collect_unfinished, estimate_bytes, preflight
+from densecli.runs.files import write_json
 
 from conftest import CONFIGS, ROOT, invoke
 
@@ -134,7 +134,7 @@ def test_runs_finishing_under_one_name_never_overwrite_each_other(tmp_path: Path
     folders = [RunFolder(tmp_path, "same", "split") for _ in range(3)]
     for number, folder in enumerate(folders):
         folder.base_name = "20990101-000000-same-split"  # as if all three finished at once
-        folder.write_json("metrics.json", {"n": number})
+        write_json(folder.file("metrics.json"), {"n": number})
     finished = [folder.finish() for folder in folders]
     assert [p.name for p in finished] == [
         "20990101-000000-same-split",

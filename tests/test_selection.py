@@ -122,10 +122,13 @@ def test_every_command_help_shows_an_example(runner: CliRunner, command: str) ->
     assert "Example: " in result.output and f"densecli {command}" in result.output
 
 
-def test_cli_choices_are_the_ones_selection_implements() -> None:
+def test_cli_choices_are_the_ones_densecli_implements() -> None:
     from typing import get_args
 
-    from densecli import cli, selection
+    from densecli import runs
+    from densecli.cli import _app
+    from densecli.engine import ENGINES
 
-    assert get_args(cli.SortKey) == selection.SORT_KEYS
-    assert get_args(cli.OutputFormat) == selection.FORMATS
+    assert get_args(_app.SortKey) == runs.sort_keys()
+    assert get_args(_app.OutputFormat) == runs.FORMATS
+    assert get_args(_app.Engine) == ENGINES

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from densecli.show import dense_parameters
+from densecli.report import dense_parameters
 from densecli.spec import load_spec
 
 from conftest import CONFIGS, ROOT, invoke
@@ -31,7 +31,7 @@ def test_dense_parameter_counts() -> None:
 
 
 def test_parameter_counts_match_keras_with_maxout_and_batch_norm() -> None:
-    from densecli.model import build_model
+    from densecli.engine import build_model
 
     spec = load_spec(
         CONFIGS / "pima.yaml",

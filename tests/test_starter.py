@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -39,8 +40,8 @@ def test_init_refuses_to_overwrite(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_init_defaults_to_experiment_yaml_in_the_current_folder(
-    runner: CliRunner, tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = invoke(runner, "init")
     assert result.exit_code == 0, result.output

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from densecli.errors import ConfigError
-from densecli.sweep import bundle_key, plan_groups
-from densecli.sweepfile import load_sweep, parse_grid_option, split_values
+from densecli.sweep import bundle_key, group_points
+from densecli.sweep._definition import load_sweep, parse_grid_option, split_values
 
 from conftest import CONFIGS, ROOT, invoke
 
@@ -40,13 +41,13 @@ def _only_sweep(runs: Path) -> Path:
     return sweep_dir
 
 
-def _densecli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _densecli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "densecli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        **kwargs,  # type: ignore[call-overload]
+        **kwargs,
     )
 
 
@@ -127,9 +128,9 @@ def test_initializers_share_a_bundle_and_widths_do_not(tmp_path: Path) -> None:
     sweep = load_sweep(_sweep_file(tmp_path, grid=grid))
     keys = [bundle_key(p.spec) for p in sweep.points]
     assert keys[0] == keys[1] and keys[2] == keys[3] and keys[0] != keys[2]
-    assert [[p.number for p in g] for g in plan_groups(sweep.points, 1)] == [[1, 2], [3, 4]]
+    assert [[p.number for p in g] for g in group_points(sweep.points, 1)] == [[1, 2], [3, 4]]
     # More workers than groups: the groups are halved so every worker has one.
-    assert [[p.number for p in g] for g in plan_groups(sweep.points, 4)] == [[1], [2], [3], [4]]
+    assert [[p.number for p in g] for g in group_points(sweep.points, 4)] == [[1], [2], [3], [4]]
 
 
 def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,7 +278,7 @@ def test_float_ranges_with_whole_bounds_draw_floats(tmp_path: Path) -> None:
 
 def test_a_recorded_sweep_makes_the_same_points(tmp_path: Path) -> None:
     """--resume rebuilds the points from sweep.json (JSON turns integer keys into strings)."""
-    from densecli.sweepfile import sweep_from_record
+    from densecli.sweep._definition import sweep_from_record
 
     sweep = load_sweep(
         Path(PIMA),

@@ -3,7 +3,7 @@ import pytest
 
 from densecli.errors import ConfigError
 from densecli.spec import load_spec
-from densecli.targets import plan_targets
+from densecli.tasks import target_encoding
 
 from conftest import CONFIGS
 
@@ -13,14 +13,14 @@ def _spec(*overrides: str):  # type: ignore[no-untyped-def]
 
 
 def test_one_sigmoid_unit_gets_zero_one_labels() -> None:
-    encoding = plan_targets(_spec(), 2)
+    encoding = target_encoding(_spec(), 2)
     assert encoding.kind == "binary"
     assert encoding.encode(np.array([0, 1])).tolist() == [[0.0], [1.0]]
     assert encoding.predict(np.array([[0.2], [0.5], [0.9]])).tolist() == [0, 1, 1]
 
 
 def test_softmax_with_categorical_crossentropy_gets_one_hot_labels() -> None:
-    encoding = plan_targets(load_spec(CONFIGS / "pima-softmax.yaml"), 2)
+    encoding = target_encoding(load_spec(CONFIGS / "pima-softmax.yaml"), 2)
     assert encoding.kind == "onehot"
     assert encoding.encode(np.array([1, 0])).tolist() == [[0, 1], [1, 0]]
     assert encoding.predict(np.array([[0.3, 0.7]])).tolist() == [1]
@@ -28,7 +28,7 @@ def test_softmax_with_categorical_crossentropy_gets_one_hot_labels() -> None:
 
 def test_sparse_categorical_crossentropy_keeps_class_indices() -> None:
     spec = load_spec(CONFIGS / "pima-softmax.yaml", ["train.loss=sparse_categorical_crossentropy"])
-    assert plan_targets(spec, 2).encode(np.array([1, 0])).tolist() == [1, 0]
+    assert target_encoding(spec, 2).encode(np.array([1, 0])).tolist() == [1, 0]
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_sparse_categorical_crossentropy_keeps_class_indices() -> None:
     ],
 )
 def test_tutorial_losses_work_with_one_unit(loss: str) -> None:
-    assert plan_targets(_spec(f"train.loss={loss}"), 2).kind == "binary"
+    assert target_encoding(_spec(f"train.loss={loss}"), 2).kind == "binary"
 
 
 @pytest.mark.parametrize(
@@ -70,9 +70,9 @@ def test_output_layer_loss_and_labels_must_fit(
     overrides: list[str], classes: int, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        plan_targets(_spec(*overrides), classes)
+        target_encoding(_spec(*overrides), classes)
 
 
 def test_the_decision_threshold_moves_predictions() -> None:
-    encoding = plan_targets(_spec("train.threshold=0.3"), 2)
+    encoding = target_encoding(_spec("train.threshold=0.3"), 2)
     assert encoding.predict(np.array([[0.2], [0.35]])).tolist() == [0, 1]

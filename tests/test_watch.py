@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from densecli.engine import Job
-from densecli.watch import TrainingDiverged, Watch
+from densecli.engine._monitor import Watch, record_chunks
+from densecli.errors import TrainingDiverged
+from densecli.runs.files import HistoryJournal
 
 from conftest import CONFIGS, invoke
 
@@ -16,22 +17,15 @@ from conftest import CONFIGS, invoke
 EXPLODE = "train.optimizer={name: sgd, learning_rate: 1000000.0}"
 
 
-class _Quiet:
-    def describe(self, label: str) -> None:
-        pass
-
-    def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
-        pass
+KEYS = ("loss", "accuracy", "eval_loss", "eval_accuracy")
 
 
 def _watch(names: list[str], epochs: int, journal: Path | None = None) -> Watch:
-    rows = np.arange(4)
-    jobs = [Job(name, rows, rows, seed) for seed, name in enumerate(names)]
-    return Watch(_Quiet(), jobs, epochs, journal)
+    return Watch(names, epochs, KEYS, HistoryJournal(journal) if journal else None)
 
 
 def test_the_watch_names_each_diverged_job_and_its_first_bad_epoch(tmp_path: Path) -> None:
-    watch = _watch(["fold-01", "fold-02", "fold-03"], epochs=10, journal=tmp_path / "h.csv")
+    watch = _watch(["fold-01", "fold-02", "fold-03"], epochs=10, journal=tmp_path)
     # epochs 1..3, three jobs, loss/accuracy/eval_loss/eval_accuracy and one more column
     logs = np.full((3, 3, 5), 0.5)
     logs[1:, 1, 0] = np.nan  # fold-02 breaks at epoch 2
@@ -45,7 +39,7 @@ def test_the_watch_names_each_diverged_job_and_its_first_bad_epoch(tmp_path: Pat
     assert problems[0].startswith("fold-02: training diverged at epoch 2 of 10 (loss nan)")
     assert problems[1].startswith("fold-03: training diverged at epoch 3 of 10 (loss inf)")
     assert "1 of 3 models stayed finite" in problems
-    journal = (tmp_path / "h.csv").read_text().splitlines()
+    journal = (tmp_path / "history.csv").read_text().splitlines()
     assert journal[0] == "job,epoch,loss,accuracy,eval_loss,eval_accuracy"
     assert len(journal) == 1 + 3 + 2 + 3  # rows up to and including each divergence
 
@@ -53,10 +47,10 @@ def test_the_watch_names_each_diverged_job_and_its_first_bad_epoch(tmp_path: Pat
 def test_the_watch_stops_the_bundle_when_every_job_has_diverged() -> None:
     watch = _watch(["fold-01", "fold-02"], epochs=10)
     logs = np.full((2, 2, 4), 0.5)
-    watch.record_chunk(0, logs)
+    record_chunks([(watch, slice(None))], 0, logs)
     logs[:, :, 0] = np.nan
     with pytest.raises(TrainingDiverged, match="fold-01: training diverged at epoch 3"):
-        watch.record_chunk(2, logs)
+        record_chunks([(watch, slice(None))], 2, logs)
 
 
 def _failed_run(runs_dir: Path) -> Path:

@@ -1,0 +1,326 @@
+"""The command line: options are declared here and handed to one function in `_commands`.
+
+User errors (`DensecliError`) are caught at this edge and printed one line per problem,
+with exit code 2 and no traceback. Nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+import densecli.cli._commands as commands
+from densecli import __version__
+from densecli.errors import DensecliError
+from densecli.experiment import Plan
+from densecli.runs import this_command
+from densecli.signals import Interrupted, interrupted_message
+from densecli.sweep import SweepRequest
+
+app = typer.Typer(
+    name="densecli",
+    help="Honest, reproducible experiments with dense Keras networks on tabular data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+DEFAULT_CONFIG = Path("configs/pima.yaml")
+DEFAULT_RUNS = Path("runs")
+DEFAULT_WORKERS = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+)
+# The choices of compare's options (densecli.runs implements each; a test keeps them equal).
+OutputFormat = Literal["table", "csv", "markdown", "json"]
+SortKey = Literal[
+    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "train_seconds", "created", "name"
+]
+Mode = Literal["split", "cv"]
+Engine = Literal["compiled", "fit"]  # densecli.engine.ENGINES; a test keeps them equal
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a spec key before validation, e.g. train.epochs=20 (repeatable).",
+    ),
+]
+RunsOption = Annotated[
+    Path, typer.Option("--runs-dir", help="Folder that receives the run folder.")
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="compiled: all models in one TensorFlow graph (fast); "
+        "fit: model.fit per model, the reference path.",
+    ),
+]
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds", min=1, help="Weight initialisations per model (seeds derived from seed)."
+    ),
+]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="CSV to train on instead of data.path / the built-in Pima file."),
+]
+FoldsOption = Annotated[int | None, typer.Option(help="Shortcut for --set cv.folds=N.")]
+RepeatsOption = Annotated[
+    int, typer.Option(min=1, help="Repeated k-fold: R shuffles, fold seeds seed, seed+1, …")
+]
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except DensecliError as err:
+        console = Console(stderr=True)
+        for problem in err.problems:
+            console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt as stop:
+        Console(stderr=True).print(interrupted_message(stop), highlight=False, soft_wrap=True)
+        raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
+
+
+def _with_folds(overrides: list[str] | None, folds: int | None) -> list[str]:
+    """--set overrides, then --folds N as cv.folds=N."""
+    return [*(overrides or []), *([f"cv.folds={folds}"] if folds is not None else [])]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"densecli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Honest, reproducible experiments with dense Keras networks on tabular data."""
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML spec.")],
+    set_: SetOption = None,
+    runs_dir: RunsOption = DEFAULT_RUNS,
+    data: DataOption = None,
+    engine: EngineOption = "compiled",
+    seeds: SeedsOption = 1,
+) -> None:
+    """Train on the classic split (first `data.train_rows` rows) and score the rest.
+
+    Example: `densecli train configs/pima.yaml --set train.epochs=20`
+    """
+    with user_errors():
+        commands.train(config, set_ or [], runs_dir, data, Plan(engine, 1, seeds))
+
+
+@app.command()
+def cv(
+    config: Annotated[Path, typer.Argument(help="YAML spec.")] = DEFAULT_CONFIG,
+    set_: SetOption = None,
+    runs_dir: RunsOption = DEFAULT_RUNS,
+    data: DataOption = None,
+    folds: FoldsOption = None,
+    repeats: RepeatsOption = 1,
+    seeds: SeedsOption = 1,
+    engine: EngineOption = "compiled",
+) -> None:
+    """Stratified k-fold cross-validation (`cv.folds`, default 10).
+
+    Example: `densecli cv configs/pima.yaml --repeats 5 --set train.epochs=300`
+    """
+    with user_errors():
+        plan = Plan(engine, repeats, seeds)
+        commands.cv(config, _with_folds(set_, folds), runs_dir, data, plan)
+
+
+@app.command()
+def sweep(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SWEEP",
+            help="Sweep file (base + grid), a spec with --grid, or a sweep folder to --resume.",
+        ),
+    ],
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            metavar="KEY=V1,V2",
+            help="Vary a spec key over these values (repeatable; adds to the file's grid).",
+        ),
+    ] = None,
+    set_: SetOption = None,
+    runs_dir: RunsOption = DEFAULT_RUNS,
+    data: DataOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes training groups of points at once (default: cores)."),
+    ] = DEFAULT_WORKERS,
+    folds: FoldsOption = None,
+    repeats: RepeatsOption = 1,
+    seeds: SeedsOption = 1,
+    engine: EngineOption = "compiled",
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted sweep: finished points are kept, the rest trained.",
+        ),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run the groups as Ray tasks on this cluster, or 'local' for a local Ray "
+            "runtime (needs pip install 'densecli[ray]').",
+        ),
+    ] = None,
+) -> None:
+    """Cross-validate every point of a grid or random search; one run folder per point.
+
+    Example: `densecli sweep configs/sweep-pima.yaml` or
+    `densecli sweep configs/pima.yaml --grid model.layers.0.units=8,12,16 --set train.epochs=300`
+    """
+    request = SweepRequest(
+        source,
+        tuple(_with_folds(set_, folds)),
+        tuple(grid or []),
+        runs_dir,
+        data,
+        Plan(engine, repeats, seeds),
+        workers,
+        resume,
+        ray,
+        this_command(),
+    )
+    with user_errors():
+        code = commands.sweep(request)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def compare(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of runs.")] = DEFAULT_RUNS,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table for people; csv, markdown, json for tools."),
+    ] = "table",
+    sort: Annotated[
+        SortKey, typer.Option(help="Order by this score, best first (loss: lowest first).")
+    ] = "accuracy",
+    mode: Annotated[Mode | None, typer.Option(help="Only classic-split or only CV runs.")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Keep the first N runs.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Also draw accuracy (± std) per run into this .png, .svg or .pdf."
+        ),
+    ] = None,
+) -> None:
+    """One table of all runs, best first; also written as compare.csv and compare.md.
+
+    Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
+    """
+    with user_errors():
+        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML spec.")],
+    set_: SetOption = None,
+    data: DataOption = None,
+) -> None:
+    """Check a spec, print it fully resolved and the model summary; trains nothing.
+
+    Example: `densecli validate configs/pima.yaml --set model.layers.0.units=16`
+    """
+    with user_errors():
+        commands.validate(config, set_ or [], data)
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema, for editors that complete and check YAML keys.
+
+    Example: `densecli schema > densecli.schema.json`
+    """
+    with user_errors():
+        commands.schema()
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path(
+        "experiment.yaml"
+    ),
+) -> None:
+    """Write a commented starter spec (the tutorial's network); never overwrites a file.
+
+    Example: `densecli init configs/mine.yaml`
+    """
+    with user_errors():
+        commands.init(path)
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+    input_csv: Annotated[
+        Path, typer.Argument(metavar="INPUT.csv", help="Rows of feature values to score.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the CSV here instead of to the terminal."),
+    ] = None,
+) -> None:
+    """Score new rows with a run's model (a CV run: the mean of its fold models).
+
+    INPUT.csv holds the feature columns in training order; a header is optional and a target
+    column, if present, is ignored. Each output row gives the input line, the probability of
+    each class and the predicted class.
+
+    Example: `densecli predict runs/20250101-120000-pima-tutorial-split new.csv -o scored.csv`
+    """
+    with user_errors():
+        commands.predict(run, input_csv, output)
+
+
+@app.command()
+def show(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+) -> None:
+    """Show a run: its resolved spec, the model with parameter counts, metrics and files.
+
+    Example: `densecli show runs/20250101-120000-pima-tutorial-cv`
+    """
+    with user_errors():
+        commands.show(run)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,36 @@
+"""Training: Keras models from the spec, and the engines that train many of them at once.
+
+`train_parts` trains jobs (one model each: training rows, evaluation rows, a seed) with the
+`compiled` engine (every job of a bundle inside one TensorFlow graph) or the `fit` engine
+(`model.fit` per job, the reference). TensorFlow is imported only when training starts.
+"""
+
+from densecli.engine._jobs import Job, JobData, job_data
+from densecli.engine._model import (
+    build_model,
+    check_input_dim,
+    compile_model,
+    register_custom_layers,
+)
+from densecli.engine._monitor import Divergence, Journal, Progress, Silent, Watch
+from densecli.engine._train import ENGINES, EngineName, JobResult, Part, train_parts
+
+__all__ = [
+    "ENGINES",
+    "Divergence",
+    "EngineName",
+    "Job",
+    "JobData",
+    "JobResult",
+    "Journal",
+    "Part",
+    "Progress",
+    "Silent",
+    "Watch",
+    "build_model",
+    "check_input_dim",
+    "compile_model",
+    "job_data",
+    "register_custom_layers",
+    "train_parts",
+]

@@ -1,0 +1,58 @@
+"""An experiment before it trains: the spec checked against its data and task, and the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from densecli.data import Dataset, classic_split, dataset_for, resolve_columns
+from densecli.engine import EngineName, Progress, Silent, check_input_dim
+from densecli.spec import Spec
+from densecli.tasks import Task, task_for
+
+
+@dataclass(frozen=True)
+class Experiment:
+    spec: Spec  # resolved: data.train_rows filled in from the data
+    data: Dataset
+    task: Task
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to train: which engine, how many CV repeats, how many initialisations per model.
+
+    Plain data, so a sweep's worker process gets the same plan as `densecli cv`.
+    """
+
+    engine: EngineName = "compiled"
+    repeats: int = 1
+    seeds: int = 1
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where runs go and who hears about training: the runs folder, the progress display,
+    notices, and the command line each run records."""
+
+    runs_dir: Path
+    progress: Progress = field(default_factory=Silent)
+    notice: Callable[[str], None] = print
+    command: Sequence[str] = ()
+
+
+def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:
+    """Load the data and check the spec against it; every check that needs no training."""
+    if data_path is not None:
+        spec = spec.model_copy(
+            update={"data": spec.data.model_copy(update={"path": str(data_path)})}
+        )
+    data = dataset_for(spec.data.path, spec.data.target, spec.data.header)
+    task = task_for(spec, data)
+    check_input_dim(spec, data.n_features)
+    resolve_columns(spec.preprocess, data.feature_names)  # names must exist before training
+    train_rows = spec.data.train_rows or data.default_train_rows()
+    classic_split(data.n_rows, train_rows)  # fails early if it leaves no test rows
+    resolved_data = spec.data.model_copy(update={"train_rows": train_rows})
+    return Experiment(spec.model_copy(update={"data": resolved_data}), data, task)

@@ -1,0 +1,18 @@
+"""Scoring new rows with a finished run (`densecli predict`)."""
+
+from densecli.predict._rows import InputRows, read_input_rows
+from densecli.predict._score import (
+    model_outputs,
+    predictions_csv,
+    prepare_features,
+    write_predictions,
+)
+
+__all__ = [
+    "InputRows",
+    "model_outputs",
+    "predictions_csv",
+    "prepare_features",
+    "read_input_rows",
+    "write_predictions",
+]

@@ -1,0 +1,71 @@
+"""Scoring rows with a finished run: each model's saved preprocessing, the model(s), the CSV.
+
+A CV run's output is the mean of its fold models' outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from densecli.data import Preprocessor
+from densecli.errors import RunsError
+from densecli.predict._rows import InputRows
+from densecli.runs import SavedRun
+from densecli.runs.files import MODEL_FILES, preprocess_file, read_json, write_text
+from densecli.tasks import predictions_for
+
+
+def prepare_features(model_path: Path, features: np.ndarray) -> np.ndarray:
+    """The one place where rows become one model's inputs.
+
+    Preprocessing is fitted per model on that model's training rows and saved beside it
+    (`<stem>.preprocess.json`); it is applied here exactly as it was to those rows.
+    """
+    saved = preprocess_file(model_path)
+    if not saved.is_file():
+        return features.astype(np.float32, copy=False)
+    try:
+        step = Preprocessor.from_json(read_json(saved))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunsError(f"{saved}: unreadable preprocessing record ({err})") from None
+    return step.transform(features)
+
+
+def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
+    """The network's outputs; for a CV run, the mean over the fold models."""
+    from densecli.backend import import_keras
+    from densecli.engine import register_custom_layers
+
+    keras = import_keras()
+    register_custom_layers()  # so saved maxout models load
+    paths = run.model_paths
+    if not paths:
+        raise RunsError(f"{run.folder}: no saved model ({MODEL_FILES}); this run cannot score rows")
+    outputs = []
+    for path in paths:
+        inputs = prepare_features(path, features)  # before loading: fail fast, nothing written
+        model = keras.saving.load_model(path, compile=False)
+        outputs.append(np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64))
+    return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
+
+
+def predictions_csv(run: SavedRun, rows: InputRows, outputs: np.ndarray) -> str:
+    """One row per input row: its line, then the task's columns (class probabilities, class)."""
+    columns = predictions_for(run.spec, run.inputs)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["line", *columns.header()])
+    for line, cells in zip(rows.lines, columns.cells(outputs), strict=True):
+        writer.writerow([line, *cells])
+    return buffer.getvalue()
+
+
+def write_predictions(path: Path, text: str) -> None:
+    try:
+        write_text(path, text)
+    except OSError as err:
+        raise RunsError(f"{path}: cannot write the predictions ({err.strerror})") from None

@@ -1,0 +1,22 @@
+"""What the user sees of runs: progress, tables, pictures, `show`, TensorBoard logs.
+
+Everything here reads what a run recorded (or is told by the engine), never the data; the
+task of each run (`densecli.tasks`) says which score and columns to show.
+"""
+
+from densecli.report._plots import write_comparison_plot, write_run_plots
+from densecli.report._show import dense_parameters, render_run_folder
+from densecli.report._tables import EpochProgress, render_compare, render_run, render_unfinished
+from densecli.report._tensorboard import write_tensorboard_logs
+
+__all__ = [
+    "EpochProgress",
+    "dense_parameters",
+    "render_compare",
+    "render_run",
+    "render_run_folder",
+    "render_unfinished",
+    "write_comparison_plot",
+    "write_run_plots",
+    "write_tensorboard_logs",
+]

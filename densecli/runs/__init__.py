@@ -1,0 +1,47 @@
+"""Run folders: their format (one owner, `_files`), writing them safely, reading them back,
+comparing finished runs and listing the ones that stopped early. No TensorFlow here."""
+
+from densecli.runs import files
+from densecli.runs._compare import (
+    FORMATS,
+    RunRow,
+    collect_runs,
+    describe_order,
+    render_text,
+    select_runs,
+    sort_keys,
+    sweep_folders,
+    table_rows,
+    write_tables,
+)
+from densecli.runs._environment import environment, this_command
+from densecli.runs._folder import RunFolder, StoppedRun
+from densecli.runs._space import estimate_bytes, preflight
+from densecli.runs._unfinished import UnfinishedRun, collect_unfinished, unfinished_cells
+from densecli.runs.files import SavedRun, load_run, read_run
+
+__all__ = [
+    "FORMATS",
+    "RunFolder",
+    "RunRow",
+    "SavedRun",
+    "StoppedRun",
+    "UnfinishedRun",
+    "collect_runs",
+    "collect_unfinished",
+    "describe_order",
+    "environment",
+    "estimate_bytes",
+    "files",
+    "load_run",
+    "preflight",
+    "read_run",
+    "render_text",
+    "select_runs",
+    "sort_keys",
+    "sweep_folders",
+    "table_rows",
+    "this_command",
+    "unfinished_cells",
+    "write_tables",
+]

@@ -1,0 +1,91 @@
+"""Stop signals while a command trains: SIGINT and SIGTERM become `Interrupted`.
+
+Python turns only SIGINT into a KeyboardInterrupt; here SIGTERM does the same, so one
+clean-up path serves Ctrl-C and `kill`. A few file operations that must finish together
+hold the signals until they are done (`signals_deferred`). No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training was stopped by a signal; `saved` is the folder kept for it, if any."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.saved: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+def interrupted_message(stop: KeyboardInterrupt) -> str:
+    name = signal.Signals(stop.signum).name if isinstance(stop, Interrupted) else "SIGINT"
+    saved = stop.saved if isinstance(stop, Interrupted) else None
+    if saved is None:
+        return f"interrupted ({name}): no run was saved"
+    return (
+        f"interrupted ({name}): the history so far is kept in {saved}; "
+        "`densecli compare` lists it apart from the results"
+    )
+
+
+def stop_reason(error: BaseException) -> str:
+    """`stopped by SIGTERM`: what a run folder records about an interruption."""
+    signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
+    return f"stopped by {signal.Signals(signum).name}"
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """While training, SIGINT and SIGTERM raise `Interrupted` (Python only does SIGINT)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+_deferring = False
+
+
+@contextlib.contextmanager
+def signals_deferred(reraise: bool = True) -> Iterator[None]:
+    """Hold SIGINT / SIGTERM while a few file operations must finish together.
+
+    A signal that arrives meanwhile is raised as `Interrupted` when the block ends, or
+    dropped with `reraise=False` (while saving what an earlier interruption left).
+    """
+    global _deferring
+    if _deferring or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda n, f: caught.append(n)) for s in STOP_SIGNALS}
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = False
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught and reraise:
+        raise Interrupted(caught[0])

@@ -1,0 +1,116 @@
+"""One group of points, trained as one bundle in whatever process runs it: a local worker
+process or a Ray task. Everything a group needs travels as plain data (`GroupTask`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from densecli.experiment import Outcome, Output, Plan, prepare, run_cv_together, step_macs
+from densecli.signals import signals_as_interrupts
+from densecli.spec import Spec
+from densecli.tasks import Score
+
+Status = Literal["done", "failed"]
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    """One engine bundle's worth of points, as plain data a worker process or Ray task takes."""
+
+    sweep_dir: str
+    points: list[tuple[int, Spec]]  # (point number, its validated spec)
+    data_path: str | None
+    plan: Plan
+    data_bytes: bytes | None = None  # for Ray workers that may not see data_path
+    command: tuple[str, ...] = field(default=())  # the sweep's command line, for env.json
+
+
+@dataclass(frozen=True)
+class PointResult:
+    number: int
+    status: Status
+    run: str | None  # the run folder's name inside the sweep folder
+    score: float | None  # the task's ranking score
+    message: str = ""
+    ranked_by: Score | None = None  # which score that is
+
+
+def run_group(task: GroupTask) -> list[PointResult]:
+    """Train one group's points as one bundle into run folders in task.sweep_dir."""
+    with signals_as_interrupts():  # from the start: Ctrl-C during start-up stops it too
+        return _train_group(task)
+
+
+def _train_group(task: GroupTask) -> list[PointResult]:
+    from densecli.backend import import_keras, prefer_threads_for
+
+    notices: list[str] = []
+    plan = task.plan
+    data_path = Path(task.data_path) if task.data_path else None
+    experiments = [prepare(spec, data_path) for _, spec in task.points]
+    models = experiments[0].spec.cv.folds * plan.repeats * plan.seeds
+    prefer_threads_for(sum(step_macs(e.spec, e.data.n_features, models) for e in experiments))
+    import_keras().backend.clear_session()  # each group starts from a fresh Keras state
+    # The runs record the sweep's command, not the worker's own (a Ray worker's is Ray's).
+    output = Output(Path(task.sweep_dir), notice=notices.append, command=task.command)
+    outcomes = run_cv_together(experiments, plan, output)
+    message = "; ".join(dict.fromkeys(notices))
+    results = []
+    for (number, _), exp, outcome in zip(task.points, experiments, outcomes, strict=True):
+        if isinstance(outcome, Outcome):
+            ranking = exp.task.score
+            score = float(outcome.metrics[ranking.key])
+            run = outcome.run_dir.name
+            results.append(PointResult(number, "done", run, score, message, ranking))
+        else:
+            results.append(PointResult(number, "failed", None, None, " ".join(outcome.problems)))
+    return results
+
+
+def failed_group(task: GroupTask, error: BaseException) -> list[PointResult]:
+    """A group whose worker raised (not an interruption): its points fail, the sweep goes on."""
+    problems = getattr(error, "problems", None) or [f"{type(error).__name__}: {error}"]
+    return [PointResult(n, "failed", None, None, " ".join(problems)) for n, _ in task.points]
+
+
+def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
+    """For Ray: train into a scratch folder on the worker and return the run folders packed,
+    so the cluster's nodes need no shared filesystem (the data travels with the task)."""
+    import io
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="densecli-ray-") as scratch:
+        data_path = task.data_path
+        if task.data_bytes is not None and not (data_path and Path(data_path).is_file()):
+            data_path = str(Path(scratch) / "data.csv")
+            Path(data_path).write_bytes(task.data_bytes)
+        runs = Path(scratch) / "runs"
+        runs.mkdir()
+        local = GroupTask(str(runs), task.points, data_path, task.plan, None, task.command)
+        results = run_group(local)
+        packed = io.BytesIO()
+        with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+            for folder in sorted(runs.iterdir()):
+                if not folder.name.startswith("."):
+                    archive.add(folder, arcname=folder.name)
+    return results, packed.getvalue()
+
+
+def unpack_runs(packed: bytes, sweep_dir: Path) -> None:
+    """Move a Ray task's run folders into the sweep folder, each appearing whole."""
+    import io
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=sweep_dir) as scratch:
+        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
+            archive.extractall(scratch, filter="data")
+        for folder in sorted(Path(scratch).iterdir()):
+            os.replace(folder, sweep_dir / folder.name)
+
+
+# --- running the groups --------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""The task seam: one object per kind of problem (classification today).
+
+A `Task` is built for one spec and one data set before anything trains. It owns what the
+rest of densecli must not assume: which targets it accepts and how they are fed to the
+network, the check of output layer ↔ loss ↔ target, the scores of a trained model, the
+reference models scored on the same rows, and the history's metric.
+
+A `TaskView` reads what a finished run recorded (metrics.json) without the data or
+TensorFlow: which score ranks runs, and the columns and tables that show them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from rich.console import Console
+
+
+@dataclass(frozen=True)
+class Score:
+    """The score that ranks runs of a task."""
+
+    key: str  # its metrics.json key, e.g. "accuracy"
+    label: str  # how tables name it
+    higher_is_better: bool
+    percent: bool  # shown as a percentage
+    short: str  # in the progress bar, e.g. "acc"
+
+
+class Task(ABC):
+    """What one kind of problem means for one spec on one data set."""
+
+    name: str  # recorded as metrics.json's "task"
+    score: Score
+    history_metric: str  # the per-epoch metric recorded next to the loss
+    keras_metrics: frozenset[str]  # train.metrics names that mean the history metric
+
+    @property
+    def history_keys(self) -> tuple[str, ...]:
+        """history.csv's columns per epoch and model, in the engines' order."""
+        m = self.history_metric
+        return ("loss", m, "eval_loss", f"eval_{m}", "val_loss", f"val_{m}")
+
+    @abstractmethod
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        """The target of these rows as the network's loss expects it."""
+
+    @abstractmethod
+    def stratify(self, rows: np.ndarray) -> np.ndarray | None:
+        """Labels to stratify a split of these rows by, or None for a plain split."""
+
+    @abstractmethod
+    def row_weights(self, rows: np.ndarray) -> np.ndarray:
+        """Each row's loss weight (class weights), float32."""
+
+    @abstractmethod
+    def row_scores(self, tf: Any, y_true: Any, y_pred: Any) -> Any:
+        """TensorFlow ops: the history metric per row, whose mean is the epoch's value."""
+
+    @abstractmethod
+    def cv_folds(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One repeat of k-fold CV over all rows."""
+
+    @abstractmethod
+    def fold_method(self, folds: int) -> str:
+        """How cv_folds chooses its folds, as folds.json describes it."""
+
+    @abstractmethod
+    def job_metrics(
+        self, train_rows: np.ndarray, eval_rows: np.ndarray, outputs: np.ndarray
+    ) -> dict[str, Any]:
+        """Scores of one model's outputs on its evaluation rows."""
+
+    @abstractmethod
+    def eval_references(self, train_rows: np.ndarray, eval_rows: np.ndarray) -> dict[str, Any]:
+        """Simple rules fitted on the training rows, scored on the evaluation rows."""
+
+    @abstractmethod
+    def summarize(self, per_job: list[dict[str, Any]]) -> dict[str, Any]:
+        """Mean over models of every score, with spread and interval of the ranking score."""
+
+    @abstractmethod
+    def single_split(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """What a classic split with one model adds to its scores (an interval)."""
+
+    @abstractmethod
+    def compare_folds(
+        self, folds: list[tuple[np.ndarray, np.ndarray]], fold_scores: list[float]
+    ) -> dict[str, Any]:
+        """Reference models on exactly these folds, and the network against them."""
+
+    @abstractmethod
+    def data_references(self) -> dict[str, Any]:
+        """Scores every run on this data set is read against (baseline, reported best)."""
+
+    @abstractmethod
+    def prediction_rows(self, eval_rows: np.ndarray, outputs: np.ndarray) -> list[dict[str, Any]]:
+        """predictions.csv's rows for one model: target, prediction and outputs per row."""
+
+    @abstractmethod
+    def describe_target(self) -> dict[str, Any]:
+        """What inputs.json records about the target (class labels, …) for predict."""
+
+    @abstractmethod
+    def describe_data(self) -> str:
+        """The target in a few words, for `densecli validate`."""
+
+
+class TaskView(ABC):
+    """How recorded runs of a task are ranked and shown; files only, no data, no TensorFlow."""
+
+    name: str
+    score: Score
+    history_columns: tuple[str, ...]  # history.csv's name of the metric (older names after)
+    # Scores compare can sort by, each with whether higher is better.
+    sort_keys: ClassVar[dict[str, bool]]
+    json_keys: tuple[str, ...]  # scores `compare --format json` lists, as recorded
+
+    @abstractmethod
+    def shared_references(self, runs: list[dict[str, Any]]) -> dict[str, float | None]:
+        """References every one of these runs' metrics share (None where they differ)."""
+
+    @abstractmethod
+    def compare_cells(
+        self, metrics: dict[str, Any], shared: dict[str, float | None]
+    ) -> dict[str, str]:
+        """compare's score columns for one run; `shared` as shared_references gave it."""
+
+    @abstractmethod
+    def compare_note(self, shared: dict[str, float | None]) -> str:
+        """A line under compare's table saying what its reference columns are."""
+
+    @abstractmethod
+    def result_cells(self, metrics: dict[str, Any]) -> dict[str, str]:
+        """A sweep's results.csv score columns for one point."""
+
+    @abstractmethod
+    def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        """References a sweep's points are ranked among: label and value, from their runs."""
+
+    @abstractmethod
+    def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
+        """A point's score columns in a sweep's ranked table (empty metrics: the headers)."""
+
+    @abstractmethod
+    def reference_lines(self, metrics: dict[str, Any]) -> list[tuple[str, float]]:
+        """Horizontal lines plots of the history metric draw, label and value."""
+
+    @abstractmethod
+    def describe_target(self, inputs: dict[str, Any]) -> str:
+        """The target as inputs.json records it, in a few words ("2 classes")."""
+
+    @abstractmethod
+    def render_run(self, console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+        """The tables printed when a run finishes (and by `densecli show`)."""

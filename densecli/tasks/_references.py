@@ -1,0 +1,58 @@
+"""Reference classifiers on exactly the network's folds, and the test that compares them.
+
+Every CV report shows, next to the network, the majority-class rule and a standardized
+logistic regression (scikit-learn) trained and scored on the same rows. With several
+folds the network is compared with the logistic regression by the corrected resampled
+t-test of Nadeau & Bengio (2003).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from densecli.tasks._evaluation import majority_accuracy
+from densecli.tasks._stats import corrected_resampled_t_test
+
+
+def logistic_accuracy(
+    features: np.ndarray, class_index: np.ndarray, train_rows: np.ndarray, eval_rows: np.ndarray
+) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(features[train_rows], class_index[train_rows])
+    return float(np.mean(model.predict(features[eval_rows]) == class_index[eval_rows]))
+
+
+def compare_with_references(
+    features: np.ndarray,
+    class_index: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    network_accuracy: list[float],
+) -> dict[str, Any]:
+    """Majority rule and logistic regression per fold, and the network against the latter.
+
+    `network_accuracy[i]` is the network's accuracy on fold i (averaged over its seeds).
+    """
+    n_classes = int(class_index.max()) + 1
+    logistic = [logistic_accuracy(features, class_index, train, test) for train, test in folds]
+    majority = [
+        majority_accuracy(class_index[train], class_index[test], n_classes) for train, test in folds
+    ]
+    differences = [n - r for n, r in zip(network_accuracy, logistic, strict=True)]
+    n_train = int(np.mean([train.size for train, _ in folds]))
+    n_test = int(np.mean([test.size for _, test in folds]))
+    t_test = corrected_resampled_t_test(differences, n_train, n_test)
+    return {
+        "logistic_regression_accuracy": statistics.fmean(logistic),
+        "logistic_regression_fold_accuracy": logistic,
+        "majority_rule_accuracy": statistics.fmean(majority),
+        "network_minus_logistic": statistics.fmean(differences),
+        "t_statistic": None if t_test is None else t_test[0],
+        "p_value": None if t_test is None else t_test[1],
+    }

@@ -1,0 +1,53 @@
+"""Statistics any task reports: mean and spread over models, intervals, the paired t-test."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+
+def mean_or_none(values: list[float | None]) -> float | None:
+    """The mean, or None when any model lacks the score (e.g. ROC AUC on one class)."""
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if len(present) == len(values) else None
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean, sample standard deviation (n − 1) and half-width of the 95 % t-interval."""
+    from scipy.stats import t as student_t
+
+    n = len(values)
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if n > 1 else 0.0
+    half = float(student_t.ppf(0.975, n - 1)) * std / n**0.5 if n > 1 else 0.0
+    return mean, std, half
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % interval for a proportion measured on `total` rows: how noisy a small test set is."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (centre - half, centre + half)
+
+
+def corrected_resampled_t_test(
+    differences: list[float], n_train: int, n_test: int
+) -> tuple[float, float] | None:
+    """t statistic and two-sided p-value of the mean difference; None if undefined.
+
+    Nadeau & Bengio (2003): CV folds share training rows, so the variance of the per-fold
+    differences is widened by n_test / n_train.
+    """
+    from scipy.stats import t as student_t
+
+    count = len(differences)
+    if count < 2:
+        return None
+    variance = statistics.variance(differences)
+    if variance == 0:
+        return None
+    t = statistics.fmean(differences) / math.sqrt((1 / count + n_test / n_train) * variance)
+    return t, float(2 * student_t.sf(abs(t), count - 1))
