@@ -39,8 +39,9 @@ DEFAULT_WORKERS = (
 # The choices of compare's options (densecli.runs implements each; a test keeps them equal).
 OutputFormat = Literal["table", "csv", "markdown", "json"]
 SortKey = Literal[
-    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "train_seconds", "created", "name"
-]
+    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "rmse", "mae", "r2",
+    "train_seconds", "created", "name",
+]  # fmt: skip
 Mode = Literal["split", "cv"]
 Engine = Literal["compiled", "fit"]  # densecli.engine.ENGINES; a test keeps them equal
 
@@ -230,8 +231,12 @@ def compare(
         typer.Option("--format", help="table for people; csv, markdown, json for tools."),
     ] = "table",
     sort: Annotated[
-        SortKey, typer.Option(help="Order by this score, best first (loss: lowest first).")
-    ] = "accuracy",
+        SortKey | None,
+        typer.Option(
+            help="Order by this score, best first (loss, rmse, mae: lowest first). "
+            "Default: each task's own score (accuracy; RMSE for regression)."
+        ),
+    ] = None,
     mode: Annotated[Mode | None, typer.Option(help="Only classic-split or only CV runs.")] = None,
     top: Annotated[int | None, typer.Option(min=1, help="Keep the first N runs.")] = None,
     plot: Annotated[

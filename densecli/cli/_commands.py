@@ -13,6 +13,8 @@ from rich.table import Table
 from densecli.experiment import Experiment, Output, Plan, prepare, run_cv, run_split
 from densecli.report import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.runs import (
+    RunRow,
+    by_task,
     collect_runs,
     collect_unfinished,
     describe_order,
@@ -32,7 +34,6 @@ from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec, load_spec
 from densecli.sweep import SweepRequest, render_results, run_sweep
 from densecli.tables import print_line, titled_table
-from densecli.tasks import view_for
 
 # A terminal table of a thousand runs takes longer to draw than to read them all, and nobody
 # reads it; compare.csv and compare.md always hold every run.
@@ -53,6 +54,13 @@ def notice(message: str) -> None:
     print_line(_stderr(), message)
 
 
+def notice_inference(experiment: Experiment) -> None:
+    """Say once which task was inferred and why (after the checks that can refuse a run)."""
+    task = experiment.task
+    if task.reason:
+        notice(f"task: {task.name} ({task.reason}); set task: in the spec to choose")
+
+
 def _output(runs_dir: Path, progress: EpochProgress) -> Output:
     return Output(runs_dir, progress, notice, this_command())
 
@@ -62,6 +70,7 @@ def train(
 ) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
+    notice_inference(experiment)
     with (
         signals_as_interrupts(),
         _progress(experiment, plan.seeds) as progress,
@@ -76,6 +85,7 @@ def cv(
     experiment = prepare(load_spec(config, overrides), data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
+    notice_inference(experiment)
     with signals_as_interrupts(), _progress(experiment, models) as progress:
         outcome = run_cv(experiment, plan, _output(runs_dir, progress))
     render_run(Console(), outcome.metrics, outcome.run_dir)
@@ -97,6 +107,7 @@ def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
     experiment = prepare(load_spec(config, overrides), data)
     summary = _model_summary(experiment.spec, experiment.data.n_features)
+    notice_inference(experiment)
     console = Console()
     console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
     console.print(yaml.safe_dump(experiment.spec.resolved(), sort_keys=False), markup=False)
@@ -172,46 +183,67 @@ def show(run_dir: Path) -> None:
 def compare_runs(
     runs_dir: Path,
     fmt: str = "table",
-    sort: str = "accuracy",
+    sort: str | None = None,
     mode: str | None = None,
     top: int | None = None,
     plot: Path | None = None,
 ) -> None:
-    """`compare` with its options: which runs, in which order, in which format, and a plot."""
+    """`compare` with its options: which runs, in which order, in which format, and a plot.
+
+    Runs of different tasks (classification, regression) are listed apart; without --sort
+    each task's runs are ranked by its own score.
+    """
     rows, warnings = collect_runs(runs_dir)
     for warning in warnings:
         notice(f"warning: {warning}")
-    rows = select_runs(rows, sort, mode, top)
-    cells = table_rows(rows)
+    groups = [select_runs(group, sort, mode, top) for group in by_task(rows)]
+    groups = [group for group in groups if group]
+    cells = [table_rows(group) for group in groups]
     unfinished = collect_unfinished(runs_dir)  # interrupted, failed, abandoned: never ranked
     written = write_tables(runs_dir, cells, unfinished)
-    title = describe_order(sort, mode)
+    titles = [_order_title(group, sort, mode, len(groups) > 1) for group in groups]
     if plot is not None:
         from densecli.report import write_comparison_plot
 
-        written.append(write_comparison_plot(rows, plot, title))
+        chosen = groups[0] if groups else []
+        written.append(write_comparison_plot(chosen, plot, titles[0] if titles else ""))
     if fmt != "table":
-        sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
+        shown_rows = [row for group in groups for row in group]
+        sys.stdout.write(render_text(cells, shown_rows, fmt))  # stdout stays clean for pipes
         notice("Written: " + ", ".join(map(str, written)))
         return
-    shown = title + (f" (top {top})" if top is not None else "")
     console = _wide_console()
-    note = ""
-    if rows:
-        view = view_for(rows[0].metrics)
-        note = view.compare_note(view.shared_references([r.metrics for r in rows]))
-    render_compare(console, cells[:TERMINAL_ROWS], written, title=shown, note=note)
-    if len(cells) > TERMINAL_ROWS:
-        print_line(
-            console,
-            f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in {written[1]}.",
-        )
+    if not groups:
+        render_compare(console, [], written)
+    for group, group_cells, title in zip(groups, cells, titles, strict=True):
+        _render_group(console, group, group_cells, title + (f" (top {top})" if top else ""))
+    if groups:
+        print_line(console, "Written: " + ", ".join(str(p) for p in written))
     render_unfinished(console, unfinished_cells(unfinished))
     for sweep in sweep_folders(runs_dir):
         print_line(
             console,
             f"Sweep {sweep.name}: its points are runs of their own; "
             f"see {sweep / RESULTS_MD} or densecli compare {sweep}",
+        )
+
+
+def _order_title(rows: list[RunRow], sort: str | None, mode: str | None, named: bool) -> str:
+    view = rows[0].view
+    return describe_order(sort or view.score.key, mode, view.name if named else "")
+
+
+def _render_group(
+    console: Console, rows: list[RunRow], cells: list[dict[str, str]], title: str
+) -> None:
+    view = rows[0].view
+    note = view.compare_note(view.shared_references([r.metrics for r in rows]))
+    render_compare(console, cells[:TERMINAL_ROWS], [], title=title, note=note)
+    if len(cells) > TERMINAL_ROWS:
+        print_line(
+            console,
+            f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in the "
+            "compare files.",
         )
 
 
