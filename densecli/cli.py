@@ -20,6 +20,7 @@ from densecli.errors import DensecliError
 from densecli.experiment import Plan
 from densecli.sweep import Protocol as SweepProtocol
 from densecli.sweep import SweepRequest
+from densecli.tracking import check_reachable, log_after, settings_for
 from densecli.watch import Interrupted, interrupted_message
 
 app = typer.Typer(
@@ -72,6 +73,25 @@ DataOption = Annotated[
     Path | None,
     typer.Option("--data", help="CSV to train on instead of data.path / the built-in Pima file."),
 ]
+MlflowOption = Annotated[
+    bool,
+    typer.Option(
+        "--mlflow",
+        help="Log the finished run to MLflow (pip install 'densecli[mlflow]'): to --mlflow-uri, "
+        "else $DENSECLI_MLFLOW_URI, else sqlite:///<runs-dir>/mlflow.db.",
+    ),
+]
+MlflowUriOption = Annotated[
+    str | None,
+    typer.Option("--mlflow-uri", metavar="URI", help="MLflow tracking URI; implies --mlflow."),
+]
+MlflowOptionalOption = Annotated[
+    bool,
+    typer.Option(
+        "--mlflow-optional",
+        help="If MLflow cannot be reached, warn and train anyway; implies --mlflow.",
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -92,6 +112,11 @@ def _plan(engine: str, repeats: int, seeds: int) -> Plan:
     if engine not in ("compiled", "fit"):
         raise DensecliError(f"--engine: {engine!r} is not an engine; use compiled or fit")
     return Plan(engine, repeats, seeds, commands.notice)  # type: ignore[arg-type]
+
+
+def _notice(message: str | None) -> None:
+    if message:
+        commands.notice(message)
 
 
 def _version(value: bool) -> None:
@@ -120,13 +145,18 @@ def train(
     data: DataOption = None,
     engine: EngineOption = "compiled",
     seeds: SeedsOption = 1,
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
 ) -> None:
     """Train on the classic split (first `data.train_rows` rows) and score the rest.
 
     Example: `densecli train configs/pima.yaml --set train.epochs=20`
     """
     with user_errors():
-        commands.train(config, set_ or [], runs_dir, data, _plan(engine, 1, seeds))
+        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
+        run_dir = commands.train(config, set_ or [], runs_dir, data, _plan(engine, 1, seeds))
+        _notice(log_after(run_dir, tracking))
 
 
 @app.command()
@@ -141,6 +171,9 @@ def cv(
     ] = 1,
     seeds: SeedsOption = 1,
     engine: EngineOption = "compiled",
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
 ) -> None:
     """Stratified k-fold cross-validation (`cv.folds`, default 10).
 
@@ -148,7 +181,9 @@ def cv(
     """
     overrides = [*(set_ or []), *([f"cv.folds={folds}"] if folds is not None else [])]
     with user_errors():
-        commands.cv(config, overrides, runs_dir, data, _plan(engine, repeats, seeds))
+        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
+        run_dir = commands.cv(config, overrides, runs_dir, data, _plan(engine, repeats, seeds))
+        _notice(log_after(run_dir, tracking))
 
 
 @app.command()
@@ -197,6 +232,9 @@ def sweep(
             "runtime (needs pip install 'densecli[ray]').",
         ),
     ] = None,
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
 ) -> None:
     """Cross-validate every point of a grid or random search; one run folder per point.
 
@@ -206,6 +244,8 @@ def sweep(
     overrides = [*(set_ or []), *([f"cv.folds={folds}"] if folds is not None else [])]
     with user_errors():
         _plan(engine, repeats, seeds)  # checks --engine
+        home = source.parent if source.is_dir() else runs_dir  # a resumed sweep's runs folder
+        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, home))
         request = SweepRequest(
             source,
             tuple(overrides),
@@ -217,7 +257,8 @@ def sweep(
             resume,
             ray,
         )
-        code = commands.sweep(request)
+        code, folder = commands.sweep(request)
+        _notice(log_after(folder, tracking))  # the points that finished, even if some failed
     if code:
         raise typer.Exit(code)
 
@@ -320,6 +361,63 @@ def show(
     """
     with user_errors():
         commands.show(run)
+
+
+@app.command("mlflow")
+def mlflow_(
+    path: Annotated[
+        Path, typer.Argument(metavar="RUNS", help="A runs folder, or one run or sweep folder.")
+    ] = DEFAULT_RUNS,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow-uri",
+            metavar="URI",
+            help="Tracking URI; default $DENSECLI_MLFLOW_URI, else sqlite:///<runs>/mlflow.db.",
+        ),
+    ] = None,
+) -> None:
+    """Log finished runs to MLflow; runs logged before are skipped (needs densecli[mlflow]).
+
+    Example: `densecli mlflow runs/` then `mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`
+    """
+    from densecli.tracking import log_runs
+
+    with user_errors():
+        _notice(log_runs(path, mlflow_uri))
+
+
+ExportFormat = Literal["keras", "saved_model", "onnx", "litert"]
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="keras (.keras), saved_model (a folder), onnx, litert"),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the artifact (never replaced).")
+    ],
+    fold: Annotated[
+        int | None,
+        typer.Option(
+            metavar="K", min=1, help="Export only the K-th model of a CV run (default: their mean)."
+        ),
+    ] = None,
+) -> None:
+    """One model file that takes raw feature rows, with the run's preprocessing built in.
+
+    It returns the class probabilities `predict` shows (a CV run: the mean of its fold models);
+    PATH.export.json beside it names the input columns and outputs.
+
+    Example: `densecli export runs/20250101-120000-pima-tutorial-cv --format onnx -o pima.onnx`
+    """
+    from densecli.export import export_run
+
+    with user_errors():
+        _notice(export_run(run, fmt, output, fold))
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def _stderr() -> Console:
 
 def train(
     config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
-) -> None:
+) -> Path:
     experiment = prepare(load_spec(config, overrides), data)
     epochs = experiment.spec.train.epochs
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
@@ -47,11 +47,12 @@ def train(
     ):
         outcome = run_split(experiment, runs_dir, progress, plan)
     report.render_split(Console(), outcome.metrics, outcome.run_dir)
+    return outcome.run_dir
 
 
 def cv(
     config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
-) -> None:
+) -> Path:
     experiment = prepare(load_spec(config, overrides), data)
     spec = experiment.spec
     models = spec.cv.folds * plan.repeats * plan.seeds
@@ -62,6 +63,7 @@ def cv(
     ):
         outcome = run_cv(experiment, runs_dir, progress, plan)
     report.render_cv(Console(), outcome.metrics, outcome.run_dir)
+    return outcome.run_dir
 
 
 def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: int) -> None:
@@ -214,8 +216,9 @@ def compare_runs(
     _stderr().print("Written: " + ", ".join(map(str, written)), highlight=False, soft_wrap=True)
 
 
-def sweep(request: SweepRequest) -> int:
-    """Train every point of a sweep; returns the exit code (3 if a point failed)."""
+def sweep(request: SweepRequest) -> tuple[int, Path]:
+    """Train every point of a sweep; returns the exit code (3 if a point failed) and the
+    sweep folder."""
     import contextlib
 
     from densecli.sweep import plan_groups, ray_session, run_local, run_ray
@@ -245,7 +248,7 @@ def sweep(request: SweepRequest) -> int:
                 run_ray(cluster, tasks, on_start, on_done)
     rows = write_results(job.sweep_folder, job.sweep)
     render_results(_wide_console(), rows, job.sweep, job.sweep_folder.path)
-    return 3 if any(r.status != "done" for r in rows) else 0
+    return 3 if any(r.status != "done" for r in rows) else 0, job.sweep_folder.path
 
 
 @contextlib.contextmanager
