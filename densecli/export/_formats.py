@@ -38,7 +38,10 @@ class Format:
 FORMATS = {
     "keras": Format("keras", ".keras", None, usage="keras.saving.load_model(path).predict(rows)"),
     "saved_model": Format(
-        "saved_model", "", "tf_saved_model", usage="tf.saved_model.load(path).serve(rows)"
+        "saved_model",
+        "",
+        "tf_saved_model",
+        usage="model = tf.saved_model.load(path); model.serve(rows)",
     ),
     "onnx": Format(
         "onnx",
