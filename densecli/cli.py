@@ -78,7 +78,7 @@ MlflowOption = Annotated[
     typer.Option(
         "--mlflow",
         help="Log the finished run to MLflow (pip install 'densecli[mlflow]'): to --mlflow-uri, "
-        "else $DENSECLI_MLFLOW_URI, else sqlite:///<runs-dir>/mlflow.db.",
+        "else $DENSECLI_MLFLOW_URI, else sqlite:///RUNS_DIR/mlflow.db (RUNS_DIR: --runs-dir).",
     ),
 ]
 MlflowUriOption = Annotated[
@@ -373,7 +373,7 @@ def mlflow_(
         typer.Option(
             "--mlflow-uri",
             metavar="URI",
-            help="Tracking URI; default $DENSECLI_MLFLOW_URI, else sqlite:///<runs>/mlflow.db.",
+            help="Tracking URI; default $DENSECLI_MLFLOW_URI, else sqlite:///RUNS/mlflow.db.",
         ),
     ] = None,
 ) -> None:

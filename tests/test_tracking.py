@@ -1,7 +1,8 @@
 """MLflow tracking, read back from a real local store (SQLite in a temporary folder).
 
-One runs folder gets a split run logged by `train --mlflow`, then a CV run and a two-point
-sweep logged after the fact by `densecli mlflow`; a second `densecli mlflow` adds nothing.
+One runs folder gets a split run logged by `train --mlflow` and a two-point sweep by
+`sweep --mlflow`, then a CV run trained without the flag is logged after the fact by
+`densecli mlflow`; a second `densecli mlflow` adds nothing.
 """
 
 from __future__ import annotations
@@ -50,16 +51,11 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outputs = {}
     for name, args in {
         "train": ["train", str(spec), *into, "--mlflow"],
-        "cv": ["cv", str(spec), *into],
         "sweep": [
-            "sweep",
-            str(spec),
-            *into,
-            "--grid",
-            "model.layers.0.units=4,6",
-            "--workers",
-            "1",
+            *["sweep", str(spec), *into, "--mlflow"],
+            *["--grid", "model.layers.0.units=4,6", "--workers", "1"],
         ],
+        "cv": ["cv", str(spec), *into],
         "mlflow": ["mlflow", str(runs)],
         "again": ["mlflow", str(runs)],
     }.items():
@@ -80,8 +76,9 @@ def _folder(logged: dict[str, Any], suffix: str) -> Path:
 
 def test_each_run_is_logged_once_and_a_second_pass_adds_nothing(logged: dict[str, Any]) -> None:
     assert "logged 1 run(s), 0 already there" in logged["out"]["train"]
-    # cv run, sweep parent and its two points; the split run is already there.
-    assert "logged 4 run(s), 1 already there" in logged["out"]["mlflow"]
+    assert "logged 3 run(s), 0 already there" in logged["out"]["sweep"]  # parent and 2 points
+    # Only the cv run trained without --mlflow is new.
+    assert "logged 1 run(s), 4 already there" in logged["out"]["mlflow"]
     assert "logged 0 run(s), 5 already there" in logged["out"]["again"]
     assert len(logged["found"]) == 5
     keys = [r.data.tags["densecli.run_key"] for r in logged["found"]]
