@@ -74,12 +74,12 @@ def log_runs(path: Path, uri: str | None) -> str:
     """`densecli mlflow PATH`: every finished run under PATH not yet in the store."""
     from densecli.tracking._log import log_folder, runs_dir_of
 
+    if not path.is_dir():  # before the store is made: it would create the folder
+        raise TrackingError(f"{path}: no such folder; give a run, sweep or runs folder")
     target = resolve_uri(uri, runs_dir_of(path))
     settings = check_reachable(MlflowSettings(True, target))
     try:
         report = log_folder(path, settings.uri)
-    except TrackingError:
-        raise
     except Exception as err:
         raise TrackingError(f"{path}: not logged to MLflow ({_reason(err)})") from None
     for problem in report.problems:
