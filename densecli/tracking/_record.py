@@ -80,6 +80,13 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _cell(text: str | None) -> float | None:
+    try:
+        return _number(float(text or ""))
+    except ValueError:
+        return None
+
+
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """Every number at the top of metrics.json (accuracy, p_value, …), and the interval's ends."""
     found = {k: v for k, v in ((k, _number(v)) for k, v in metrics.items()) if v is not None}
@@ -112,10 +119,10 @@ def history_steps(path: Path) -> list[Step]:
     for row in rows:
         epoch = int(row["epoch"])
         for column, cell in row.items():
-            if column in ("job", "epoch") or cell in (None, ""):
+            if column in ("job", "epoch"):
                 continue
-            value = _number(float(cell))
-            if value is None:
+            value = _cell(cell)
+            if value is None:  # empty after early stopping, or not finite: nothing to plot
                 continue
             by_epoch[(column, epoch)].append(value)
             if len(jobs) > 1:
