@@ -197,3 +197,12 @@ def test_without_mlflow_installed_the_flag_says_how_to_install(
     result = invoke(runner, "mlflow", str(tmp_path))
     assert result.exit_code == 2
     assert "pip install 'densecli[mlflow]'" in result.output
+
+
+def test_the_cli_imports_mlflow_only_when_logging() -> None:
+    import subprocess
+
+    probe = "import sys, densecli.cli; print(sorted({'mlflow', 'tensorflow'} & set(sys.modules)))"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"
