@@ -34,6 +34,7 @@ from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec, load_spec
 from densecli.sweep import SweepRequest, render_results, run_sweep
 from densecli.tables import print_line, titled_table
+from densecli.tracking import MlflowSettings, log_after
 
 # A terminal table of a thousand runs takes longer to draw than to read them all, and nobody
 # reads it; compare.csv and compare.md always hold every run.
@@ -66,7 +67,12 @@ def _output(runs_dir: Path, progress: EpochProgress) -> Output:
 
 
 def train(
-    config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
+    config: Path,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    data: Path | None,
+    plan: Plan,
+    tracking: MlflowSettings | None = None,
 ) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
@@ -77,10 +83,16 @@ def train(
     ):
         outcome = run_split(experiment, plan, _output(runs_dir, progress))
     render_run(Console(), outcome.metrics, outcome.run_dir)
+    _track(outcome.run_dir, tracking)
 
 
 def cv(
-    config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
+    config: Path,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    data: Path | None,
+    plan: Plan,
+    tracking: MlflowSettings | None = None,
 ) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
@@ -89,6 +101,7 @@ def cv(
     with signals_as_interrupts(), _progress(experiment, models) as progress:
         outcome = run_cv(experiment, plan, _output(runs_dir, progress))
     render_run(Console(), outcome.metrics, outcome.run_dir)
+    _track(outcome.run_dir, tracking)
 
 
 def _progress(experiment: Experiment, models: int) -> EpochProgress:
@@ -247,8 +260,31 @@ def _render_group(
         )
 
 
-def sweep(request: SweepRequest) -> int:
+def sweep(request: SweepRequest, tracking: MlflowSettings | None = None) -> int:
     """Train every point of a sweep; returns the exit code (3 if a point failed)."""
     outcome = run_sweep(request, _stderr(), notice)
     render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
+    _track(outcome.folder, tracking)  # the points that finished, even if some failed
     return outcome.exit_code
+
+
+def _track(folder: Path, tracking: MlflowSettings | None) -> None:
+    """Log a finished run (or sweep) folder to MLflow when asked to; the folder is written."""
+    if tracking is not None:
+        said = log_after(folder, tracking)
+        if said:
+            notice(said)
+
+
+def mlflow(path: Path, uri: str | None) -> None:
+    """Log existing run folders to MLflow; runs logged before are skipped."""
+    from densecli.tracking import log_runs
+
+    notice(log_runs(path, uri))
+
+
+def export(run: Path, fmt: str, output: Path, fold: int | None) -> None:
+    """One model file taking raw rows, with the run's preprocessing built in."""
+    from densecli.export import export_run
+
+    notice(export_run(run, fmt, output, fold))
