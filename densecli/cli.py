@@ -197,6 +197,12 @@ def sweep(
             "runtime (needs pip install 'densecli[ray]').",
         ),
     ] = None,
+    max_points: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Refuse a grid of more points than this (counted before they are made)."
+        ),
+    ] = 10_000,
 ) -> None:
     """Cross-validate every point of a grid or random search; one run folder per point.
 
@@ -216,6 +222,7 @@ def sweep(
             workers,
             resume,
             ray,
+            max_points,
         )
         code = commands.sweep(request)
     if code:
@@ -240,13 +247,19 @@ def compare(
             metavar="FILE", help="Also draw accuracy (± std) per run into this .png, .svg or .pdf."
         ),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Every column, however wide the terminal (default: what fits)."
+        ),
+    ] = False,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
 
     Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
     """
     with user_errors():
-        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot)
+        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot, wide)
 
 
 @app.command()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ from rich.table import Table
 
 from densecli import report
 from densecli.compare import collect_runs, sweep_folders, table_rows, write_tables
+from densecli.data import check_folds
 from densecli.errors import ConfigError
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
@@ -25,14 +28,20 @@ from densecli.unfinished import collect_unfinished, unfinished_cells
 from densecli.watch import Interrupted, signals_as_interrupts
 
 
+def _sized(console: Console, stderr: bool = False) -> Console:
+    """A terminal sizes itself, and $COLUMNS sizes piped output; piped output without it gets
+    room for compare's twelve columns and an uncut progress bar."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(stderr=stderr, width=max(console.width, 200))
+
+
 def _wide_console() -> Console:
-    """A terminal sizes itself; piped output gets room for compare's twelve columns."""
-    console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 200))
+    return _sized(Console())
 
 
 def _stderr() -> Console:
-    return Console(stderr=True)
+    return _sized(Console(stderr=True), stderr=True)
 
 
 def train(
@@ -40,7 +49,9 @@ def train(
 ) -> None:
     experiment = prepare(load_spec(config, overrides), data)
     epochs = experiment.spec.train.epochs
+    _check_memory(experiment, plan.seeds)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
+    _check_with_keras(experiment)
     with (
         signals_as_interrupts(),
         report.EpochProgress(_stderr(), models=plan.seeds, epochs=epochs) as progress,
@@ -55,13 +66,38 @@ def cv(
     experiment = prepare(load_spec(config, overrides), data)
     spec = experiment.spec
     models = spec.cv.folds * plan.repeats * plan.seeds
+    _check_memory(experiment, models)
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
+    check_folds(experiment.data, spec.cv.folds)
+    _check_with_keras(experiment)
     with (
         signals_as_interrupts(),
         report.EpochProgress(_stderr(), models=models, epochs=spec.train.epochs) as progress,
     ):
         outcome = run_cv(experiment, runs_dir, progress, plan)
     report.render_cv(Console(), outcome.metrics, outcome.run_dir)
+
+
+def _check_memory(experiment: Experiment, models: int) -> None:
+    """Refuse a network the machine cannot hold before anything is allocated."""
+    from densecli.memory import check_fits, estimate
+
+    data = experiment.data
+    needed = estimate(experiment.spec, data.n_features, models, data.n_rows)
+    fix = "use fewer or narrower layers" + (", or fewer folds/seeds" if models > 1 else "")
+    check_fits([needed], fix=fix)
+
+
+def _check_with_keras(experiment: Experiment) -> None:
+    """Keras checks optimizer and initializer parameters (SGD's momentum in [0, 1], a
+    positive VarianceScaling scale) when it builds them: do that once before the progress
+    bar, so a bad value is a one-line error and not a failure after it appeared."""
+    from densecli.backend import import_keras
+    from densecli.model import build_model, compile_model
+
+    spec = experiment.spec
+    compile_model(build_model(spec, experiment.data.n_features), spec)
+    import_keras().backend.clear_session()  # training starts from a fresh Keras state
 
 
 def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: int) -> None:
@@ -87,17 +123,35 @@ TERMINAL_ROWS = 50
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
     experiment = prepare(load_spec(config, overrides), data)
+    memory = _memory_line(experiment)  # before building the model: it may not fit
     summary = _model_summary(experiment.spec, experiment.data.n_features)
     console = Console()
     console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
     console.print(yaml.safe_dump(experiment.spec.resolved(), sort_keys=False), markup=False)
     console.print(summary)
+    console.print(memory, markup=False, soft_wrap=True)
     console.print(
         f"Data: {experiment.data.path} — {experiment.data.n_rows} rows, "
         f"{experiment.data.n_features} features, classes {experiment.data.classes.tolist()}, "
         f"{experiment.encoding.kind} labels.",
         markup=False,
         soft_wrap=True,
+    )
+
+
+def _memory_line(experiment: Experiment) -> str:
+    """The memory estimates for `train` and `cv`; refuses a model too large to build."""
+    from densecli.memory import available_bytes, check_fits, describe_bytes, estimate
+
+    spec, data = experiment.spec, experiment.data
+    one = estimate(spec, data.n_features, 1, data.n_rows)
+    check_fits([one], "one model")
+    folds = estimate(spec, data.n_features, spec.cv.folds, data.n_rows)
+    available = available_bytes()
+    room = "" if available is None else f"; {describe_bytes(available)} available"
+    return (
+        f"Memory: about {describe_bytes(one.total)} to train (train), "
+        f"{describe_bytes(folds.total)} for {spec.cv.folds} folds (cv){room}."
     )
 
 
@@ -141,10 +195,19 @@ def init(path: Path) -> None:
 
 
 def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
-    from densecli.predict import model_outputs, predictions_csv, read_input_rows, write_atomically
+    from densecli.predict import (
+        missing_models,
+        model_outputs,
+        predictions_csv,
+        read_input_rows,
+        write_atomically,
+    )
     from densecli.runfiles import load_run
 
     run = load_run(run_dir)
+    warning = missing_models(run)
+    if warning is not None:
+        notice(f"warning: {warning}")
     rows = read_input_rows(input_csv, run)
     text = predictions_csv(run, rows, model_outputs(run, rows.features))
     if output is None:
@@ -176,6 +239,7 @@ def compare_runs(
     mode: str | None = None,
     top: int | None = None,
     plot: Path | None = None,
+    wide: bool = False,
 ) -> None:
     """`compare` with its options: which runs, in which order, in which format, and a plot."""
     from densecli.selection import describe_order, render_text, select_runs
@@ -194,8 +258,8 @@ def compare_runs(
         written.append(write_comparison_plot(rows, plot, title))
     if fmt == "table":
         shown = title + (f" (top {top})" if top is not None else "")
-        console = _wide_console()
-        report.render_compare(console, cells[:TERMINAL_ROWS], written, title=shown)
+        console = Console(width=100_000) if wide else _wide_console()
+        report.render_compare(console, cells[:TERMINAL_ROWS], written, shown, wide)
         if len(cells) > TERMINAL_ROWS:
             note = (
                 f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in {written[1]}."
@@ -215,10 +279,17 @@ def compare_runs(
 
 
 def sweep(request: SweepRequest) -> int:
-    """Train every point of a sweep; returns the exit code (3 if a point failed)."""
-    import contextlib
+    """Train every point of a sweep; returns the exit code (3 if a point failed).
 
-    from densecli.sweep import plan_groups, ray_session, run_local, run_ray
+    SIGINT / SIGTERM stop it at any moment as `Interrupted`; once the sweep folder exists,
+    results.csv is written and the resume command named first.
+    """
+    with signals_as_interrupts():
+        return _sweep(request)
+
+
+def _sweep(request: SweepRequest) -> int:
+    from densecli.sweep import check_with_keras, plan_groups, ray_session, run_local, run_ray
 
     job = _sweep_job(request)
     workers = request.workers
@@ -227,31 +298,54 @@ def sweep(request: SweepRequest) -> int:
         if request.ray is not None:
             cluster = stack.enter_context(ray_session(request.ray, workers))
         # Only now: a bad --ray address leaves no empty sweep folder behind.
+        new = job.folder is None
         job = _with_folder(job, request.runs_dir, request.data)
-        finished = job.sweep_folder.finished()
-        todo = [p for p in job.sweep.points if p.spec.name not in finished]
-        removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
-        if request.resume:
-            notice(
-                f"resume {job.sweep_folder.path}: {len(job.sweep.points) - len(todo)} of "
-                f"{len(job.sweep.points)} points kept, {len(todo)} to train"
-                + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
-            )
-        tasks = [job.task(group) for group in plan_groups(todo, workers)]
-        with _sweep_display(job, len(job.sweep.points) - len(todo)) as (on_start, on_done):
-            if cluster is None:
-                run_local(tasks, workers, on_start, on_done)
-            else:
-                run_ray(cluster, tasks, on_start, on_done)
-    rows = write_results(job.sweep_folder, job.sweep)
+        with _sweep_stopping(job):
+            try:  # in the folder's shadow, so that an interruption here can be resumed
+                check_with_keras(job.sweep.points, job.n_features)
+            except ConfigError:
+                if new:  # nothing was trained: leave no empty sweep folder behind
+                    shutil.rmtree(job.sweep_folder.path, ignore_errors=True)
+                raise
+            finished = job.sweep_folder.finished()
+            todo = [p for p in job.sweep.points if p.spec.name not in finished]
+            removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
+            if request.resume:
+                notice(
+                    f"resume {job.sweep_folder.path}: {len(job.sweep.points) - len(todo)} of "
+                    f"{len(job.sweep.points)} points kept, {len(todo)} to train"
+                    + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
+                )
+            tasks = [job.task(group) for group in plan_groups(todo, workers)]
+            with _sweep_display(job, len(job.sweep.points) - len(todo)) as (on_start, on_done):
+                if cluster is None:
+                    run_local(tasks, workers, on_start, on_done)
+                else:
+                    run_ray(cluster, tasks, on_start, on_done)
+            rows = write_results(job.sweep_folder, job.sweep)
     render_results(_wide_console(), rows, job.sweep, job.sweep_folder.path)
     return 3 if any(r.status != "done" for r in rows) else 0
 
 
 @contextlib.contextmanager
+def _sweep_stopping(job: SweepJob) -> Iterator[None]:
+    """An interruption writes results.csv (with what finished) and says how to resume."""
+    from densecli.watch import signals_deferred
+
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        with signals_deferred(reraise=False):  # a second Ctrl-C must not cut this short
+            write_results(job.sweep_folder, job.sweep)
+        if isinstance(stop, Interrupted):
+            path = job.sweep_folder.path
+            stop.saved = f"{path}; finish it with: densecli sweep {path} --resume"
+        raise
+
+
+@contextlib.contextmanager
 def _sweep_display(job: SweepJob, already_done: int) -> Iterator[tuple[OnStart, OnResult]]:
-    """The live display, results.csv after every group, and an interruption that says how to
-    resume."""
+    """The live display, and results.csv after every group."""
     from densecli.sweepreport import SweepDisplay, write_results
 
     def on_done(results: list[PointResult]) -> None:
@@ -261,38 +355,61 @@ def _sweep_display(job: SweepJob, already_done: int) -> Iterator[tuple[OnStart, 
             if result.message:
                 notice(f"p{result.number:03d}: {result.message}")
 
-    with signals_as_interrupts(), SweepDisplay(_stderr(), job.sweep, already_done) as display:
-        try:
-            yield display.started, on_done
-        except KeyboardInterrupt as stop:
-            write_results(job.sweep_folder, job.sweep)
-            if isinstance(stop, Interrupted):
-                path = job.sweep_folder.path
-                stop.saved = f"{path}; finish it with: densecli sweep {path} --resume"
-            raise
+    with SweepDisplay(_stderr(), job.sweep, already_done) as display:
+        yield display.started, on_done
 
 
 def _sweep_job(request: SweepRequest) -> SweepJob:
     """The sweep's points, all validated against the data; the folder if it is resumed."""
-    from densecli.sweep import check_with_keras, find_sweep_to_resume
+    from densecli.sweep import find_sweep_to_resume
     from densecli.sweepfile import load_sweep
 
     folder, protocol, data = None, request.protocol, request.data
     if request.source.is_dir():
         folder, sweep, protocol, data = _resumed_folder(request)
     else:
-        sweep = load_sweep(request.source, request.overrides, request.grid_options)
+        sweep = load_sweep(
+            request.source, request.overrides, request.grid_options, request.max_points
+        )
         if request.resume:
             folder = find_sweep_to_resume(request.runs_dir, sweep, protocol)
     experiments = [prepare(point.spec, data) for point in sweep.points]
     if folder is not None:
         folder.check_same_data({e.data.sha256 for e in experiments})
-    check_with_keras(sweep.points, experiments[0].data.n_features)
+    _check_sweep_memory(sweep, experiments, protocol, request.workers)
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     models = protocol.repeats * protocol.seeds
     size = sum(_run_bytes(e, e.spec.cv.folds * models, e.data.n_rows) for e in experiments)
     sha256 = experiments[0].data.sha256
-    return SweepJob(sweep, folder, protocol, data_paths, size, sha256)
+    n_features = experiments[0].data.n_features
+    return SweepJob(sweep, folder, protocol, data_paths, size, sha256, n_features)
+
+
+def _check_sweep_memory(
+    sweep: Sweep, experiments: list[Experiment], protocol: SweepProtocol, workers: int
+) -> None:
+    """The largest bundles that `workers` processes train at once must fit in memory."""
+    from densecli.memory import MemoryEstimate, check_fits, estimate
+    from densecli.sweep import plan_groups
+
+    per_point = {
+        p.number: estimate(
+            e.spec,
+            e.data.n_features,
+            e.spec.cv.folds * protocol.repeats * protocol.seeds,
+            e.data.n_rows,
+        )
+        for p, e in zip(sweep.points, experiments, strict=True)
+    }
+    groups = []
+    for group in plan_groups(sweep.points, workers):
+        estimates = [per_point[p.number] for p in group]
+        largest = max(estimates, key=lambda e: e.total)
+        jobs = sum(e.jobs for e in estimates)
+        total = sum(e.total for e in estimates)
+        groups.append(MemoryEstimate(largest.widths, jobs, largest.params, total))
+    at_once = sorted(groups, key=lambda g: g.total, reverse=True)[:workers]
+    check_fits(at_once, "this sweep", "use fewer or narrower layers, or fewer --workers")
 
 
 def _resumed_folder(request: SweepRequest) -> tuple[SweepFolder, Sweep, SweepProtocol, Path | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,18 +49,32 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# Scores that are fractions; a value outside [0, 1] (or NaN) is a damaged record, not a result.
+_FRACTIONS = ("accuracy", "accuracy_std", "baseline_accuracy", "reported_best_accuracy", "roc_auc")
+
+
+def _fraction(metrics: dict[str, Any], key: str) -> float | None:
+    if metrics.get(key) is None and key not in ("accuracy", "baseline_accuracy"):
+        return None
+    number = float(metrics[key])  # KeyError / TypeError / ValueError / OverflowError: unreadable
+    if not (math.isfinite(number) and 0.0 <= number <= 1.0):
+        raise ValueError(f"metrics.json: {key} is {number:.6g}, outside its possible range [0, 1]")
+    return number
+
+
 def read_run(folder: Path) -> RunRow:
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     config = yaml.load((folder / "config.yaml").read_text(encoding="utf-8"), _YAML_LOADER)
+    scores = {key: _fraction(metrics, key) for key in _FRACTIONS}
     return RunRow(
         run=folder.name,
         name=str(config["name"]),
         mode=str(metrics["mode"]),
         accuracy=float(metrics["accuracy"]),
-        accuracy_std=_optional_float(metrics.get("accuracy_std")),
+        accuracy_std=scores["accuracy_std"],
         baseline=float(metrics["baseline_accuracy"]),
-        reported_best=_optional_float(metrics.get("reported_best_accuracy")),
-        roc_auc=_optional_float(metrics.get("roc_auc")),
+        reported_best=scores["reported_best_accuracy"],
+        roc_auc=scores["roc_auc"],
         epochs=int(config["train"]["epochs"]),
         batch_size=int(config["train"]["batch_size"]),
         layers=[int(layer["units"]) for layer in config["model"]["layers"]],
@@ -81,7 +96,7 @@ def collect_runs(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
             rows.append(read_run(folder))
         except FileNotFoundError as err:
             warnings.append(f"{folder}: skipped, {Path(str(err.filename)).name} is missing")
-        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as err:
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError) as err:
             warnings.append(
                 f"{folder}: skipped, unreadable run record ({type(err).__name__}: {err})"
             )

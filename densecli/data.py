@@ -205,7 +205,7 @@ def _split_header(
     path: Path, rows: list[tuple[int, list[str]]], header: Header
 ) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
     first = rows[0][1]
-    has_header = header if header != "auto" else not all(_is_number(c) for c in first)
+    has_header = header if header != "auto" else _is_header(path, first)
     if not has_header:
         return None, rows
     if len(set(first)) != len(first) or not all(first):
@@ -213,6 +213,20 @@ def _split_header(
     if len(rows) == 1:
         raise DataError(f"{path}: only a header row; expected data rows below it")
     return first, rows[1:]
+
+
+def _is_header(path: Path, first: list[str]) -> bool:
+    """A first row is a header when none of its cells is a number, data when all are; a row
+    mixing both is a typo in the data or a header with numbers as names: refused."""
+    numbers = [_is_number(cell) for cell in first]
+    if all(numbers) or not any(numbers):
+        return not any(numbers)
+    text = [f"column {j + 1}: {cell!r}" for j, cell in enumerate(first) if not numbers[j]]
+    shown = ", ".join(text[:5]) + (f" and {len(text) - 5} more" if len(text) > 5 else "")
+    raise DataError(
+        f"{path}: row 1 mixes numbers with cells that are not numbers ({shown}); fix those "
+        "cells if it is data, or set data.header: true if it is a header"
+    )
 
 
 def _parse_numbers(path: Path, rows: list[tuple[int, list[str]]], width: int) -> np.ndarray:
@@ -310,12 +324,7 @@ def stratified_folds(
     """Exactly StratifiedKFold(folds, shuffle=True, random_state=seed) over rows in file order."""
     from sklearn.model_selection import StratifiedKFold
 
-    smallest = int(np.bincount(class_index).min())
-    if folds > smallest:
-        raise DataError(
-            f"cv.folds: {folds} folds need at least {folds} rows of every class, but the "
-            f"smallest class has {smallest}; use cv.folds={max(2, min(smallest, 10))} or fewer"
-        )
+    _check_folds(np.bincount(class_index), folds)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     placeholder = np.zeros((class_index.size, 1))
     return list(splitter.split(placeholder, class_index))
@@ -324,3 +333,26 @@ def stratified_folds(
 def dataset_for(path: str | None, target: int | str = -1, header: Header = "auto") -> Dataset:
     """The spec's data: its `path` if given, else the built-in Pima file."""
     return load_dataset(Path(path) if path else locate_pima(), target, header)
+
+
+def check_folds(data: Dataset, folds: int) -> None:
+    """Refuse a fold count the data cannot fill, before anything trains."""
+    _check_folds(np.bincount(data.class_index), folds, data.classes)
+
+
+def _check_folds(counts: np.ndarray, folds: int, classes: np.ndarray | None = None) -> None:
+    """Stratified k-fold puts rows of every class in every fold: the smallest class bounds k."""
+    smallest = int(counts.min())
+    if folds <= smallest:
+        return
+    label = "" if classes is None else f" (class {classes[int(counts.argmin())]})"
+    if smallest < 2:
+        raise DataError(
+            f"cv.folds: the smallest class{label} has {smallest} row, but cross-validation "
+            "needs at least 2 rows of every class (one per fold, and at least 2 folds); "
+            "add rows of that class"
+        )
+    raise DataError(
+        f"cv.folds: {folds} folds need at least {folds} rows of every class, but the smallest "
+        f"class{label} has {smallest}; use cv.folds={min(smallest, 10)} or fewer"
+    )

@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -157,9 +158,33 @@ def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
     outputs = []
     for path in paths:
         inputs = prepare_features(path, features)  # before loading: fail fast, nothing written
-        model = keras.saving.load_model(path, compile=False)
+        model = _load_model(keras, path)
         outputs.append(np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64))
     return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
+
+
+def _load_model(keras: Any, path: Path) -> Any:
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile's BadZipFile, …
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise RunsError(
+            f"{path}: cannot load this model ({type(err).__name__}: {reason}); the file is "
+            "damaged or incomplete; train the run again"
+        ) from None
+
+
+def missing_models(run: SavedRun) -> str | None:
+    """A warning when the run recorded more models than its folder holds (a fold model was
+    deleted): the mean over the others is not the run's model."""
+    recorded = run.metrics.get("models")
+    found = len(run.model_paths)
+    if not isinstance(recorded, int) or found >= recorded or found == 0:
+        return None
+    return (
+        f"{run.folder}: metrics.json records {recorded} models but {found} are saved; "
+        f"predicting with the {found} found, which is not the model the run evaluated"
+    )
 
 
 def predictions_csv(run: SavedRun, rows: InputRows, outputs: np.ndarray) -> str:

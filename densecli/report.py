@@ -226,25 +226,56 @@ def render_unfinished(console: Console, cells: list[dict[str, str]]) -> None:
     console.print(table)
 
 
+# What matters when the terminal is narrow, in this order; `--wide` shows every column.
+NARROW_COLUMNS = ("run", "mode", "accuracy %", "vs baseline (pts)", "vs 77.7 % (pts)")
+NARROW_HEADERS = {"vs baseline (pts)": "Δ base", "vs 77.7 % (pts)": "Δ 77.7"}
+
+
 def render_compare(
     console: Console,
     cells: list[dict[str, str]],
     written: list[Path],
     title: str = "Runs, best accuracy first",
+    wide: bool = False,
 ) -> None:
     if not cells:
         console.print("No finished runs yet: `densecli train configs/pima.yaml` makes one.")
     else:
-        table = titled_table(title)
-        for column in cells[0]:
-            table.add_column(
-                column, justify="left" if column in {"run", "name", "mode"} else "right"
-            )
-        for row in cells:
-            table.add_row(*row.values())
+        fits = _natural_width(cells) <= console.width
+        table = _compare_table(cells, title, narrow=not (wide or fits))
         console.print(table)
         console.print(
             "baseline: the data's majority class (Pima 65.1 %); "
             "77.7 %: best 10-fold accuracy reported for Pima."
+            + ("" if table.columns[-1].header != "Δ 77.7" else " Every column: --wide."),
+            soft_wrap=True,
         )
-    console.print("Written: " + ", ".join(str(p) for p in written))
+    console.print("Written: " + ", ".join(str(p) for p in written), soft_wrap=True)
+
+
+def _natural_width(cells: list[dict[str, str]]) -> int:
+    """The full table's width with no cell cut: each column, its padding and a border."""
+    return 1 + sum(3 + max(len(c), *(len(row[c]) for row in cells)) for c in cells[0])
+
+
+def _compare_table(cells: list[dict[str, str]], title: str, narrow: bool = False) -> Table:
+    """Every column, or (narrow) only those that matter, in a compact box; run names are
+    never cut, since `show` and `predict` take them."""
+    from rich import box
+
+    columns = [c for c in cells[0] if not narrow or c in NARROW_COLUMNS]
+    table = titled_table(title)
+    if narrow:
+        table.box, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, (0, 1)
+    for column in columns:
+        left = column in {"run", "name", "mode"}
+        table.add_column(
+            NARROW_HEADERS.get(column, column) if narrow else column,
+            justify="left" if left else "right",
+            no_wrap=column != "name",
+            overflow="fold" if column == "name" else "ellipsis",
+            min_width=max(len(row[column]) for row in cells) if column == "run" else None,
+        )
+    for row in cells:
+        table.add_row(*(row[c] for c in columns))
+    return table

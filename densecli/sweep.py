@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +33,6 @@ from densecli.spec import Spec
 from densecli.sweepfile import Point, Sweep
 
 SWEEP_FILE = "sweep.json"
-STOP_GRACE_SECONDS = 3.0  # for workers to save what an interruption left, before SIGTERM
 # Per job, not per bundle: the compiled engine gives every job its own of these.
 PER_JOB_LAYER_KEYS = ("kernel_initializer", "bias_initializer")
 PER_JOB_TRAIN_KEYS = ("class_weight", "tensorboard")
@@ -64,6 +62,7 @@ class SweepRequest:
     workers: int
     resume: bool
     ray: str | None
+    max_points: int = 10_000  # refuse a grid of more points than this, before making them
 
 
 @dataclass(frozen=True)
@@ -276,6 +275,7 @@ class SweepJob:
     data_paths: dict[int, Path]  # point number → the data file prepare() found
     estimated_bytes: int  # the runs' size on disk, for the preflight check
     data_sha256: str = ""
+    n_features: int = 0
 
     @property
     def sweep_folder(self) -> SweepFolder:
@@ -311,10 +311,11 @@ def run_group(task: GroupTask) -> list[PointResult]:
     from densecli.watch import signals_as_interrupts
 
     with signals_as_interrupts():  # from the start: Ctrl-C during start-up stops it too
-        return _train_group(task)
+        return train_group(task)
 
 
-def _train_group(task: GroupTask) -> list[PointResult]:
+def train_group(task: GroupTask) -> list[PointResult]:
+    """run_group without its signal handling: a sweep worker installs its own."""
     from densecli.backend import import_keras, prefer_threads_for
     from densecli.experiment import Outcome, Plan, prepare, run_cv_together, step_macs
 
@@ -387,88 +388,16 @@ def unpack_runs(packed: bytes, sweep_dir: Path) -> None:
 # --- running the groups --------------------------------------------------------------------
 
 
-def _start_worker() -> None:
-    """Worker start-up. Ctrl-C reaches every process of the terminal's group: an idle worker
-    ignores it (a training one turns it into a kept `.interrupted` run). A watchdog ends the
-    worker when the sweep's process dies (kill -9) instead of letting it train on alone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import threading
-
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    import time
-
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGTERM)  # a training group keeps its history, as on Ctrl-C
-    time.sleep(STOP_GRACE_SECONDS + 5)
-    os._exit(143)  # idle, or stuck handing a result to the dead parent
-
-
 OnResult = Callable[[list[PointResult]], None]
 OnStart = Callable[[GroupTask], None]
 
 
 def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: OnResult) -> None:
-    """Groups in worker processes; each worker imports TensorFlow once and trains groups."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    """Groups in worker processes the sweep owns (densecli.sweepworkers); each worker imports
+    TensorFlow once and trains groups. An interruption stops them all within a bounded time."""
+    from densecli import sweepworkers
 
-    if not tasks:
-        return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(tasks))),
-        mp_context=context,
-        initializer=_start_worker,
-    )
-    waiting = list(reversed(tasks))
-    pending: dict[Future[list[PointResult]], GroupTask] = {}
-    try:
-        # One group per worker at a time: what is submitted is what is running.
-        while waiting or pending:
-            while waiting and len(pending) < workers:
-                task = waiting.pop()
-                try:
-                    pending[pool.submit(run_group, task)] = task
-                except BrokenProcessPool:
-                    raise DensecliError(
-                        "a sweep worker process died (out of memory, or killed); the finished "
-                        "points are kept; continue with --resume"
-                    ) from None
-                on_start(task)
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                try:
-                    results = future.result()
-                except Exception as error:  # reported per point; the sweep goes on
-                    results = failed_group(task, error)
-                on_done(results)
-    except BaseException:
-        _stop_workers(pool, pending)
-        raise
-    pool.shutdown()
-
-
-def _stop_workers(pool: Any, pending: dict[Any, GroupTask]) -> None:
-    """The sweep stops: training workers keep their points' history as `.interrupted` runs.
-
-    Ctrl-C reached the workers too; a moment later, any still running (the signal went to
-    the sweep's process only, or a worker was starting up) get SIGTERM.
-    """
-    from concurrent.futures import wait
-
-    with contextlib.suppress(BaseException):
-        wait(pending, timeout=STOP_GRACE_SECONDS)
-    for process in list(getattr(pool, "_processes", {}).values()):
-        with contextlib.suppress(OSError):
-            os.kill(process.pid, signal.SIGTERM)
-    with contextlib.suppress(BaseException):
-        pool.shutdown(wait=True, cancel_futures=True)
+    sweepworkers.run_local(tasks, workers, on_start, on_done)
 
 
 @contextlib.contextmanager

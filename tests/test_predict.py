@@ -192,3 +192,35 @@ def test_predict_applies_each_models_saved_preprocessing(runner: CliRunner, tmp_
     scored = [float(r["probability_1"]) for r in _parse(result.stdout)]
     recorded = [float(r["output_0"]) for r in csv.DictReader((run / "predictions.csv").open())]
     assert np.allclose(scored, recorded, atol=1e-5)  # the outputs training saw on these rows
+
+
+def _copy_run(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / run.name))
+
+
+def test_a_truncated_model_file_is_named(runner: CliRunner, cv_run: Path, tmp_path: Path) -> None:
+    run = _copy_run(cv_run, tmp_path)
+    broken = sorted((run / "models").glob("*.keras"))[1]
+    broken.write_bytes(broken.read_bytes()[:200])  # a copy cut short
+    source = tmp_path / "rows.csv"
+    source.write_text("\n".join(PIMA_LINES[:5]) + "\n")
+    result = invoke(runner, "predict", str(run), str(source))
+    assert result.exit_code == 2, result.output
+    assert f"error: {broken}: cannot load this model" in result.output
+    assert "the file is damaged or incomplete" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_cv_run_missing_a_fold_model_warns(
+    runner: CliRunner, cv_run: Path, tmp_path: Path
+) -> None:
+    run = _copy_run(cv_run, tmp_path)
+    sorted((run / "models").glob("*.keras"))[0].unlink()
+    source = tmp_path / "rows.csv"
+    source.write_text("\n".join(PIMA_LINES[:5]) + "\n")
+    result = invoke(runner, "predict", str(run), str(source))
+    assert result.exit_code == 0, result.output
+    assert "metrics.json records 2 models but 1 are saved" in result.stderr
+    assert len(_parse(result.stdout)) == 5
