@@ -16,7 +16,7 @@ from rich.table import Table
 from densecli import report
 from densecli.compare import collect_runs, sweep_folders, table_rows, write_tables
 from densecli.data import check_folds
-from densecli.errors import ConfigError
+from densecli.errors import ConfigError, DensecliError
 from densecli.experiment import Experiment, Plan, prepare, run_cv, run_split
 from densecli.runs import estimate_bytes, preflight
 from densecli.spec import Spec, load_spec
@@ -376,6 +376,11 @@ def _sweep_job(request: SweepRequest) -> SweepJob:
     experiments = [prepare(point.spec, data) for point in sweep.points]
     if folder is not None:
         folder.check_same_data({e.data.sha256 for e in experiments})
+    for point, experiment in zip(sweep.points, experiments, strict=True):
+        try:
+            check_folds(experiment.data, experiment.spec.cv.folds)
+        except DensecliError as err:
+            raise ConfigError(f"point {point.label}: {err.problems[0]}") from None
     _check_sweep_memory(sweep, experiments, protocol, request.workers)
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     models = protocol.repeats * protocol.seeds
