@@ -256,14 +256,15 @@ def test_validate_lists_every_keras_layer_a_spec_layer_becomes(runner: CliRunner
 
 def test_the_progress_bar_is_not_cut_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    args = [str(CONFIGS / "pima.yaml"), "--set", "train.epochs=1", "--runs-dir", str(tmp_path)]
+    # 100 models × 100 epochs: at 80 columns the count was cut to "10000/1…".
+    args = [str(CONFIGS / "pima.yaml"), "--set", "train.epochs=100", "--seeds", "10"]
     done = subprocess.run(
-        [sys.executable, "-m", "densecli", "cv", *args],
+        [sys.executable, "-m", "densecli", "cv", *args, "--runs-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     )
     (bar,) = [line for line in done.stderr.splitlines() if "loss" in line]
-    assert bar.startswith("10 models (compiled)") and "10/10 loss" in bar, bar
+    assert bar.startswith("100 models (compiled)") and "10000/10000 loss" in bar, bar
     assert bar.rstrip().endswith(("0:00:00", "-:--:--")) and "…" not in bar, bar
