@@ -52,7 +52,7 @@ class Dataset:
 
 def _split_header(path: Path, rows: Rows, header: Header) -> tuple[list[str] | None, Rows]:
     first = rows[0][1]
-    has_header = header if header != "auto" else not all(is_number(c) for c in first)
+    has_header = header if header != "auto" else _is_header(path, first)
     if not has_header:
         return None, rows
     if len(set(first)) != len(first) or not all(first):
@@ -60,6 +60,20 @@ def _split_header(path: Path, rows: Rows, header: Header) -> tuple[list[str] | N
     if len(rows) == 1:
         raise DataError(f"{path}: only a header row; expected data rows below it")
     return first, rows[1:]
+
+
+def _is_header(path: Path, first: list[str]) -> bool:
+    """A first row is a header when none of its cells is a number, data when all are; a row
+    mixing both is a typo in the data or a header with numbers as names: refused."""
+    numbers = [is_number(cell) for cell in first]
+    if all(numbers) or not any(numbers):
+        return not any(numbers)
+    text = [f"column {j + 1}: {cell!r}" for j, cell in enumerate(first) if not numbers[j]]
+    shown = ", ".join(text[:5]) + (f" and {len(text) - 5} more" if len(text) > 5 else "")
+    raise DataError(
+        f"{path}: row 1 mixes numbers with cells that are not numbers ({shown}); fix those "
+        "cells if it is data, or set data.header: true if it is a header"
+    )
 
 
 def _parse_numbers(path: Path, rows: Rows, width: int) -> np.ndarray:

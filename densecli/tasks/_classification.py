@@ -82,7 +82,7 @@ class ClassificationTask(Task):
         return tf.cast(tf.equal(predicted, truth), tf.float32)
 
     def cv_folds(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        return stratified_folds(self.class_index, folds, seed)
+        return stratified_folds(self.class_index, folds, seed, self.classes)
 
     def fold_method(self, folds: int) -> str:
         return f"sklearn StratifiedKFold(n_splits={folds}, shuffle=True, random_state=seed + r)"
