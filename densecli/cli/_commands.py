@@ -10,7 +10,15 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from densecli.experiment import Experiment, Output, Plan, prepare, run_cv, run_split
+from densecli.experiment import (
+    Experiment,
+    Output,
+    Plan,
+    announce_inferences,
+    prepare,
+    run_cv,
+    run_split,
+)
 from densecli.report import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.runs import (
     collect_runs,
@@ -57,10 +65,17 @@ def _output(runs_dir: Path, progress: EpochProgress) -> Output:
     return Output(runs_dir, progress, notice, this_command())
 
 
+def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
+    """The spec checked against its data; what was inferred about the file, in one line."""
+    experiment = prepare(load_spec(config, overrides), data)
+    announce_inferences(experiment, notice)
+    return experiment
+
+
 def train(
     config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
 ) -> None:
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
     with (
         signals_as_interrupts(),
@@ -73,7 +88,7 @@ def train(
 def cv(
     config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
 ) -> None:
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
     with signals_as_interrupts(), _progress(experiment, models) as progress:
@@ -95,7 +110,7 @@ def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: i
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     summary = _model_summary(experiment.spec, experiment.data.n_features)
     console = Console()
     console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
@@ -152,7 +167,8 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
 
     run = load_run(run_dir)
     rows = read_input_rows(input_csv, run)
-    text = predictions_csv(run, rows, model_outputs(run, rows.features))
+    outputs = model_outputs(run, rows.features, lambda w: notice(f"warning: {w}"))
+    text = predictions_csv(run, rows, outputs)
     if output is None:
         sys.stdout.write(text)
         return

@@ -51,6 +51,7 @@ class SweepJob:
     estimated_bytes: int  # the runs' size on disk, for the preflight check
     data_sha256: str
     command: tuple[str, ...]
+    inferences: str | None = None  # what was inferred about the data, said once
 
     @property
     def sweep_folder(self) -> SweepFolder:
@@ -85,6 +86,8 @@ def run_sweep(
 ) -> SweepOutcome:
     """Train every point of a sweep not yet finished; results.csv after every group."""
     job = _sweep_job(request)
+    if job.inferences:
+        notice(job.inferences)
     with contextlib.ExitStack() as stack:
         cluster = None
         if request.ray is not None:
@@ -152,7 +155,8 @@ def _sweep_job(request: SweepRequest) -> SweepJob:
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     size = sum(_run_bytes(e, plan) for e in experiments)
     sha256 = experiments[0].data.sha256
-    return SweepJob(sweep, folder, plan, data_paths, size, sha256, request.command)
+    inferences = experiments[0].data.inference_line()
+    return SweepJob(sweep, folder, plan, data_paths, size, sha256, request.command, inferences)
 
 
 def _run_bytes(exp: Experiment, plan: Plan) -> int:

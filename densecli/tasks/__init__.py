@@ -44,7 +44,7 @@ def all_views() -> list[TaskView]:
 
 def predictions_for(spec: Spec, target: dict[str, Any]) -> ClassPredictions:
     """predict's output columns for a run of this spec; `target` as inputs.json records it."""
-    return ClassPredictions(spec, [int(c) for c in target["classes"]])
+    return ClassPredictions(spec, [c if isinstance(c, str) else int(c) for c in target["classes"]])
 
 
 __all__ = [
