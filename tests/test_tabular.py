@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from densecli import data
 from densecli.errors import DataError
 
-from conftest import invoke
+from conftest import CONFIGS, invoke
 
 SPECIES = ["setosa", "versicolor", "virginica"]
 QUICK = ["--set", "train.epochs=3"]
@@ -245,3 +245,15 @@ def test_preprocessing_records_of_older_runs_still_apply() -> None:
     step = data.Preprocessor.from_json(old)
     out = step.transform(np.array([[3.0, 0.0], [1.0, 7.0]], dtype=np.float32))
     assert out.tolist() == [[1.0, 0.0], [0.0, 2.0]]
+
+
+def test_pimas_train_rows_do_not_leak_onto_another_file(tmp_path: Path) -> None:
+    rows = [[str((i * j) % 7) for j in range(8)] + [str(i % 2)] for i in range(20)]
+    other = _write_csv(tmp_path / "other.csv", [f"f{j}" for j in range(8)] + ["y"], rows)
+    pima = str(CONFIGS / "pima.yaml")
+    result = invoke(CliRunner(), "validate", pima, "--data", str(other))
+    assert result.exit_code == 0, result.output
+    assert "train_rows: 18" in result.output  # 90 % of 20, not the spec's 700
+    kept = invoke(CliRunner(), "validate", pima, "--data", str(other), "--set", "data.train_rows=5")
+    assert kept.exit_code == 0, kept.output
+    assert "train_rows: 5" in kept.output

@@ -65,9 +65,19 @@ def _output(runs_dir: Path, progress: EpochProgress) -> Output:
     return Output(runs_dir, progress, notice, this_command())
 
 
+def _spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec:
+    """The spec; `--data FILE` on a spec written for a built-in data set drops its
+    data.train_rows (Pima's 700), so the file gets its own default unless --set gives one."""
+    spec = load_spec(config, overrides)
+    chosen = any(o.startswith(("data.train_rows=", "data=")) for o in overrides)
+    if data is None or spec.data.path is not None or chosen:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"train_rows": None})})
+
+
 def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
     """The spec checked against its data; what was inferred about the file, in one line."""
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = prepare(_spec_for(config, overrides, data), data)
     announce_inferences(experiment, notice)
     return experiment
 

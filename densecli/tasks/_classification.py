@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from densecli.data import Dataset, stratified_folds
+from densecli.errors import ConfigError
 from densecli.spec import Spec
 from densecli.tasks._base import Score, Task
 from densecli.tasks._evaluation import classification_metrics, majority_accuracy
@@ -37,6 +38,11 @@ class ClassificationTask(Task):
         self.class_index = np.searchsorted(self.classes, labels)
         self.encoding: TargetEncoding = target_encoding(spec, int(self.classes.size))
         self.class_weight = spec.train.class_weight
+        if isinstance(self.class_weight, dict) and self.classes.dtype == object:
+            raise ConfigError(
+                f"train.class_weight: its keys are integer labels, but the classes are names "
+                f"({', '.join(map(str, self.classes))}); use class_weight: balanced"
+            )
         self.data = data
 
     @property
