@@ -198,6 +198,10 @@ def test_forced_categorical_and_header_true(tmp_path: Path) -> None:
     assert table.feature_names == ("1", "2") and table.header
     assert table.layout.categorical == (0,) and table.layout.categories == (("1", "2"),)
     assert table.n_features == 3  # one numeric column, two categories
+    assert table.inferences == (
+        "header: row 1 names the columns (data.header: true)",
+        "categorical: '1' (preprocess.categorical), 2 categories, one-hot encoded",
+    )
     assert data.load_dataset(path).layout.categorical == ()
 
 

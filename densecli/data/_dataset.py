@@ -266,6 +266,28 @@ def _target_values(path: Path, column: list[str], lines: list[int], name: str) -
     return np.array(column, dtype=object)
 
 
+Kind = tuple[int, tuple[str, ...], str]  # a categorical feature, its categories, and why
+
+
+def _feature_cells(
+    path: Path, columns: list[tuple[str, int, list[str]]], lines: list[int], forced: set[int]
+) -> tuple[np.ndarray, list[Kind]]:
+    """The feature cells (floats or text, NaN where missing) and which columns are categorical."""
+    cells = np.empty((len(lines), len(columns)), dtype=object)
+    kinds: list[Kind] = []
+    for f, (name, j, column) in enumerate(columns):
+        if all(is_missing(c) for c in column):
+            raise DataError(f"{path}: column {j + 1} ({name!r}) is empty in every row; remove it")
+        text = _first_text(column, lines)
+        if text is None and f not in forced:
+            cells[:, f] = _numbers(column)
+            continue
+        why = "preprocess.categorical" if text is None else f"{text} is not a number"
+        kinds.append((f, _check_categorical(path, column, name, j, why, len(lines)), why))
+        cells[:, f] = [np.nan if is_missing(c) else c for c in column]
+    return cells, kinds
+
+
 def load_dataset(
     path: Path,
     target: int | str = -1,
@@ -283,34 +305,16 @@ def load_dataset(
     position = _target_column(target, names, path)
     features = [n for j, n in enumerate(names) if j != position]
     forced = _forced(categorical, features)
-    cells = np.empty((len(body), len(features)), dtype=object)
-    numeric: list[int] = []
-    kinds: list[tuple[int, tuple[str, ...], str]] = []
-    for f, j in enumerate(j for j in range(width) if j != position):
-        column = columns[j]
-        if all(is_missing(c) for c in column):
-            raise DataError(
-                f"{path}: column {j + 1} ({names[j]!r}) is empty in every row; remove it"
-            )
-        text = _first_text(column, lines)
-        if text is None and f not in forced:
-            numeric.append(f)
-            cells[:, f] = _numbers(column)
-            continue
-        why = "preprocess.categorical" if text is None else f"{text} is not a number"
-        kinds.append((f, _check_categorical(path, column, names[j], j, why, len(body)), why))
-        cells[:, f] = [np.nan if is_missing(c) else c for c in column]
+    feature_columns = [(names[j], j, columns[j]) for j in range(width) if j != position]
+    cells, kinds = _feature_cells(path, feature_columns, lines, forced)
+    numeric = tuple(f for f in range(len(features)) if f not in {k[0] for k in kinds})
     layout = ColumnLayout(
-        tuple(numeric),
-        tuple(f for f, _, _ in kinds),
-        tuple(c for _, c, _ in kinds),
-        tuple(features),
+        numeric, tuple(k[0] for k in kinds), tuple(k[1] for k in kinds), tuple(features)
     )
-    known = KNOWN_DATA.get(digest) is not None
     inferences = (
         ()
-        if known
-        else _inferences(names is not None and header == "auto", body, rows, features, kinds)
+        if KNOWN_DATA.get(digest) is not None
+        else _inferences(header == "auto", body, rows, features, kinds)
     )
     return Dataset(
         path=path,
@@ -333,7 +337,7 @@ def _inferences(
     body: Rows,
     rows: Rows,
     features: list[str],
-    kinds: list[tuple[int, tuple[str, ...], str]],
+    kinds: list[Kind],
 ) -> tuple[str, ...]:
     found = []
     if len(body) < len(rows):
