@@ -10,7 +10,15 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from densecli.experiment import Experiment, Output, Plan, prepare, run_cv, run_split
+from densecli.experiment import (
+    Experiment,
+    Output,
+    Plan,
+    announce_inferences,
+    prepare,
+    run_cv,
+    run_split,
+)
 from densecli.report import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.runs import (
     RunRow,
@@ -56,7 +64,9 @@ def notice(message: str) -> None:
 
 
 def notice_inference(experiment: Experiment) -> None:
-    """Say once which task was inferred and why (after the checks that can refuse a run)."""
+    """Say once what was inferred about the file and the task, and why (after the checks
+    that can refuse a run)."""
+    announce_inferences(experiment, notice)
     task = experiment.task
     if task.reason:
         notice(f"task: {task.name} ({task.reason}); set task: in the spec to choose")
@@ -64,6 +74,21 @@ def notice_inference(experiment: Experiment) -> None:
 
 def _output(runs_dir: Path, progress: EpochProgress) -> Output:
     return Output(runs_dir, progress, notice, this_command())
+
+
+def _spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec:
+    """The spec; `--data FILE` on a spec written for a built-in data set drops its
+    data.train_rows (Pima's 700), so the file gets its own default unless --set gives one."""
+    spec = load_spec(config, overrides)
+    chosen = any(o.startswith(("data.train_rows=", "data=")) for o in overrides)
+    if data is None or spec.data.path is not None or chosen:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"train_rows": None})})
+
+
+def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
+    """The spec checked against its data."""
+    return prepare(_spec_for(config, overrides, data), data)
 
 
 def train(
@@ -74,7 +99,7 @@ def train(
     plan: Plan,
     tracking: MlflowSettings | None = None,
 ) -> None:
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
     notice_inference(experiment)
     with (
@@ -94,7 +119,7 @@ def cv(
     plan: Plan,
     tracking: MlflowSettings | None = None,
 ) -> None:
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
     notice_inference(experiment)
@@ -118,7 +143,7 @@ def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: i
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     summary = _model_summary(experiment.spec, experiment.data.n_features)
     notice_inference(experiment)
     console = Console()
@@ -176,7 +201,8 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
 
     run = load_run(run_dir)
     rows = read_input_rows(input_csv, run)
-    text = predictions_csv(run, rows, model_outputs(run, rows.features))
+    outputs = model_outputs(run, rows.features, lambda w: notice(f"warning: {w}"))
+    text = predictions_csv(run, rows, outputs)
     if output is None:
         sys.stdout.write(text)
         return
