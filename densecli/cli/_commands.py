@@ -11,7 +11,16 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from densecli.experiment import Experiment, Output, Plan, cv_folds, prepare, run_cv, run_split
+from densecli.experiment import (
+    Experiment,
+    Output,
+    Plan,
+    announce_inferences,
+    cv_folds,
+    prepare,
+    run_cv,
+    run_split,
+)
 from densecli.report import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.runs import (
     RunRow,
@@ -63,7 +72,9 @@ def notice(message: str) -> None:
 
 
 def notice_inference(experiment: Experiment) -> None:
-    """Say once which task was inferred and why (after the checks that can refuse a run)."""
+    """Say once what was inferred about the file and the task, and why (after the checks
+    that can refuse a run)."""
+    announce_inferences(experiment, notice)
     task = experiment.task
     if task.reason:
         notice(f"task: {task.name} ({task.reason}); set task: in the spec to choose")
@@ -71,6 +82,21 @@ def notice_inference(experiment: Experiment) -> None:
 
 def _output(runs_dir: Path, progress: EpochProgress) -> Output:
     return Output(runs_dir, progress, notice, this_command())
+
+
+def _spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec:
+    """The spec; `--data FILE` on a spec written for a built-in data set drops its
+    data.train_rows (Pima's 700), so the file gets its own default unless --set gives one."""
+    spec = load_spec(config, overrides)
+    chosen = any(o.startswith(("data.train_rows=", "data=")) for o in overrides)
+    if data is None or spec.data.path is not None or chosen:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"train_rows": None})})
+
+
+def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
+    """The spec checked against its data."""
+    return prepare(_spec_for(config, overrides, data), data)
 
 
 def train(
@@ -81,7 +107,7 @@ def train(
     plan: Plan,
     tracking: MlflowSettings | None = None,
 ) -> None:
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     _check_memory(experiment, plan.seeds)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
     _check_with_keras(experiment)
@@ -103,7 +129,7 @@ def cv(
     plan: Plan,
     tracking: MlflowSettings | None = None,
 ) -> None:
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
     _check_memory(experiment, models)
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
@@ -152,7 +178,7 @@ def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: i
 
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
-    experiment = prepare(load_spec(config, overrides), data)
+    experiment = _prepared(config, overrides, data)
     memory = _memory_line(experiment)  # before building the model: it may not fit
     summary = _model_summary(experiment.spec, experiment.data.n_features)
     notice_inference(experiment)
@@ -237,7 +263,8 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
     if warning is not None:
         notice(f"warning: {warning}")
     rows = read_input_rows(input_csv, run)
-    text = predictions_csv(run, rows, model_outputs(run, rows.features))
+    outputs = model_outputs(run, rows.features, lambda w: notice(f"warning: {w}"))
+    text = predictions_csv(run, rows, outputs)
     if output is None:
         sys.stdout.write(text)
         return

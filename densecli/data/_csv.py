@@ -13,6 +13,12 @@ from pathlib import Path
 from densecli.errors import DataError
 
 Rows = list[tuple[int, list[str]]]
+# Cells that mean "not measured" (compared without case): empty, NA, NaN, ?.
+MISSING_CELLS = frozenset({"", "na", "nan", "?"})
+
+
+def is_missing(cell: str) -> bool:
+    return cell.lower() in MISSING_CELLS
 
 
 def is_number(cell: str) -> bool:

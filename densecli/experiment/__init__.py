@@ -1,7 +1,14 @@
 """Experiments: a validated spec on its data, trained on the classic split or by k-fold CV
 into a finished run folder."""
 
-from densecli.experiment._prepare import Experiment, Output, Plan, prepare
+from densecli.experiment._prepare import (
+    Experiment,
+    Output,
+    Plan,
+    announce_inferences,
+    load_data,
+    prepare,
+)
 from densecli.experiment._record import (
     Outcome,
     run_cv,
@@ -25,10 +32,12 @@ __all__ = [
     "Output",
     "Plan",
     "Resampling",
+    "announce_inferences",
     "cv_folds",
     "cv_jobs",
     "cv_resampling",
     "job_seed",
+    "load_data",
     "prepare",
     "run_cv",
     "run_cv_together",

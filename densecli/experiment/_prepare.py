@@ -6,8 +6,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from densecli.data import Dataset, classic_split, dataset_for, resolve_columns
+from densecli.data import (
+    Dataset,
+    check_missing_cells,
+    classic_split,
+    dataset_for,
+    resolve_columns,
+)
 from densecli.engine import EngineName, Progress, Silent, check_input_dim
+from densecli.errors import ConfigError
 from densecli.spec import Spec
 from densecli.tasks import Task, task_for
 
@@ -44,11 +51,17 @@ class Output:
 
 def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:
     """Load the data and check the spec against it; every check that needs no training."""
-    if data_path is not None:
+    if data_path is not None:  # --data replaces the spec's file or built-in data set
         spec = spec.model_copy(
-            update={"data": spec.data.model_copy(update={"path": str(data_path)})}
+            update={"data": spec.data.model_copy(update={"path": str(data_path), "name": None})}
         )
-    data = dataset_for(spec.data.path, spec.data.target, spec.data.header)
+    if spec.data.path and spec.data.name:
+        raise ConfigError(
+            f"data: both path ({spec.data.path}) and name ({spec.data.name}) are set; "
+            "keep one of them"
+        )
+    data = load_data(spec)
+    check_missing_cells(spec.preprocess, data)
     task = task_for(spec, data)
     check_input_dim(spec, data.n_features)
     resolve_columns(spec.preprocess, data.feature_names)  # names must exist before training
@@ -56,3 +69,16 @@ def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:
     classic_split(data.n_rows, train_rows)  # fails early if it leaves no test rows
     resolved_data = spec.data.model_copy(update={"train_rows": train_rows})
     return Experiment(spec.model_copy(update={"data": resolved_data}), data, task)
+
+
+def load_data(spec: Spec) -> Dataset:
+    """The spec's data set, read as its data and preprocess sections say."""
+    data = spec.data
+    return dataset_for(data.path, data.target, data.header, spec.preprocess.categorical, data.name)
+
+
+def announce_inferences(exp: Experiment, notice: Callable[[str], None]) -> None:
+    """Say once, in one line, what was inferred about the data (header, categorical columns)."""
+    line = exp.data.inference_line()
+    if line:
+        notice(line)

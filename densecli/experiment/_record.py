@@ -176,6 +176,7 @@ def _write_extras(recording: _Recording, output: Output) -> None:
         "target": exp.data.target_name,
         "target_index": target_position(exp.data),
         **exp.task.describe_target(),
+        **exp.data.describe(),  # header, categorical columns, source, what was inferred
     }
     write_json(path / INPUTS, inputs)
     # A bug in these extras must not throw away the trained models: it only warns.

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from densecli.data import Preprocessor
+from densecli.data import Preprocessor, UnknownCategory, unseen_category_warning
 from densecli.errors import RunsError
 from densecli.predict._rows import InputRows
 from densecli.runs import SavedRun
@@ -20,7 +21,9 @@ from densecli.runs.files import METRICS, MODEL_FILES, preprocess_file, read_json
 from densecli.tasks import predictions_for
 
 
-def prepare_features(model_path: Path, features: np.ndarray) -> np.ndarray:
+def prepare_features(
+    model_path: Path, features: np.ndarray, unknown: UnknownCategory | None = None
+) -> np.ndarray:
     """The one place where rows become one model's inputs.
 
     Preprocessing is fitted per model on that model's training rows and saved beside it
@@ -28,16 +31,21 @@ def prepare_features(model_path: Path, features: np.ndarray) -> np.ndarray:
     """
     saved = preprocess_file(model_path)
     if not saved.is_file():
-        return features.astype(np.float32, copy=False)
+        return np.asarray(features, dtype=np.float32)
     try:
         step = Preprocessor.from_json(read_json(saved))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise RunsError(f"{saved}: unreadable preprocessing record ({err})") from None
-    return step.transform(features)
+    return step.transform(features, unknown)
 
 
-def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
-    """The network's outputs; for a CV run, the mean over the fold models."""
+def model_outputs(
+    run: SavedRun, features: np.ndarray, warn: Callable[[str], None] | None = None
+) -> np.ndarray:
+    """The network's outputs; for a CV run, the mean over the fold models.
+
+    `warn` hears once about each (column, category) some model did not know.
+    """
     from densecli.backend import import_keras
     from densecli.engine import register_custom_layers
 
@@ -47,11 +55,19 @@ def model_outputs(run: SavedRun, features: np.ndarray) -> np.ndarray:
     if not paths:
         raise RunsError(f"{run.folder}: no saved model ({MODEL_FILES}); this run cannot score rows")
     outputs = []
+    unseen: dict[tuple[str, str], None] = {}
+
+    def unknown(column: str, value: str) -> None:
+        unseen[(column, value)] = None
+
     for path in paths:
-        inputs = prepare_features(path, features)  # before loading: fail fast, nothing written
+        inputs = prepare_features(path, features, unknown)  # before loading: fail fast
         model = _load_model(keras, path)
         raw = np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64)
         outputs.append(_target_units(path, raw))
+    if warn is not None:
+        for column, value in unseen:
+            warn(unseen_category_warning(column, value))
     return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
 
 

@@ -97,6 +97,11 @@ class DataSpec(_Strict):
         PlainValidator(_check_header),
         WithJsonSchema({"enum": [True, False, "auto"]}),
     ] = Field("auto", description="Whether the CSV's first row names the columns.")
+    name: Literal["pima", "iris", "wine", "breast_cancer", "diabetes"] | None = Field(
+        None,
+        description="A built-in data set (scikit-learn's bundled copies; pima is the "
+        "default) when path is empty.",
+    )
     train_rows: int | None = Field(
         None, ge=1, description="Classic split: train on the first N rows (Pima: 700)."
     )
@@ -175,7 +180,17 @@ class PreprocessSpec(_Strict):
         default_factory=list,
         description="Feature columns (names or indices) in which 0 means 'not measured'.",
     )
-    impute: Literal["median", "mean"] = "median"
+    impute: Literal["median", "mean"] | None = Field(
+        None,
+        description="Fill missing cells of numeric columns (and zero_as_missing zeros) with the "
+        "training rows' median or mean; without it missing cells are an error and "
+        "zero_as_missing uses the median.",
+    )
+    categorical: list[int | str] = Field(
+        default_factory=list,
+        description="Feature columns (names or indices) to one-hot encode although they hold "
+        "numbers; columns holding text are categorical anyway.",
+    )
     standardize: bool = Field(False, description="Scale features to mean 0, std 1.")
     scale_target: bool | None = Field(
         None,

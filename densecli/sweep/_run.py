@@ -202,10 +202,12 @@ def _sweep_job(request: SweepRequest) -> SweepJob:
     size = sum(_run_bytes(e, plan) for e in experiments)
     sha256 = experiments[0].data.sha256
     task = experiments[0].task
-    inferred = f"task: {task.name} ({task.reason}); set task: in the base spec to choose"
+    inferred = [experiments[0].data.inference_line() or ""]
+    if task.reason:
+        inferred.append(f"task: {task.name} ({task.reason}); set task: in the base spec to choose")
     return SweepJob(
         sweep, folder, plan, data_paths, size, sha256, request.command,
-        inferred if task.reason else "", experiments[0].data.n_features,
+        "\n".join(line for line in inferred if line), experiments[0].data.n_features,
     )  # fmt: skip
 
 

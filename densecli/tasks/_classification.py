@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from densecli.data import Dataset, stratified_folds
+from densecli.errors import ConfigError
 from densecli.spec import Spec
 from densecli.tasks._base import Score, Task
 from densecli.tasks._evaluation import classification_metrics, majority_accuracy
-from densecli.tasks._labels import TargetEncoding, class_labels, target_encoding
+from densecli.tasks._labels import TargetEncoding, class_labels, class_name, target_encoding
 from densecli.tasks._references import compare_with_references
 from densecli.tasks._stats import mean_or_none, t_interval, wilson_interval
 
@@ -37,7 +38,17 @@ class ClassificationTask(Task):
         self.class_index = np.searchsorted(self.classes, labels)
         self.encoding: TargetEncoding = target_encoding(spec, int(self.classes.size))
         self.class_weight = spec.train.class_weight
+        if isinstance(self.class_weight, dict) and self.classes.dtype == object:
+            raise ConfigError(
+                f"train.class_weight: its keys are integer labels, but the classes are names "
+                f"({', '.join(map(str, self.classes))}); use class_weight: balanced"
+            )
         self.data = data
+
+    @property
+    def names(self) -> list[int | str]:
+        """The classes in sorted order, as the run records them."""
+        return [class_name(c) for c in self.classes]
 
     @property
     def n_classes(self) -> int:
@@ -67,7 +78,8 @@ class ClassificationTask(Task):
         if setting == "balanced":
             counts = np.bincount(self.class_index[rows], minlength=self.n_classes)
             return rows.size / (self.n_classes * np.maximum(counts, 1))
-        return np.array([setting.get(int(label), 1.0) for label in self.classes])
+        # class_weight keys are integer labels; text class names get weight 1
+        return np.array([setting.get(c, 1.0) if isinstance(c, int) else 1.0 for c in self.names])
 
     def row_scores(self, tf: Any, y_true: Any, y_pred: Any) -> Any:
         """1.0 where the output picks the true class (one unit: at 0.5, as Keras' accuracy)."""
@@ -124,6 +136,7 @@ class ClassificationTask(Task):
     def data_references(self) -> dict[str, Any]:
         known = self.data.known
         return {
+            "classes": self.names,
             "baseline_accuracy": self.majority_rate,
             "reported_best_accuracy": known.reported_best.get("accuracy") if known else None,
         }
@@ -135,24 +148,24 @@ class ClassificationTask(Task):
         return [
             {
                 "row": int(row),
-                "label": int(self.classes[self.class_index[row]]),
-                "predicted": int(self.classes[guess]),
+                "label": class_name(self.classes[self.class_index[row]]),
+                "predicted": class_name(self.classes[guess]),
                 **{f"output_{k}": float(v) for k, v in enumerate(out)},
             }
             for row, guess, out in zip(eval_rows, predicted, outputs, strict=True)
         ]
 
     def describe_target(self) -> dict[str, Any]:
-        return {"classes": [int(c) for c in self.classes]}
+        return {"classes": self.names}
 
     def describe_data(self) -> str:
-        return f"classes {self.classes.tolist()}, {self.encoding.kind} labels"
+        return f"classes {self.names}, {self.encoding.kind} labels"
 
 
 class ClassPredictions:
     """predict's columns for a classifier: one probability per class, then the class."""
 
-    def __init__(self, spec: Spec, classes: list[Any]) -> None:
+    def __init__(self, spec: Spec, classes: list[int | str]) -> None:
         self.classes = classes
         self.encoding = target_encoding(spec, len(classes))
 

@@ -183,13 +183,15 @@ def _reference_table(metrics: dict[str, Any], local_label: str, local_rate: floa
     return table
 
 
-def _confusion_table(matrix: list[list[int]]) -> Table:
+def _confusion_table(matrix: list[list[int]], classes: list[Any] | None = None) -> Table:
+    """Rows: true class, columns: predicted class, named as the run recorded them."""
+    names = [str(c) for c in classes] if classes else [str(k) for k in range(len(matrix))]
     table = titled_table("Confusion matrix")
     table.add_column("")
-    for k in range(len(matrix)):
-        table.add_column(f"pred {k}", justify="right")
-    for k, row in enumerate(matrix):
-        table.add_row(f"true {k}", *map(str, row))
+    for name in names:
+        table.add_column(f"pred {name}", justify="right")
+    for name, row in zip(names, matrix, strict=True):
+        table.add_row(f"true {name}", *map(str, row))
     return table
 
 
@@ -205,7 +207,7 @@ def _render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> N
             metrics, f"majority class on these {rows} test rows", metrics["majority_accuracy"]
         )
     )
-    console.print(_confusion_table(metrics["confusion_matrix"]))
+    console.print(_confusion_table(metrics["confusion_matrix"], metrics.get("classes")))
     low, high = metrics["accuracy_interval_95"]
     console.print(
         f"Note: {rows} test rows are a small sample: one row moves accuracy by "

@@ -92,13 +92,24 @@ def target_encoding(spec: Spec, n_classes: int) -> TargetEncoding:
 
 
 def class_labels(column: np.ndarray, name: str, path: object) -> np.ndarray:
-    """The target column as int64 class labels, or an error saying why it is not one."""
-    if not np.all(column == np.round(column)):
+    """The target column as class labels (int64, or text), or an error saying why it is not.
+
+    Text labels are class names (`setosa`, `virginica`); numbers must be whole numbers.
+    """
+    if column.dtype == object:
+        labels = np.asarray([str(c) for c in column], dtype=object)
+    elif not np.all(column == np.round(column)):
         raise DataError(
             f"data.target: column {name!r} of {path} holds non-integer values; densecli trains "
             "classifiers, so the target must hold class labels such as 0 and 1"
         )
-    labels = column.astype(np.int64)
+    else:
+        labels = column.astype(np.int64)
     if np.unique(labels).size < 2:
         raise DataError(f"data.target: column {name!r} of {path} holds a single class; need 2+")
     return labels
+
+
+def class_name(label: object) -> int | str:
+    """A class label as JSON and CSV show it: an int, or its text."""
+    return label if isinstance(label, str) else int(label)  # type: ignore[call-overload]

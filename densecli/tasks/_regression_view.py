@@ -115,7 +115,7 @@ class RegressionView(TaskView):
         console.print(_reference_table(metrics))
         if metrics.get("p_value") is not None:
             console.print(
-                f"Network − ridge regression: {metrics['network_minus_ridge']:+.4g} RMSE over "
+                f"Network − ridge regression: {metrics['network_minus_ridge']:+.2f} RMSE over "
                 f"{len(metrics.get('ridge_fold_rmse', []))} folds; corrected resampled t-test "
                 f"(Nadeau & Bengio 2003): t = {metrics['t_statistic']:.2f}, "
                 f"p = {metrics['p_value']:.3f}.",
