@@ -332,6 +332,7 @@ def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]
                 outputs, _, penalty = trainer.forward(x, training=True)
             else:
                 outputs, _, penalty = trainer._vectorized_forward(trainer.weights(), x, True)
+                penalty = penalty + trainer._penalty(trainer.weights())  # per job, outside
             total = tf.reduce_sum(trainer._losses(y, outputs)) + tf.reduce_sum(penalty)
         results.append((outputs, total, tape.gradient(total, trainer.params)))
     for plain, vectorized in zip(*results, strict=True):

@@ -20,10 +20,20 @@ from densecli.engine._model import (
     register_custom_layers,
 )
 from densecli.engine._monitor import Divergence, Journal, Progress, Silent, Watch
-from densecli.engine._train import ENGINES, EngineName, JobResult, Part, train_parts
+from densecli.engine._perjob import PER_JOB_OPTIMIZER_KEYS, bundle_key
+from densecli.engine._train import (
+    ENGINES,
+    BetweenChunks,
+    EngineName,
+    JobResult,
+    Part,
+    train_parts,
+)
 
 __all__ = [
     "ENGINES",
+    "PER_JOB_OPTIMIZER_KEYS",
+    "BetweenChunks",
     "Divergence",
     "EngineName",
     "Job",
@@ -37,6 +47,7 @@ __all__ = [
     "Watch",
     "available_bytes",
     "build_model",
+    "bundle_key",
     "check_fits",
     "check_input_dim",
     "compile_model",

@@ -30,6 +30,8 @@ happens only when a fold size is an exact multiple of the batch size.
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,7 +40,8 @@ import numpy as np
 
 from densecli.backend import import_keras, seed_everything
 from densecli.engine._jobs import JobData
-from densecli.engine._model import build_model, compile_model
+from densecli.engine._model import build_model, compile_model, dense_initializers, make_optimizer
+from densecli.engine._perjob import per_job_optimizer_keys
 from densecli.spec import Spec
 from densecli.tasks import Task
 
@@ -73,9 +76,7 @@ def check_supported(spec: Spec, task: Task, n_features: int) -> None:
         raise Unsupported(
             f"train.metrics {extra_metrics} (the compiled engine tracks {task.history_metric})"
         )
-    model = build_model(spec, n_features)
-    compile_model(model, spec)
-    optimizer = model.optimizer
+    optimizer = make_optimizer(spec)
     name = type(optimizer).__name__
     if name not in ELEMENTWISE_OPTIMIZERS:
         raise Unsupported(f"optimizer {name} (not element-wise, so jobs cannot share it)")
@@ -189,27 +190,42 @@ class CompiledTrainer:
     run as Keras defines them, each job with its own moving statistics and seed state.
     """
 
-    def __init__(self, spec: Spec, task: Task, models: list[Any], bundle: Bundle):
+    def __init__(
+        self,
+        spec: Spec,
+        task: Task,
+        models: list[Any],
+        bundle: Bundle,
+        job_specs: list[Spec] | None = None,
+    ):
         keras = import_keras()
         import tensorflow as tf
 
         self.tf, self.spec, self.task, self.models = tf, spec, task, models
-        self.template, self.output_activation = _logits_template(spec, bundle.x_train.shape[2])
+        job_specs = job_specs or [spec] * len(models)
+        # Kernel penalties are applied per job below, with each job's own strengths.
+        self.template, self.output_activation = _logits_template(
+            without_regularizers(spec), bundle.x_train.shape[2]
+        )
         self.plan = _dense_plan(keras, self.template)
-        stacked = [
-            np.stack([v.numpy() for v in group])
-            for group in zip(*(m.trainable_variables for m in models), strict=True)
-        ]
+        self.penalties = _penalty_plan(self.template, job_specs)
+        # Runs of jobs whose Keras call differs only in dropout rates: one template each.
+        self.template_runs = _template_runs(job_specs, bundle.x_train.shape[2], self.template)
+        stacked = [np.stack(group) for group in zip(*(_trainable(m) for m in models), strict=True)]
         self.shapes = [s.shape[1:] for s in stacked]
         # All of a job's trainable weights as one row of one variable: the optimizer then
         # runs its handful of ops once per step instead of once per weight tensor.
         self.params = tf.Variable(
             np.concatenate([s.reshape(len(models), -1) for s in stacked], axis=1)
         )
-        self.non_trainable = self._stack(tf, [m.non_trainable_variables for m in models])
-        optimizer = models[0].optimizer
-        self.optimizer = optimizer.__class__.from_config(optimizer.get_config())
-        self.optimizer.build([self.params])
+        self.non_trainable = [
+            tf.Variable(np.stack(group))
+            for group in zip(*(_non_trainable(m) for m in models), strict=True)
+        ]
+        self.optimizer = per_job_optimizer(tf, [m.optimizer for m in models], self.params)
+        # Jobs whose weights and optimizer state still change (see `freeze`).
+        self.active = tf.Variable(np.ones(len(models), dtype=np.float32))
+        self.any_frozen = False
         loss = models[0].loss
         # A Loss object's call() gives per-sample values; a loss function already does.
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
@@ -229,13 +245,6 @@ class CompiledTrainer:
         # transpile every method it reaches (most of the first chunk's time otherwise).
         self.chunk = tf.function(self._chunk, reduce_retracing=True, autograph=False)
         self.evaluate = tf.function(self._evaluate, autograph=False)
-
-    @staticmethod
-    def _stack(tf: Any, per_model: list[list[Any]]) -> list[Any]:
-        return [
-            tf.Variable(np.stack([v.numpy() for v in group]))
-            for group in zip(*per_model, strict=True)
-        ]
 
     def weights(self) -> list[Any]:
         """The stacked trainable weights [B, *shape], read from the flat parameter rows."""
@@ -258,7 +267,8 @@ class CompiledTrainer:
                 [],
                 self._penalty(weights),
             )
-        return self._vectorized_forward(weights, x, training)
+        outputs, new_state, penalty = self._vectorized_forward(weights, x, training)
+        return outputs, new_state, penalty + self._penalty(weights)
 
     def _plain_logits(self, weights: list[Any], x: Any) -> Any:
         """A stack of Dense layers as batched matmuls over the job axis.
@@ -279,28 +289,59 @@ class CompiledTrainer:
         return h
 
     def _penalty(self, weights: list[Any]) -> Any:
-        """Kernel regularizers applied to the stacked kernels.
+        """Each job's L1/L2 kernel penalties [B], with its own strengths.
 
-        Keras' L1/L2 penalties are sums over a kernel's entries, so on the stacked kernel
-        they give the sum of the jobs' penalties, and each job's gradient is its own.
+        Keras' L1L2 is `l1·sum|k| + l2·sum k²` over a kernel; per job on the stacked kernel
+        that gives every job the gradient (`l2·2k`, `l1·sign k`) its own model would have.
         """
-        assert self.plan is not None
-        penalties = [
-            step.layer.kernel_regularizer(weights[step.kernel])
-            for step in self.plan
-            if step.kernel is not None and step.layer.kernel_regularizer is not None
-        ]
-        return self.tf.add_n(penalties) if penalties else self.tf.constant(0.0)
+        tf = self.tf
+        terms = []
+        for position, l1, l2 in self.penalties:
+            kernel = weights[position]
+            axes = list(range(1, kernel.shape.rank))
+            if l1 is not None:
+                terms.append(tf.constant(l1) * tf.reduce_sum(tf.abs(kernel), axis=axes))
+            if l2 is not None:
+                terms.append(tf.constant(l2) * tf.reduce_sum(tf.square(kernel), axis=axes))
+        return tf.add_n(terms) if terms else tf.constant(0.0)
 
     def _vectorized_forward(
         self, weights: list[Any], x: Any, training: bool
     ) -> tuple[Any, list[Any], Any]:
-        """Any Keras model: its own `stateless_call`, vectorized over the job axis."""
-        tf, n_trainable, n_state = self.tf, len(weights), len(self.non_trainable)
+        """Any Keras model: its own `stateless_call`, vectorized over the job axis; jobs
+        with other dropout rates run their own template's call over their slice."""
+        if len(self.template_runs) == 1:
+            logits, state, penalty = self._vectorized_slice(
+                self.template, weights, self.non_trainable, x, training
+            )
+            # The output activation runs outside vectorized_map so that, as in model.fit,
+            # Keras' cross-entropies see its logits (pfor, or a concatenation, would hide
+            # them) instead of clipped outputs.
+            return self.output_activation(logits), state, penalty
+        tf = self.tf
+        pieces = [
+            self._vectorized_slice(
+                template,
+                [w[jobs] for w in weights],
+                [v[jobs] for v in self.non_trainable],
+                x[jobs],
+                training,
+            )
+            for jobs, template in self.template_runs
+        ]
+        logits = tf.concat([p[0] for p in pieces], axis=0)
+        state = [tf.concat(group, axis=0) for group in zip(*(p[1] for p in pieces), strict=True)]
+        penalty = tf.concat([tf.broadcast_to(p[2], [p[0].shape[0]]) for p in pieces], axis=0)
+        return self.output_activation(logits), state, penalty
+
+    def _vectorized_slice(
+        self, template: Any, weights: list[Any], non_trainable: list[Any], x: Any, training: bool
+    ) -> tuple[Any, list[Any], Any]:
+        tf, n_trainable, n_state = self.tf, len(weights), len(non_trainable)
 
         def one_job(args: tuple[Any, ...]) -> tuple[Any, list[Any], Any]:
             job_weights, state = list(args[:n_trainable]), list(args[n_trainable:-1])
-            outputs, new_state, losses = self.template.stateless_call(
+            outputs, new_state, losses = template.stateless_call(
                 job_weights, state, args[-1], training=training, return_losses=True
             )
             penalty = tf.add_n(losses) if losses else tf.constant(0.0)
@@ -315,12 +356,8 @@ class CompiledTrainer:
             logits, penalty = tf.vectorized_map(stateless, (*weights, x))
             new_state: list[Any] = []
         else:
-            logits, new_state, penalty = tf.vectorized_map(
-                one_job, (*weights, *self.non_trainable, x)
-            )
-        # The output activation runs outside vectorized_map so that, as in model.fit, Keras'
-        # cross-entropies see its logits (pfor would hide them) instead of clipped outputs.
-        return self.output_activation(logits), new_state, penalty
+            logits, new_state, penalty = tf.vectorized_map(one_job, (*weights, *non_trainable, x))
+        return logits, new_state, penalty
 
     def _epoch_value(self, mean_row_score: Any) -> Any:
         """The task's history metric from the mean row score (RMSE: √ and the target units)."""
@@ -364,9 +401,15 @@ class CompiledTrainer:
         # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
         # Keras optimizers update sparsely; a dense gradient keeps every job on the dense path.
         gradient = tf.convert_to_tensor(tape.gradient(total, self.params))
+        kept = self._job_state() if self.any_frozen else []
+        before = [tf.identity(v) for v in kept]
         self.optimizer.apply_gradients([(gradient, self.params)])
         for variable, value in zip(self.non_trainable, new_state, strict=True):
             variable.assign(value)
+        for variable, old in zip(kept, before, strict=True):
+            # A frozen job's row goes back to what it was: weights, moments, statistics.
+            shape = [-1] + [1] * (variable.shape.rank - 1)
+            variable.assign(tf.where(tf.reshape(self.active, shape) > 0, variable, old))
         correct = self._row_scores(y, outputs)
         return tf.reduce_sum(losses * weight, axis=1), tf.reduce_sum(correct * mask, axis=1)
 
@@ -453,8 +496,33 @@ class CompiledTrainer:
         for current, best in zip((self.params, *self.non_trainable), self.best, strict=True):
             current.assign(best)
 
-    def _chunk(self, first_epoch: Any, epochs: Any) -> Any:
+    def _job_state(self) -> list[Any]:
+        """Every variable with one row per job: weights, optimizer slots, layer statistics."""
+        jobs = len(self.models)
+        slots = [
+            v
+            for v in self.optimizer.variables
+            if v.shape.rank and v.shape[0] == jobs and tuple(v.shape) == tuple(self.params.shape)
+        ]
+        return [self.params, *slots, *self.non_trainable]
+
+    def freeze(self, jobs: list[int]) -> None:
+        """Stop updating these jobs (e.g. pruned trials) from the next chunk on.
+
+        Their weights and optimizer state no longer change; the other jobs train exactly as
+        before. A frozen job's history goes on recording its (unchanging) scores.
+        """
+        active = np.asarray(self.active.numpy())
+        active[list(jobs)] = 0.0
+        self.active.assign(active)
+        self.any_frozen = True
+
+    def active_jobs(self) -> np.ndarray:
+        return np.flatnonzero(np.asarray(self.active.numpy()) > 0)
+
+    def _chunk(self, first_epoch: Any, epochs: Any, masked: bool = False) -> Any:
         tf = self.tf
+        self.any_frozen = masked  # traced once without freezing, once with
 
         def epoch(i: Any, logs: Any) -> tuple[Any, Any]:
             return i + 1, logs.write(i, self._epoch(first_epoch + i))
@@ -466,19 +534,38 @@ class CompiledTrainer:
 
     def run_chunk(self, first_epoch: int, epochs: int) -> np.ndarray:
         tf = self.tf
-        return np.asarray(self.chunk(tf.constant(first_epoch), tf.constant(epochs)))
+        masked = self.any_frozen
+        logs = self.chunk(tf.constant(first_epoch), tf.constant(epochs), masked)
+        self.any_frozen = masked
+        return np.asarray(logs)
 
     def write_back(self) -> None:
         """Copy the trained stacked variables into each job's Keras model."""
         weights = [np.asarray(w) for w in self.weights()]
         state = [np.asarray(v) for v in self.non_trainable]
         for b, model in enumerate(self.models):
+            if isinstance(model, JobModel):
+                model.trainable = [w[b] for w in weights]
+                model.non_trainable = [v[b] for v in state]
+                continue
             pairs = [
                 *zip(model.trainable_variables, weights, strict=True),
                 *zip(model.non_trainable_variables, state, strict=True),
             ]
             for variable, stacked in pairs:
                 variable.assign(stacked[b])
+
+
+def _trainable(model: Any) -> list[np.ndarray]:
+    if isinstance(model, JobModel):
+        return model.trainable
+    return [np.asarray(v.numpy()) for v in model.trainable_variables]
+
+
+def _non_trainable(model: Any) -> list[np.ndarray]:
+    if isinstance(model, JobModel):
+        return model.non_trainable
+    return [np.asarray(v.numpy()) for v in model.non_trainable_variables]
 
 
 @dataclass(frozen=True)
@@ -533,19 +620,208 @@ def _logits_template(spec: Spec, n_features: int) -> tuple[Any, Any]:
     return build_model(logits_spec, n_features), keras.activations.get(output.activation)
 
 
+def without_regularizers(spec: Spec) -> Spec:
+    """The spec's network with no kernel penalties (the trainer applies them per job)."""
+    layers = [layer.model_copy(update={"kernel_regularizer": None}) for layer in spec.model.layers]
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"layers": layers})})
+
+
+PenaltyPlan = list[tuple[int, "np.ndarray | None", "np.ndarray | None"]]
+
+
+def _template_runs(job_specs: list[Spec], n_features: int, first: Any) -> list[tuple[slice, Any]]:
+    """Consecutive jobs with the same dropout rates, each run with a template of its rates
+    (the first run's is the trainer's own template)."""
+
+    def rates(spec: Spec) -> tuple[float, ...]:
+        return tuple(layer.dropout for layer in spec.model.layers)
+
+    runs: list[tuple[slice, Any]] = []
+    templates = {rates(job_specs[0]): first}
+    start = 0
+    for end in range(1, len(job_specs) + 1):
+        if end < len(job_specs) and rates(job_specs[end]) == rates(job_specs[start]):
+            continue
+        key = rates(job_specs[start])
+        if key not in templates:
+            spec = without_regularizers(job_specs[start])
+            templates[key] = _logits_template(spec, n_features)[0]
+        runs.append((slice(start, end), templates[key]))
+        start = end
+    return runs
+
+
+def _penalty_plan(template: Any, job_specs: list[Spec]) -> PenaltyPlan:
+    """Per Dense layer with a penalty in some job: its kernel's position, per-job l1 and l2
+    factors [B] (None when every job's is 0, as Keras then adds no term)."""
+    position = {id(v): i for i, v in enumerate(template.trainable_variables)}
+    plan: PenaltyPlan = []
+    for index in range(len(job_specs[0].model.layers)):
+        strengths = [s.model.layers[index].kernel_regularizer for s in job_specs]
+        if all(r is None or (r.l1 == 0 and r.l2 == 0) for r in strengths):
+            continue
+        l1 = np.array([r.l1 if r else 0.0 for r in strengths], dtype=np.float32)
+        l2 = np.array([r.l2 if r else 0.0 for r in strengths], dtype=np.float32)
+        kernel = position[id(template.get_layer(f"dense_{index}").kernel)]
+        plan.append((kernel, l1 if l1.any() else None, l2 if l2.any() else None))
+    return plan
+
+
+def _config_values(configs: list[dict[str, Any]], key: str) -> list[Any]:
+    return [config.get(key) for config in configs]
+
+
+def _differs(values: list[Any]) -> bool:
+    first = json.dumps(values[0], sort_keys=True, default=str)
+    return any(json.dumps(v, sort_keys=True, default=str) != first for v in values[1:])
+
+
+def per_job_optimizer(tf: Any, optimizers: list[Any], params: Any) -> Any:
+    """One optimizer for the stacked parameter rows, with per-job hyperparameters.
+
+    A hyperparameter every job shares stays the Python float Keras' own update expects (so
+    a bundle computes bit for bit what each job's model would). One that differs becomes a
+    [B, 1] tensor in its place: the update's arithmetic broadcasts it over each job's row.
+    """
+    kind = type(optimizers[0])
+    if any(type(o) is not kind for o in optimizers):
+        raise Unsupported("different optimizers in one bundle")
+    configs = [o.get_config() for o in optimizers]
+    # Keras numbers the names of optimizers it makes (adam, adam_1, …): not a setting.
+    differing = [k for k in configs[0] if k != "name" and _differs(_config_values(configs, k))]
+    own = per_job_optimizer_keys(kind.__name__)
+    shared_only = [k for k in differing if k not in own]
+    if shared_only:
+        raise Unsupported(f"{kind.__name__} {shared_only} differing within one bundle")
+    optimizer = kind.from_config(copy.deepcopy(configs[0]))  # it deserializes in place
+    optimizer.build([params])
+    for key in differing:
+        values = _config_values(configs, key)
+        if key == "learning_rate":
+            _per_job_learning_rate(tf, optimizer, values)
+        else:
+            setattr(optimizer, key, _column(tf, [float(v) for v in values]))
+    return optimizer
+
+
+def _column(tf: Any, values: list[float]) -> Any:
+    """Per-job values as float32 [B, 1], rounded from float64 as Keras rounds Python floats."""
+    return tf.constant(np.asarray(values, dtype=np.float64).astype(np.float32)[:, None])
+
+
+def _per_job_learning_rate(tf: Any, optimizer: Any, values: list[Any]) -> None:
+    schedule = optimizer._learning_rate
+    if all(isinstance(v, dict) for v in values):  # a schedule: only its start may differ
+        configs = [dict(v["config"]) for v in values]
+        starts = [float(c.pop("initial_learning_rate")) for c in configs]
+        if _differs([{**v, "config": c} for v, c in zip(values, configs, strict=True)]):
+            raise Unsupported("learning-rate schedules differing beyond their start")
+        schedule.initial_learning_rate = _column(tf, starts)
+        return
+    if any(isinstance(v, dict) for v in values):
+        raise Unsupported("a learning-rate schedule in some jobs only")
+    rates = _column(tf, [float(v) for v in values])
+    # Keras calls a callable learning rate at every step; a variable would have to be [].
+    optimizer._learning_rate = lambda: rates
+
+
+class JobModel:
+    """A job's weights on the Keras model its part shares: one model per spec, not per job.
+
+    `save`, `predict` and `get_weights` first load this job's weights into the shared model,
+    so a saved `.keras` file is exactly the job's own model.
+    """
+
+    def __init__(self, shared: Any, trainable: list[np.ndarray], non_trainable: list[np.ndarray]):
+        self.shared, self.trainable, self.non_trainable = shared, trainable, non_trainable
+
+    @property
+    def optimizer(self) -> Any:
+        return self.shared.optimizer
+
+    @property
+    def loss(self) -> Any:
+        return self.shared.loss
+
+    def _load(self) -> Any:
+        pairs = [
+            *zip(self.shared.trainable_variables, self.trainable, strict=True),
+            *zip(self.shared.non_trainable_variables, self.non_trainable, strict=True),
+        ]
+        for variable, value in pairs:
+            variable.assign(value)
+        return self.shared
+
+    def save(self, path: Any) -> None:
+        self._load().save(path)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        return self._load().predict(*args, **kwargs)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.asarray(w) for w in self._load().get_weights()]
+
+
+def _initial_dense_weights(spec: Spec, shared: Any, seed: int) -> dict[int, np.ndarray]:
+    """The Dense kernels and biases a model built with this seed starts from, by the id of
+    the shared model's variable, without building a model.
+
+    Keras draws each random initializer's seed from the global generator when the
+    initializer is made (`dense_initializers`, in `build_model`'s order) and the values from
+    that seed when the variable is created: calling them gives the built model's weights.
+    """
+    seed_everything(seed)
+    values = {}
+    for index, (kernel_init, bias_init) in enumerate(dense_initializers(spec)):
+        built = shared.get_layer(f"dense_{index}")
+        values[id(built.kernel)] = np.asarray(
+            kernel_init(tuple(built.kernel.shape), dtype=built.kernel.dtype)
+        )
+        if built.use_bias:
+            values[id(built.bias)] = np.asarray(
+                bias_init(tuple(built.bias.shape), dtype=built.bias.dtype)
+            )
+    return values
+
+
+def _dense_only(keras: Any, model: Any) -> bool:
+    """Whether a model's only weights are Dense kernels and biases (no state, no seeds)."""
+    dense = {id(w) for layer in model.layers if type(layer) is keras.layers.Dense
+             for w in layer.weights}  # fmt: skip
+    return not model.non_trainable_variables and all(
+        id(v) in dense for v in model.trainable_variables
+    )
+
+
 def build_models(
     spec: Spec, n_features: int, seeds: list[int], prepared: list[JobData]
 ) -> list[Any]:
+    """Each job's model, starting from the weights its seed gives.
+
+    A plain Dense stack is built once per spec and each job gets its own starting weights
+    on it (`JobModel`); building a Keras model per job costs ~50 ms. Anything else (dropout
+    seeds, batch-normalization state) is built per job.
+    """
+    keras = import_keras()
     # Every job takes the same number of steps per epoch: that of the longest.
     steps = -(-max(len(p.x_train) for p in prepared) // spec.train.batch_size)
-    models = []
-    for seed in seeds:
+
+    def compiled(seed: int) -> Any:
         seed_everything(seed)
         model = build_model(spec, n_features)
         compile_model(model, spec, steps_per_epoch=steps)
         # Built, so that a saved model's optimizer matches the variables it is loaded with.
         model.optimizer.build(model.trainable_variables)
-        models.append(model)
+        return model
+
+    shared = compiled(seeds[0])
+    if not _dense_only(keras, shared):
+        return [shared, *(compiled(seed) for seed in seeds[1:])]
+    models = []
+    for seed in seeds:
+        initial = _initial_dense_weights(spec, shared, seed)
+        trainable = [initial[id(v)] for v in shared.trainable_variables]
+        models.append(JobModel(shared, trainable, []))
     return models
 
 
@@ -566,6 +842,8 @@ def train_bundle(trainer: CompiledTrainer, epochs: int, on_chunk: Any) -> tuple[
         ends = trainer.patience_ends()
         if ends is not None and np.all(ends <= done):
             break
+        if trainer.active_jobs().size == 0:
+            break  # every job frozen
         per_epoch = (time.perf_counter() - chunk_started) / chunk
         chunk = int(np.clip(TARGET_CHUNK_SECONDS / max(per_epoch, 1e-6), 1, max(epochs - done, 1)))
     trainer.restore_best()

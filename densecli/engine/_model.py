@@ -78,11 +78,42 @@ def _activation_layer(
         raise ConfigError(f"{key}: bad parameters {params} for {name} ({err})") from None
 
 
+def _initializers(keras: Any, layer: LayerSpec, index: int) -> tuple[Any, Any]:
+    """A Dense layer's kernel and bias initializers. Making a random one draws its seed from
+    the global generator: this is the only randomness in making a plain Dense stack."""
+    key = f"model.layers.{index}"
+    return (
+        _resolve(
+            keras.initializers.get,
+            layer.kernel_initializer,
+            f"{key}.kernel_initializer",
+            "initializer",
+            keras.initializers,
+        ),
+        _resolve(
+            keras.initializers.get,
+            layer.bias_initializer,
+            f"{key}.bias_initializer",
+            "initializer",
+            keras.initializers,
+        ),
+    )
+
+
+def dense_initializers(spec: Spec) -> list[tuple[Any, Any]]:
+    """Every Dense layer's (kernel, bias) initializers, made in the order `build_model` makes
+    them: after the same global seed, a plain Dense stack (no dropout, whose layer draws a
+    seed too) gets from them exactly the starting weights `build_model` gives it."""
+    keras = import_keras()
+    return [_initializers(keras, layer, i) for i, layer in enumerate(spec.model.layers)]
+
+
 def _block(keras: Any, layer: LayerSpec, index: int) -> list[Any]:
     """Dense → [batch norm] → activation or maxout → [dropout], as Keras layers."""
     key = f"model.layers.{index}"
     plain = isinstance(layer.activation, str) and not layer.batch_norm and layer.maxout is None
     regularizer = layer.kernel_regularizer
+    kernel_initializer, bias_initializer = _initializers(keras, layer, index)
     dense = keras.layers.Dense(
         layer.units * (layer.maxout or 1),
         activation=(
@@ -96,20 +127,8 @@ def _block(keras: Any, layer: LayerSpec, index: int) -> list[Any]:
             if plain
             else None
         ),
-        kernel_initializer=_resolve(
-            keras.initializers.get,
-            layer.kernel_initializer,
-            f"{key}.kernel_initializer",
-            "initializer",
-            keras.initializers,
-        ),
-        bias_initializer=_resolve(
-            keras.initializers.get,
-            layer.bias_initializer,
-            f"{key}.bias_initializer",
-            "initializer",
-            keras.initializers,
-        ),
+        kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
         kernel_regularizer=keras.regularizers.L1L2(regularizer.l1, regularizer.l2)
         if regularizer
         else None,
@@ -161,6 +180,11 @@ def compile_model(
         if metrics is not None
         else [_metric(keras, name, i) for i, name in enumerate(spec.train.metrics)],
     )
+
+
+def make_optimizer(spec: Spec, steps_per_epoch: int = 1) -> Any:
+    """The spec's Keras optimizer (with its schedule), without a model."""
+    return _optimizer(import_keras(), spec, steps_per_epoch)
 
 
 def _optimizer(keras: Any, spec: Spec, steps_per_epoch: int) -> Any:

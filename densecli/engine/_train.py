@@ -50,9 +50,9 @@ class JobResult:
 class Part:
     """Jobs of one experiment inside a shared training call, with that experiment's watch.
 
-    Parts trained together must build the same network (see `densecli.sweep.bundle_key`);
+    Parts trained together must build the same network (see `densecli.engine.bundle_key`);
     they may differ in what each job carries itself: rows, seeds, initializers,
-    preprocessing and class weights.
+    preprocessing, class weights, kernel penalty strengths and optimizer hyperparameters.
     """
 
     spec: Spec
@@ -67,15 +67,19 @@ def train_parts(
     progress: Progress,
     engine: EngineName = "compiled",
     notice: Callable[[str], None] = print,
+    between_chunks: BetweenChunks | None = None,
 ) -> list[list[JobResult]]:
-    """Train every part's jobs; with the compiled engine, all of them as one bundle."""
+    """Train every part's jobs; with the compiled engine, all of them as one bundle.
+
+    `between_chunks` (compiled engine only) sees each chunk's logs and may freeze jobs.
+    """
     if engine == "compiled":
         from densecli.engine._compiled import Unsupported, check_supported
 
         try:
             for part in {id(part.spec): part for part in parts}.values():
                 check_supported(part.spec, part.task, data.n_features)
-            return _train_compiled(parts, data, progress)
+            return _train_compiled(parts, data, progress, between_chunks)
         except Unsupported as reason:
             notice(f"notice: the compiled engine cannot run {reason}; using --engine fit")
     total = sum(len(part.jobs) for part in parts)
@@ -85,7 +89,17 @@ def train_parts(
 # --- the compiled engine -----------------------------------------------------------------
 
 
-def _train_compiled(parts: list[Part], data: Dataset, progress: Progress) -> list[list[JobResult]]:
+# Called after every compiled chunk with the epochs done, the chunk's logs [epochs, B, 6]
+# (the task's history keys) and a function that freezes the given jobs (bundle columns).
+BetweenChunks = Callable[[int, np.ndarray, Callable[[list[int]], None]], None]
+
+
+def _train_compiled(
+    parts: list[Part],
+    data: Dataset,
+    progress: Progress,
+    between_chunks: BetweenChunks | None = None,
+) -> list[list[JobResult]]:
     from densecli.engine._compiled import CompiledTrainer, build_models, make_bundle, train_bundle
 
     spec, task = parts[0].spec, parts[0].task  # the network, loss, optimizer, epochs: shared
@@ -96,7 +110,8 @@ def _train_compiled(parts: list[Part], data: Dataset, progress: Progress) -> lis
         for part in parts
         for model in build_models(part.spec, data.n_features, [j.seed for j in part.jobs], prepared)
     ]
-    trainer = CompiledTrainer(spec, task, models, make_bundle(jobs, prepared))
+    job_specs = [part.spec for part in parts for _ in part.jobs]
+    trainer = CompiledTrainer(spec, task, models, make_bundle(jobs, prepared), job_specs)
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
     watches = _part_columns(parts)
 
@@ -105,6 +120,8 @@ def _train_compiled(parts: list[Part], data: Dataset, progress: Progress) -> lis
         last = logs[-1].mean(axis=0)
         shown = {"loss": float(last[0]), task.history_metric: float(last[1])}
         progress.advance(len(jobs) * len(logs), shown)
+        if between_chunks is not None:
+            between_chunks(done, logs, trainer.freeze)
 
     history, seconds = train_bundle(trainer, spec.train.epochs, on_chunk)
     trainer.write_back()

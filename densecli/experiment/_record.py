@@ -16,7 +16,7 @@ from typing import Any
 
 from densecli.backend import prefer_threads_for, versions
 from densecli.data import target_position
-from densecli.engine import JobResult, Part, Watch, train_parts
+from densecli.engine import BetweenChunks, JobResult, Part, Watch, train_parts
 from densecli.errors import DensecliError, TrainingDiverged
 from densecli.experiment._prepare import Experiment, Output, Plan
 from densecli.experiment._resampling import Resampling, cv_resampling, split_resampling
@@ -202,7 +202,10 @@ def _finish_recording(recording: _Recording, results: list[JobResult], output: O
 
 
 def train_and_record(
-    experiments: list[tuple[Experiment, Resampling]], plan: Plan, output: Output
+    experiments: list[tuple[Experiment, Resampling]],
+    plan: Plan,
+    output: Output,
+    between_chunks: BetweenChunks | None = None,
 ) -> list[Outcome | DensecliError]:
     """Train the experiments' jobs together (one bundle when the compiled engine can) in
     scratch run folders; each becomes a run only when complete.
@@ -220,7 +223,9 @@ def train_and_record(
             recordings.append(_open_recording(exp, resampling, library_versions, output))
         parts = [Part(r.exp.spec, r.exp.task, r.resampling.jobs, r.watch) for r in recordings]
         data = recordings[0].exp.data
-        trained = train_parts(parts, data, output.progress, plan.engine, output.notice)
+        trained = train_parts(
+            parts, data, output.progress, plan.engine, output.notice, between_chunks
+        )
     except BaseException as error:
         for recording in recordings:  # interrupted or diverged: kept, marked; else gone
             stopped = _stopped(recording.watch)
@@ -269,8 +274,14 @@ def run_cv(exp: Experiment, plan: Plan, output: Output) -> Outcome:
 
 
 def run_cv_together(
-    experiments: list[Experiment], plan: Plan, output: Output
+    experiments: list[Experiment],
+    plan: Plan,
+    output: Output,
+    between_chunks: BetweenChunks | None = None,
 ) -> list[Outcome | DensecliError]:
-    """Several CV experiments that build the same network, trained as one bundle."""
+    """Several CV experiments that build the same network, trained as one bundle.
+
+    `between_chunks` sees every chunk's logs of the bundle (experiment i's jobs are the
+    columns after those of experiments 0..i-1) and may freeze jobs (pruning)."""
     pairs = [(exp, cv_resampling(exp, plan)) for exp in experiments]
-    return train_and_record(pairs, plan, output)
+    return train_and_record(pairs, plan, output, between_chunks)

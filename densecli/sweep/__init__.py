@@ -5,6 +5,7 @@
 beside them); `_folder` and `_results` own the sweep folder; `_run` is `densecli sweep`.
 """
 
+from densecli.engine import bundle_key
 from densecli.sweep._definition import (
     Point,
     RandomSearch,
@@ -19,7 +20,7 @@ from densecli.sweep._definition import (
     sweep_from_record,
 )
 from densecli.sweep._folder import SweepFolder, find_sweep_to_resume
-from densecli.sweep._groups import bundle_key, check_with_keras, group_points
+from densecli.sweep._groups import check_with_keras, group_points
 from densecli.sweep._local import run_local
 from densecli.sweep._ray import import_ray, ray_session, run_ray
 from densecli.sweep._results import PointRow, collect_points, render_results, write_results

@@ -10,26 +10,9 @@ from __future__ import annotations
 
 import json
 
+from densecli.engine import bundle_key
 from densecli.errors import ConfigError
-from densecli.spec import Spec
 from densecli.sweep._definition import Point
-
-# Per job, not per bundle: the compiled engine gives every job its own of these.
-PER_JOB_LAYER_KEYS = ("kernel_initializer", "bias_initializer")
-PER_JOB_TRAIN_KEYS = ("class_weight", "tensorboard")
-
-
-def bundle_key(spec: Spec) -> str:
-    """Specs with equal keys build the same network and can train as one compiled bundle."""
-    resolved = spec.resolved()
-    layers = [
-        {k: v for k, v in layer.items() if k not in PER_JOB_LAYER_KEYS}
-        for layer in resolved["model"]["layers"]
-    ]
-    train = {k: v for k, v in resolved["train"].items() if k not in PER_JOB_TRAIN_KEYS}
-    # cv.folds too: folds of another size would pad the smaller jobs' epochs with extra steps.
-    shared = [layers, train, resolved["data"], resolved["cv"]]
-    return json.dumps(shared, sort_keys=True)
 
 
 def check_with_keras(points: list[Point], n_features: int) -> None:
