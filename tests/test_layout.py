@@ -138,7 +138,7 @@ def _string_literals(tree: ast.AST) -> list[str]:
 
 RUN_FILE_NAMES = [
     files.CONFIG, files.ENVIRONMENT, files.FOLDS, files.INPUTS, files.METRICS, files.HISTORY,
-    files.PREDICTIONS, files.STATUS, files.LEARNING_CURVES, files.FOLDS_CHART,
+    files.PREDICTIONS, files.STATUS, files.LEARNING_CURVES, files.FOLDS_CHART, files.PREDICTED_CHART,
     files.MODEL_SUFFIX, files.PREPROCESS_SUFFIX, files.SWEEP,
     files.RESULTS_CSV, files.RESULTS_MD, files.COMPARE_CSV, files.COMPARE_MD,
 ]  # fmt: skip

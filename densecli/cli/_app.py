@@ -22,6 +22,7 @@ from densecli.experiment import Plan
 from densecli.runs import this_command
 from densecli.signals import Interrupted, interrupted_message
 from densecli.sweep import SweepRequest
+from densecli.tracking import check_reachable, settings_for
 
 app = typer.Typer(
     name="densecli",
@@ -39,8 +40,9 @@ DEFAULT_WORKERS = (
 # The choices of compare's options (densecli.runs implements each; a test keeps them equal).
 OutputFormat = Literal["table", "csv", "markdown", "json"]
 SortKey = Literal[
-    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "train_seconds", "created", "name"
-]
+    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "rmse", "mae", "r2",
+    "train_seconds", "created", "name",
+]  # fmt: skip
 Mode = Literal["split", "cv"]
 Engine = Literal["compiled", "fit"]  # densecli.engine.ENGINES; a test keeps them equal
 
@@ -77,6 +79,25 @@ DataOption = Annotated[
 FoldsOption = Annotated[int | None, typer.Option(help="Shortcut for --set cv.folds=N.")]
 RepeatsOption = Annotated[
     int, typer.Option(min=1, help="Repeated k-fold: R shuffles, fold seeds seed, seed+1, …")
+]
+MlflowOption = Annotated[
+    bool,
+    typer.Option(
+        "--mlflow",
+        help="Log the finished run to MLflow (pip install 'densecli[mlflow]'): to --mlflow-uri, "
+        "else $DENSECLI_MLFLOW_URI, else sqlite:///RUNS_DIR/mlflow.db (RUNS_DIR: --runs-dir).",
+    ),
+]
+MlflowUriOption = Annotated[
+    str | None,
+    typer.Option("--mlflow-uri", metavar="URI", help="MLflow tracking URI; implies --mlflow."),
+]
+MlflowOptionalOption = Annotated[
+    bool,
+    typer.Option(
+        "--mlflow-optional",
+        help="If MLflow cannot be reached, warn and train anyway; implies --mlflow.",
+    ),
 ]
 
 
@@ -125,13 +146,17 @@ def train(
     data: DataOption = None,
     engine: EngineOption = "compiled",
     seeds: SeedsOption = 1,
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
 ) -> None:
     """Train on the classic split (first `data.train_rows` rows) and score the rest.
 
     Example: `densecli train configs/pima.yaml --set train.epochs=20`
     """
     with user_errors():
-        commands.train(config, set_ or [], runs_dir, data, Plan(engine, 1, seeds))
+        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
+        commands.train(config, set_ or [], runs_dir, data, Plan(engine, 1, seeds), tracking)
 
 
 @app.command()
@@ -144,14 +169,18 @@ def cv(
     repeats: RepeatsOption = 1,
     seeds: SeedsOption = 1,
     engine: EngineOption = "compiled",
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
 ) -> None:
     """Stratified k-fold cross-validation (`cv.folds`, default 10).
 
     Example: `densecli cv configs/pima.yaml --repeats 5 --set train.epochs=300`
     """
     with user_errors():
+        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
         plan = Plan(engine, repeats, seeds)
-        commands.cv(config, _with_folds(set_, folds), runs_dir, data, plan)
+        commands.cv(config, _with_folds(set_, folds), runs_dir, data, plan, tracking)
 
 
 @app.command()
@@ -198,6 +227,9 @@ def sweep(
             "runtime (needs pip install 'densecli[ray]').",
         ),
     ] = None,
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
 ) -> None:
     """Cross-validate every point of a grid or random search; one run folder per point.
 
@@ -217,7 +249,9 @@ def sweep(
         this_command(),
     )
     with user_errors():
-        code = commands.sweep(request)
+        home = source.parent if source.is_dir() else runs_dir  # a resumed sweep's runs folder
+        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, home))
+        code = commands.sweep(request, tracking)
     if code:
         raise typer.Exit(code)
 
@@ -230,8 +264,12 @@ def compare(
         typer.Option("--format", help="table for people; csv, markdown, json for tools."),
     ] = "table",
     sort: Annotated[
-        SortKey, typer.Option(help="Order by this score, best first (loss: lowest first).")
-    ] = "accuracy",
+        SortKey | None,
+        typer.Option(
+            help="Order by this score, best first (loss, rmse, mae: lowest first). "
+            "Default: each task's own score (accuracy; RMSE for regression)."
+        ),
+    ] = None,
     mode: Annotated[Mode | None, typer.Option(help="Only classic-split or only CV runs.")] = None,
     top: Annotated[int | None, typer.Option(min=1, help="Keep the first N runs.")] = None,
     plot: Annotated[
@@ -320,6 +358,59 @@ def show(
     """
     with user_errors():
         commands.show(run)
+
+
+@app.command("mlflow")
+def mlflow_(
+    path: Annotated[
+        Path, typer.Argument(metavar="RUNS", help="A runs folder, or one run or sweep folder.")
+    ] = DEFAULT_RUNS,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow-uri",
+            metavar="URI",
+            help="Tracking URI; default $DENSECLI_MLFLOW_URI, else sqlite:///RUNS/mlflow.db.",
+        ),
+    ] = None,
+) -> None:
+    """Log finished runs to MLflow; runs logged before are skipped (needs densecli[mlflow]).
+
+    Example: `densecli mlflow runs/` then `mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`
+    """
+    with user_errors():
+        commands.mlflow(path, mlflow_uri)
+
+
+ExportFormat = Literal["keras", "saved_model", "onnx", "litert"]
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="keras, saved_model (a folder), onnx or litert"),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the artifact (never replaced).")
+    ],
+    fold: Annotated[
+        int | None,
+        typer.Option(
+            metavar="K", min=1, help="Export only the K-th model of a CV run (default: their mean)."
+        ),
+    ] = None,
+) -> None:
+    """One model file that takes raw feature rows, with the run's preprocessing built in.
+
+    It returns the class probabilities `predict` shows (a CV run: the mean of its fold models);
+    PATH.export.json beside it names the input columns and outputs.
+
+    Example: `densecli export runs/20250101-120000-pima-tutorial-cv --format onnx -o pima.onnx`
+    """
+    with user_errors():
+        commands.export(run, fmt, output, fold)
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ from densecli.experiment import (
 )
 from densecli.report import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.runs import (
+    RunRow,
+    by_task,
     collect_runs,
     collect_unfinished,
     describe_order,
@@ -40,7 +42,7 @@ from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec, load_spec
 from densecli.sweep import SweepRequest, render_results, run_sweep
 from densecli.tables import print_line, titled_table
-from densecli.tasks import view_for
+from densecli.tracking import MlflowSettings, log_after
 
 # A terminal table of a thousand runs takes longer to draw than to read them all, and nobody
 # reads it; compare.csv and compare.md always hold every run.
@@ -59,6 +61,13 @@ def _stderr() -> Console:
 
 def notice(message: str) -> None:
     print_line(_stderr(), message)
+
+
+def notice_inference(experiment: Experiment) -> None:
+    """Say once which task was inferred and why (after the checks that can refuse a run)."""
+    task = experiment.task
+    if task.reason:
+        notice(f"task: {task.name} ({task.reason}); set task: in the spec to choose")
 
 
 def _output(runs_dir: Path, progress: EpochProgress) -> Output:
@@ -83,27 +92,41 @@ def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Expe
 
 
 def train(
-    config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
+    config: Path,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    data: Path | None,
+    plan: Plan,
+    tracking: MlflowSettings | None = None,
 ) -> None:
     experiment = _prepared(config, overrides, data)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
+    notice_inference(experiment)
     with (
         signals_as_interrupts(),
         _progress(experiment, plan.seeds) as progress,
     ):
         outcome = run_split(experiment, plan, _output(runs_dir, progress))
     render_run(Console(), outcome.metrics, outcome.run_dir)
+    _track(outcome.run_dir, tracking)
 
 
 def cv(
-    config: Path, overrides: Sequence[str], runs_dir: Path, data: Path | None, plan: Plan
+    config: Path,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    data: Path | None,
+    plan: Plan,
+    tracking: MlflowSettings | None = None,
 ) -> None:
     experiment = _prepared(config, overrides, data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
+    notice_inference(experiment)
     with signals_as_interrupts(), _progress(experiment, models) as progress:
         outcome = run_cv(experiment, plan, _output(runs_dir, progress))
     render_run(Console(), outcome.metrics, outcome.run_dir)
+    _track(outcome.run_dir, tracking)
 
 
 def _progress(experiment: Experiment, models: int) -> EpochProgress:
@@ -122,6 +145,7 @@ def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
     experiment = _prepared(config, overrides, data)
     summary = _model_summary(experiment.spec, experiment.data.n_features)
+    notice_inference(experiment)
     console = Console()
     console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
     console.print(yaml.safe_dump(experiment.spec.resolved(), sort_keys=False), markup=False)
@@ -198,40 +222,42 @@ def show(run_dir: Path) -> None:
 def compare_runs(
     runs_dir: Path,
     fmt: str = "table",
-    sort: str = "accuracy",
+    sort: str | None = None,
     mode: str | None = None,
     top: int | None = None,
     plot: Path | None = None,
 ) -> None:
-    """`compare` with its options: which runs, in which order, in which format, and a plot."""
+    """`compare` with its options: which runs, in which order, in which format, and a plot.
+
+    Runs of different tasks (classification, regression) are listed apart; without --sort
+    each task's runs are ranked by its own score.
+    """
     rows, warnings = collect_runs(runs_dir)
     for warning in warnings:
         notice(f"warning: {warning}")
-    rows = select_runs(rows, sort, mode, top)
-    cells = table_rows(rows)
+    groups = [select_runs(group, sort, mode, top) for group in by_task(rows)]
+    groups = [group for group in groups if group]
+    cells = [table_rows(group) for group in groups]
     unfinished = collect_unfinished(runs_dir)  # interrupted, failed, abandoned: never ranked
     written = write_tables(runs_dir, cells, unfinished)
-    title = describe_order(sort, mode)
+    titles = [_order_title(group, sort, mode, len(groups) > 1) for group in groups]
     if plot is not None:
         from densecli.report import write_comparison_plot
 
-        written.append(write_comparison_plot(rows, plot, title))
+        chosen = groups[0] if groups else []
+        written.append(write_comparison_plot(chosen, plot, titles[0] if titles else ""))
     if fmt != "table":
-        sys.stdout.write(render_text(cells, rows, fmt))  # stdout stays clean for pipes
+        shown_rows = [row for group in groups for row in group]
+        sys.stdout.write(render_text(cells, shown_rows, fmt))  # stdout stays clean for pipes
         notice("Written: " + ", ".join(map(str, written)))
         return
-    shown = title + (f" (top {top})" if top is not None else "")
     console = _wide_console()
-    note = ""
-    if rows:
-        view = view_for(rows[0].metrics)
-        note = view.compare_note(view.shared_references([r.metrics for r in rows]))
-    render_compare(console, cells[:TERMINAL_ROWS], written, title=shown, note=note)
-    if len(cells) > TERMINAL_ROWS:
-        print_line(
-            console,
-            f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in {written[1]}.",
-        )
+    if not groups:
+        render_compare(console, [], written)
+    for group, group_cells, title in zip(groups, cells, titles, strict=True):
+        _render_group(console, group, group_cells, title + (f" (top {top})" if top else ""))
+    if groups:
+        print_line(console, "Written: " + ", ".join(str(p) for p in written))
     render_unfinished(console, unfinished_cells(unfinished))
     for sweep in sweep_folders(runs_dir):
         print_line(
@@ -241,8 +267,50 @@ def compare_runs(
         )
 
 
-def sweep(request: SweepRequest) -> int:
+def _order_title(rows: list[RunRow], sort: str | None, mode: str | None, named: bool) -> str:
+    view = rows[0].view
+    return describe_order(sort or view.score.key, mode, view.name if named else "")
+
+
+def _render_group(
+    console: Console, rows: list[RunRow], cells: list[dict[str, str]], title: str
+) -> None:
+    view = rows[0].view
+    note = view.compare_note(view.shared_references([r.metrics for r in rows]))
+    render_compare(console, cells[:TERMINAL_ROWS], [], title=title, note=note)
+    if len(cells) > TERMINAL_ROWS:
+        print_line(
+            console,
+            f"Showing the first {TERMINAL_ROWS} of {len(cells)} runs; all are in the "
+            "compare files.",
+        )
+
+
+def sweep(request: SweepRequest, tracking: MlflowSettings | None = None) -> int:
     """Train every point of a sweep; returns the exit code (3 if a point failed)."""
     outcome = run_sweep(request, _stderr(), notice)
     render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
+    _track(outcome.folder, tracking)  # the points that finished, even if some failed
     return outcome.exit_code
+
+
+def _track(folder: Path, tracking: MlflowSettings | None) -> None:
+    """Log a finished run (or sweep) folder to MLflow when asked to; the folder is written."""
+    if tracking is not None:
+        said = log_after(folder, tracking)
+        if said:
+            notice(said)
+
+
+def mlflow(path: Path, uri: str | None) -> None:
+    """Log existing run folders to MLflow; runs logged before are skipped."""
+    from densecli.tracking import log_runs
+
+    notice(log_runs(path, uri))
+
+
+def export(run: Path, fmt: str, output: Path, fold: int | None) -> None:
+    """One model file taking raw rows, with the run's preprocessing built in."""
+    from densecli.export import export_run
+
+    notice(export_run(run, fmt, output, fold))

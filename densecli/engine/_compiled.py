@@ -99,6 +99,7 @@ class Bundle:
     y_eval: np.ndarray
     eval_mask: np.ndarray  # [B, M]
     seeds: np.ndarray  # [B]
+    target_scale: np.ndarray  # [B]: each job's output units per target unit (for history)
 
 
 def _padded(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +122,7 @@ def make_bundle(jobs: list[Any], prepared: list[JobData]) -> Bundle:
     y_eval, _ = _padded([p.y_eval for p in prepared])
     rows = np.broadcast_to(np.arange(x_train.shape[1]), train_mask.shape).astype(np.int64)
     seeds = np.array([j.seed for j in jobs], dtype=np.int64)
+    scales = np.array([p.targets.scale for p in prepared], dtype=np.float32)
     return Bundle(
         x_train,
         y_train,
@@ -134,6 +136,7 @@ def make_bundle(jobs: list[Any], prepared: list[JobData]) -> Bundle:
         y_eval,
         eval_mask,
         seeds,
+        scales,
     )
 
 
@@ -319,6 +322,10 @@ class CompiledTrainer:
         # cross-entropies see its logits (pfor would hide them) instead of clipped outputs.
         return self.output_activation(logits), new_state, penalty
 
+    def _epoch_value(self, mean_row_score: Any) -> Any:
+        """The task's history metric from the mean row score (RMSE: √ and the target units)."""
+        return self.task.epoch_value(self.tf, mean_row_score, self.data["target_scale"])
+
     def _row_scores(self, y_true: Any, y_pred: Any) -> Any:
         """The task's history metric per row (1.0 for a right class)."""
         return self.task.row_scores(self.tf, y_true, y_pred)
@@ -342,7 +349,7 @@ class CompiledTrainer:
         mask = d[f"{part}_mask"]
         loss = self._masked_mean(self._losses(d[f"y_{part}"], outputs), mask)
         metric = self._masked_mean(self._row_scores(d[f"y_{part}"], outputs), mask)
-        return loss, metric, outputs
+        return loss, self._epoch_value(metric), outputs
 
     def _evaluate(self) -> tuple[Any, Any, Any]:
         return self._scores("eval")
@@ -413,7 +420,14 @@ class CompiledTrainer:
             val_loss, val_metric, _ = self._scores("val")
             self._keep_best(epoch, val_loss)
         return tf.stack(
-            [loss_sum / rows, correct / rows, eval_loss, eval_metric, val_loss, val_metric],
+            [
+                loss_sum / rows,
+                self._epoch_value(correct / rows),
+                eval_loss,
+                eval_metric,
+                val_loss,
+                val_metric,
+            ],
             axis=1,
         )
 

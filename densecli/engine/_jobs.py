@@ -12,7 +12,7 @@ import numpy as np
 
 from densecli.data import Dataset, Preprocessor, fit_preprocessor, resolve_columns
 from densecli.spec import Spec
-from densecli.tasks import Task
+from densecli.tasks import JobTargets, Task
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class JobData:
     x_eval: np.ndarray
     y_eval: np.ndarray
     preprocessor: Preprocessor
+    targets: JobTargets  # how this model's target is encoded and its outputs decoded
     fit_rows: np.ndarray  # the training rows the model actually fits (without validation)
 
 
@@ -56,17 +57,20 @@ def job_data(spec: Spec, task: Task, data: Dataset, job: Job) -> JobData:
     missing = resolve_columns(spec.preprocess, data.feature_names)
     preprocessor = fit_preprocessor(spec.preprocess, missing, data.cells[fit_rows], data.layout)
 
+    targets = task.job_targets(fit_rows)
+
     def features(rows: np.ndarray) -> np.ndarray:
         return preprocessor.transform(data.cells[rows])
 
     return JobData(
         x_train=features(fit_rows),
-        y_train=task.encode(fit_rows),
+        y_train=targets.encode(fit_rows),
         weight_train=task.row_weights(fit_rows),
         x_val=features(val_rows),
-        y_val=task.encode(val_rows),
+        y_val=targets.encode(val_rows),
         x_eval=features(job.eval_rows),
-        y_eval=task.encode(job.eval_rows),
+        y_eval=targets.encode(job.eval_rows),
         preprocessor=preprocessor,
+        targets=targets,
         fit_rows=fit_rows,
     )

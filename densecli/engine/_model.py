@@ -149,12 +149,17 @@ def build_model(spec: Spec, n_features: int) -> Any:
     return keras.Sequential([keras.Input((n_features,)), *layers], name=spec.name)
 
 
-def compile_model(model: Any, spec: Spec, steps_per_epoch: int = 1) -> None:
+def compile_model(
+    model: Any, spec: Spec, steps_per_epoch: int = 1, metrics: list[Any] | None = None
+) -> None:
+    """Loss, optimizer and metrics (the spec's train.metrics unless the task gives its own)."""
     keras = import_keras()
     model.compile(
         loss=_resolve(keras.losses.get, spec.train.loss, "train.loss", "loss", keras.losses),
         optimizer=_optimizer(keras, spec, steps_per_epoch),
-        metrics=[_metric(keras, name, i) for i, name in enumerate(spec.train.metrics)],
+        metrics=metrics
+        if metrics is not None
+        else [_metric(keras, name, i) for i, name in enumerate(spec.train.metrics)],
     )
 
 

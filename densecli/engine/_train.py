@@ -26,7 +26,7 @@ from densecli.engine._jobs import Job, job_data
 from densecli.engine._model import build_model, compile_model
 from densecli.engine._monitor import Progress, Watch, fit_guards, record_chunks
 from densecli.spec import Spec
-from densecli.tasks import Task
+from densecli.tasks import JobTargets, Task
 
 EngineName = Literal["compiled", "fit"]
 ENGINES: tuple[EngineName, ...] = ("compiled", "fit")
@@ -42,6 +42,7 @@ class JobResult:
     seconds: float  # this job's share of the training time
     engine: EngineName
     preprocessor: Preprocessor
+    targets: JobTargets  # decodes `outputs` into the target's units
     epochs_trained: int  # fewer than train.epochs when early stopping ended it
 
 
@@ -123,6 +124,7 @@ def _train_compiled(parts: list[Part], data: Dataset, progress: Progress) -> lis
                 seconds=seconds / len(jobs),
                 engine="compiled",
                 preprocessor=prepared[b].preprocessor,
+                targets=prepared[b].targets,
                 epochs_trained=ran,
             )
         )
@@ -182,7 +184,8 @@ def _train_fit(part: Part, data: Dataset, job: Job, progress: Progress, total: i
     prepared = job_data(spec, part.task, data, job)
     seed_everything(job.seed)
     model = build_model(spec, data.n_features)
-    compile_model(model, spec, steps_per_epoch=-(-len(prepared.x_train) // spec.train.batch_size))
+    steps = -(-len(prepared.x_train) // spec.train.batch_size)
+    compile_model(model, spec, steps, metrics=part.task.fit_metrics(import_keras()))
     validation = spec.train.early_stopping is not None
     progress.describe(job.name if total == 1 else f"{job.name} of {total} (fit)")
     started = time.perf_counter()
@@ -208,7 +211,7 @@ def _train_fit(part: Part, data: Dataset, job: Job, progress: Progress, total: i
         return_dict=True,
     )
     outputs = model.predict(prepared.x_eval, batch_size=len(prepared.x_eval), verbose=0)
-    history = _history_names(fitted.history, validation)
+    history = part.task.fit_history(_history_names(fitted.history, validation), prepared.targets)
     return JobResult(
         job=job,
         history=history,
@@ -218,5 +221,6 @@ def _train_fit(part: Part, data: Dataset, job: Job, progress: Progress, total: i
         seconds=seconds,
         engine="fit",
         preprocessor=prepared.preprocessor,
+        targets=prepared.targets,
         epochs_trained=len(history["loss"]),
     )

@@ -128,6 +128,7 @@ def _run_metrics(recording: _Recording, results: list[JobResult]) -> dict[str, A
     return {
         "mode": recording.resampling.mode,
         "task": exp.task.name,
+        **({"task_reason": exp.task.reason} if exp.task.reason else {}),
         **recording.resampling.summarize(results),
         **exp.task.data_references(),
         "data_file": str(exp.data.path),
@@ -151,7 +152,7 @@ def _write_results(recording: _Recording, results: list[JobResult]) -> None:
     predictions = [
         {"job": r.job.name, **row}
         for r in results
-        for row in task.prediction_rows(r.job.eval_rows, r.outputs)
+        for row in task.prediction_rows(r.job.eval_rows, r.targets.decode(r.outputs))
     ]
     write_csv(path / PREDICTIONS, predictions, list(predictions[0]) if predictions else [])
     for r in results:
@@ -159,7 +160,9 @@ def _write_results(recording: _Recording, results: list[JobResult]) -> None:
         model.parent.mkdir(exist_ok=True)
         with written_atomically(model) as scratch:
             r.model.save(scratch)
-        write_json(preprocess_file(model), r.preprocessor.to_json())
+        target = r.targets.to_json()  # how predict turns this model's outputs into values
+        record = r.preprocessor.to_json() | ({"target": target} if target else {})
+        write_json(preprocess_file(model), record)
 
 
 def _write_extras(recording: _Recording, output: Output) -> None:

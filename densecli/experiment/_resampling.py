@@ -39,7 +39,7 @@ def job_metrics(exp: Experiment, result: JobResult) -> dict[str, Any]:
     job, task = result.job, exp.task
     return {
         "job": job.name,
-        **task.job_metrics(job.train_rows, job.eval_rows, result.outputs),
+        **task.job_metrics(job.train_rows, job.eval_rows, result.targets.decode(result.outputs)),
         "loss": result.eval_loss,
         "test_rows": int(job.eval_rows.size),
         **task.eval_references(job.train_rows, job.eval_rows),

@@ -62,16 +62,27 @@ def model_outputs(
     for path in paths:
         inputs = prepare_features(path, features, unknown)  # before loading: fail fast
         model = keras.saving.load_model(path, compile=False)
-        outputs.append(np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64))
+        raw = np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64)
+        outputs.append(_target_units(path, raw))
     if warn is not None:
         for column, value in unseen:
             warn(unseen_category_warning(column, value))
     return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
 
 
+def _target_units(model_path: Path, outputs: np.ndarray) -> np.ndarray:
+    """A regression model trained on a scaled target: its outputs back in the target's units
+    (each fold model has its own scale, so this comes before the mean over models)."""
+    saved = preprocess_file(model_path)
+    target = read_json(saved).get("target") if saved.is_file() else None
+    if not target:
+        return outputs
+    return outputs * float(target["scale"]) + float(target["mean"])
+
+
 def predictions_csv(run: SavedRun, rows: InputRows, outputs: np.ndarray) -> str:
     """One row per input row: its line, then the task's columns (class probabilities, class)."""
-    columns = predictions_for(run.spec, run.inputs)
+    columns = predictions_for(run.spec, run.metrics, run.inputs)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["line", *columns.header()])

@@ -20,8 +20,10 @@ from densecli.runs.files import (
     FOLDS_CHART,
     LEARNING_CURVES,
     METRICS,
+    PREDICTED_CHART,
     read_history,
     read_json,
+    read_predictions,
     read_yaml,
     written_atomically,
 )
@@ -141,7 +143,7 @@ def learning_curves(rows: list[dict[str, Any]], metrics: dict[str, Any], path: P
         _curves(ax, _series(rows, f"eval_{column}"), EVAL_COLOR, "evaluation rows", scale, noun)
         _reference_lines(ax, view, metrics)
         better = "higher" if view.score.higher_is_better else "lower"
-        ax.set_title(f"{label.capitalize()} per epoch ({better} is better)")
+        ax.set_title(f"{label[0].upper()}{label[1:]} per epoch ({better} is better)")
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{label}{_unit(view)}")
     for ax in axes:
@@ -249,7 +251,29 @@ def write_run_plots(folder: Path) -> list[Path]:
     written = [learning_curves(read_history(folder), metrics, folder / LEARNING_CURVES)]
     if metrics.get("mode") == "cv":
         written.append(folds_chart(metrics, folder / FOLDS_CHART))
+    if view_for(metrics).prediction_plot:
+        written.append(predicted_chart(folder, metrics, folder / PREDICTED_CHART))
     return written
+
+
+def predicted_chart(folder: Path, metrics: dict[str, Any], path: Path) -> Path:
+    """Each evaluation row's prediction against its true value, and the line of perfection."""
+    rows = read_predictions(folder)
+    truth = np.array([float(r["target"]) for r in rows])
+    predicted = np.array([float(r["predicted"]) for r in rows])
+    fig = _figure(6.5, 6.0)
+    ax = fig.subplots()
+    ax.scatter(truth, predicted, s=14, alpha=0.6, color=TRAIN_COLOR, label="evaluation rows")
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color=MEAN_COLOR, lw=1.2, label="predicted = actual")
+    ax.set_xlabel("actual value")
+    ax.set_ylabel("predicted value")
+    ax.grid(alpha=0.3)
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.legend(loc="outside lower center", ncols=2, frameon=False)
+    fig.suptitle(_run_title(metrics, "predicted against actual"), fontweight="bold")
+    _save(fig, path)
+    return path
 
 
 def _save(fig: Figure, path: Path) -> None:

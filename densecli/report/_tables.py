@@ -99,4 +99,5 @@ def render_compare(
         console.print(table)
         if note:
             console.print(note)
-    console.print("Written: " + ", ".join(str(p) for p in written))
+    if written:
+        console.print("Written: " + ", ".join(str(p) for p in written))

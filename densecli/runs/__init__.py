@@ -5,6 +5,7 @@ from densecli.runs import files
 from densecli.runs._compare import (
     FORMATS,
     RunRow,
+    by_task,
     collect_runs,
     describe_order,
     render_text,
@@ -27,6 +28,7 @@ __all__ = [
     "SavedRun",
     "StoppedRun",
     "UnfinishedRun",
+    "by_task",
     "collect_runs",
     "collect_unfinished",
     "describe_order",

@@ -36,7 +36,10 @@ from densecli.tasks import TaskView, all_views, view_for
 # Every run has these, whatever its task; True where higher is better.
 GENERAL_SORT_KEYS = {"train_seconds": False, "created": True, "name": False}
 FORMATS = ("table", "csv", "markdown", "json")
-_LABELS = {"roc_auc": "ROC AUC", "f1": "F1", "train_seconds": "training time"}
+_LABELS = {
+    "roc_auc": "ROC AUC", "f1": "F1", "train_seconds": "training time", "rmse": "RMSE",
+    "mae": "MAE", "r2": "R²",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -161,14 +164,26 @@ def select_runs(
     return chosen[:top] if top is not None else chosen
 
 
-def describe_order(sort: str, mode: str | None) -> str:
+def by_task(rows: Sequence[RunRow]) -> list[list[RunRow]]:
+    """Runs of each task apart (their scores do not compare), in the order tasks are known."""
+    order = [view.name for view in all_views()]
+    groups: dict[str, list[RunRow]] = {}
+    for row in rows:
+        groups.setdefault(row.view.name, []).append(row)
+    return [groups[name] for name in sorted(groups, key=order.index)]
+
+
+def describe_order(sort: str, mode: str | None, task: str = "") -> str:
     """A title saying which runs are shown in which order, e.g. "CV runs, best F1 first"."""
     what = {"split": "Split runs", "cv": "CV runs"}.get(mode or "", "Runs")
+    if task:
+        what = f"{task.capitalize()} {what[0].lower()}{what[1:]}"
     if sort == "name":
         return f"{what}, by name"
     if sort == "created":
         return f"{what}, newest first"
-    best = "shortest" if sort == "train_seconds" else "lowest" if sort == "loss" else "best"
+    lowest = sort in {"loss", "rmse", "mae"}
+    best = "shortest" if sort == "train_seconds" else "lowest" if lowest else "best"
     return f"{what}, {best} {_LABELS.get(sort, sort)} first"
 
 
@@ -216,23 +231,32 @@ def to_json(rows: Sequence[RunRow]) -> str:
 
 
 def _csv(cells: list[dict[str, str]]) -> str:
-    return csv_text(cells, list(cells[0]) if cells else ["run"])
+    """Every column of every task's cells (a run leaves the others' columns empty)."""
+    return csv_text(cells, list(dict.fromkeys(k for c in cells for k in c)) or ["run"])
 
 
-def render_text(cells: list[dict[str, str]], rows: Sequence[RunRow], fmt: str) -> str:
+def render_text(groups: list[list[dict[str, str]]], rows: Sequence[RunRow], fmt: str) -> str:
     if fmt == "csv":
-        return _csv(cells)
+        return _csv([row for group in groups for row in group])
     if fmt == "markdown":
-        return to_markdown(cells)
+        return render_markdown(groups)
     return to_json(rows)
 
 
+def render_markdown(groups: list[list[dict[str, str]]]) -> str:
+    """One table per task, one after the other."""
+    return "\n".join(to_markdown(cells) for cells in groups) if groups else to_markdown([])
+
+
 def write_tables(
-    runs_dir: Path, cells: list[dict[str, str]], unfinished: list[UnfinishedRun] | None = None
+    runs_dir: Path,
+    groups: list[list[dict[str, str]]],
+    unfinished: list[UnfinishedRun] | None = None,
 ) -> list[Path]:
     """compare.csv holds results only; compare.md lists unfinished runs under them, apart."""
     paths = [runs_dir / COMPARE_CSV, runs_dir / COMPARE_MD]
-    markdown = to_markdown(cells)
+    cells = [row for group in groups for row in group]
+    markdown = render_markdown(groups)
     if unfinished:
         markdown += "\n## Not results: interrupted, failed or abandoned runs\n\n"
         markdown += to_markdown(unfinished_cells(unfinished))

@@ -11,7 +11,8 @@ A run folder holds:
     predictions.csv  per evaluation row: target, prediction, outputs
     model.keras | models/<job>.keras            the trained model(s)
     <model>.preprocess.json                     preprocessing fitted on that model's rows
-    learning_curves.png, folds.png, tensorboard/   pictures and logs drawn from the above
+    learning_curves.png, folds.png, predicted.png (regression), tensorboard/
+                     pictures and logs drawn from the above
     status.json      only in runs that stopped early (`<run>.interrupted`, `<run>.failed`)
 
 A sweep folder holds sweep.json, results.csv and results.md beside its points' run folders;
@@ -50,6 +51,7 @@ PREDICTIONS = "predictions.csv"
 STATUS = "status.json"
 LEARNING_CURVES = "learning_curves.png"
 FOLDS_CHART = "folds.png"
+PREDICTED_CHART = "predicted.png"
 TENSORBOARD = "tensorboard"
 SINGLE_MODEL_STEM = "model"
 MODELS_FOLDER = "models"
@@ -192,6 +194,11 @@ def read_history(folder: Path) -> list[dict[str, Any]]:
             {k: (v if k == "job" else float(v)) for k, v in row.items()}
             for row in csv.DictReader(handle)
         ]
+
+
+def read_predictions(folder: Path) -> list[dict[str, str]]:
+    with (folder / PREDICTIONS).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def spec_name(folder: Path) -> str | None:

@@ -191,6 +191,11 @@ class PreprocessSpec(_Strict):
         "numbers; columns holding text are categorical anyway.",
     )
     standardize: bool = Field(False, description="Scale features to mean 0, std 1.")
+    scale_target: bool | None = Field(
+        None,
+        description="Regression: train on the target scaled to mean 0, std 1 (fitted on each "
+        "model's training rows; metrics stay in the target's units). Default: on.",
+    )
 
 
 class TrainSpec(_Strict):
@@ -219,6 +224,11 @@ class CVSpec(_Strict):
 class Spec(_Strict):
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
     seed: int = Field(0, ge=0, lt=2**31)
+    task: Literal["classification", "regression"] | None = Field(
+        None,
+        description="What the target is; inferred from the target and the output layer "
+        "when left out (the inference is printed).",
+    )
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     preprocess: PreprocessSpec = Field(default_factory=lambda: PreprocessSpec())
     model: ModelSpec

@@ -51,7 +51,8 @@ class SweepJob:
     estimated_bytes: int  # the runs' size on disk, for the preflight check
     data_sha256: str
     command: tuple[str, ...]
-    inferences: str | None = None  # what was inferred about the data, said once
+    inference: str = ""  # the task inferred for the points, said once when training starts
+    data_inference: str | None = None  # what was inferred about the data file, said once
 
     @property
     def sweep_folder(self) -> SweepFolder:
@@ -86,14 +87,16 @@ def run_sweep(
 ) -> SweepOutcome:
     """Train every point of a sweep not yet finished; results.csv after every group."""
     job = _sweep_job(request)
-    if job.inferences:
-        notice(job.inferences)
     with contextlib.ExitStack() as stack:
         cluster = None
         if request.ray is not None:
             cluster = stack.enter_context(ray_session(request.ray, request.workers))
         # Only now: a bad --ray address leaves no empty sweep folder behind.
         job = _with_folder(job, request.runs_dir, request.data)
+        if job.data_inference:
+            notice(job.data_inference)
+        if job.inference:
+            notice(job.inference)
         finished = job.sweep_folder.finished()
         todo = [p for p in job.sweep.points if p.spec.name not in finished]
         removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
@@ -155,8 +158,12 @@ def _sweep_job(request: SweepRequest) -> SweepJob:
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     size = sum(_run_bytes(e, plan) for e in experiments)
     sha256 = experiments[0].data.sha256
-    inferences = experiments[0].data.inference_line()
-    return SweepJob(sweep, folder, plan, data_paths, size, sha256, request.command, inferences)
+    task = experiments[0].task
+    inferred = f"task: {task.name} ({task.reason}); set task: in the base spec to choose"
+    return SweepJob(
+        sweep, folder, plan, data_paths, size, sha256, request.command,
+        inferred if task.reason else "", experiments[0].data.inference_line(),
+    )  # fmt: skip
 
 
 def _run_bytes(exp: Experiment, plan: Plan) -> int:

@@ -31,8 +31,31 @@ class Score:
     short: str  # in the progress bar, e.g. "acc"
 
 
+class JobTargets:
+    """One model's view of the target: how its rows are fed to the loss and how its outputs
+    return to the target's own units. Fitted on that model's training rows only."""
+
+    scale = 1.0  # outputs' units per target unit, for metrics recorded while training
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        return self.task.encode(rows)
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """The network's outputs in the target's units (identity for class probabilities)."""
+        return outputs
+
+    def to_json(self) -> dict[str, Any] | None:
+        """What predict needs to decode this model's outputs (None: nothing)."""
+        return None
+
+
 class Task(ABC):
     """What one kind of problem means for one spec on one data set."""
+
+    reason: str | None = None  # why this task was inferred (None: the spec said so)
 
     name: str  # recorded as metrics.json's "task"
     score: Score
@@ -48,6 +71,25 @@ class Task(ABC):
     @abstractmethod
     def encode(self, rows: np.ndarray) -> np.ndarray:
         """The target of these rows as the network's loss expects it."""
+
+    def job_targets(self, fit_rows: np.ndarray) -> JobTargets:
+        """The target as one model trained on `fit_rows` sees it."""
+        return JobTargets(self)
+
+    def epoch_value(self, tf: Any, mean_row_score: Any, scale: Any) -> Any:
+        """The history metric from the mean of row_scores over an epoch's rows, with each
+        job's `scale` (JobTargets.scale) as a tensor."""
+        return mean_row_score
+
+    def fit_metrics(self, keras: Any) -> list[Any] | None:
+        """Keras metrics for `model.fit` (None: the spec's train.metrics)."""
+        return None
+
+    def fit_history(
+        self, history: dict[str, list[float]], targets: JobTargets
+    ) -> dict[str, list[float]]:
+        """model.fit's history with the task's metric in the task's units."""
+        return history
 
     @abstractmethod
     def stratify(self, rows: np.ndarray) -> np.ndarray | None:
@@ -119,6 +161,7 @@ class TaskView(ABC):
     # Scores compare can sort by, each with whether higher is better.
     sort_keys: ClassVar[dict[str, bool]]
     json_keys: tuple[str, ...]  # scores `compare --format json` lists, as recorded
+    prediction_plot = False  # draw predicted against actual values from predictions.csv
 
     @abstractmethod
     def shared_references(self, runs: list[dict[str, Any]]) -> dict[str, float | None]:

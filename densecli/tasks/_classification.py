@@ -165,7 +165,7 @@ class ClassificationTask(Task):
 class ClassPredictions:
     """predict's columns for a classifier: one probability per class, then the class."""
 
-    def __init__(self, spec: Spec, classes: list[int | str]) -> None:
+    def __init__(self, spec: Spec, classes: list[Any]) -> None:
         self.classes = classes
         self.encoding = target_encoding(spec, len(classes))
 

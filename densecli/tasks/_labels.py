@@ -18,7 +18,7 @@ from densecli.spec import Spec
 # Losses whose labels are class indices rather than one value per output unit.
 _SPARSE_LOSSES = {"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"}
 # Losses that compare a distribution over classes: meaningless on a single unit.
-_CATEGORICAL_LOSSES = {
+CATEGORICAL_LOSSES = {
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy",
@@ -75,7 +75,7 @@ def target_encoding(spec: Spec, n_classes: int) -> TargetEncoding:
                 f"{key}.activation: softmax over a single unit always outputs 1; use sigmoid, "
                 "or units: 2 with categorical_crossentropy"
             )
-        if loss in _CATEGORICAL_LOSSES:
+        if loss in CATEGORICAL_LOSSES:
             raise ConfigError(
                 f"train.loss: {spec.train.loss} needs one output unit per class ({n_classes}), "
                 f"but {key} has 1; use binary_crossentropy or set {key}.units={n_classes}"

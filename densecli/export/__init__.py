@@ -1,0 +1,100 @@
+"""`densecli export`: a finished run as one model file for other tools.
+
+The artifact takes raw feature rows (the columns `predict` takes, in the run's order) and
+returns the class probabilities `predict` prints: the run's preprocessing is inside it, and a
+CV run's fold models are averaged (or one is chosen with `--fold K`). `<artifact>.export.json`
+beside it says what goes in and what comes out.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from densecli import __version__
+from densecli.export._formats import FORMATS, ExportError, Format, check_output, get, write
+from densecli.export._graph import INPUT_NAME, build_export_model, choose_models, output_name
+from densecli.runs import SavedRun, load_run
+from densecli.runs.files import write_text
+from densecli.tasks import target_encoding, view_for
+
+__all__ = ["FORMATS", "ExportError", "description_path", "export_run"]
+
+
+def description_path(output: Path) -> Path:
+    """`pima.onnx` → `pima.onnx.export.json`: one description per artifact, never shared."""
+    return output.with_name(output.name + ".export.json")
+
+
+def _outputs(run: SavedRun) -> dict[str, Any]:
+    """What the artifact returns: class probabilities, or a regression's value."""
+    if view_for(run.metrics).name == "regression":
+        return {
+            "name": output_name(run),
+            "dtype": "float32",
+            "shape": [None, 1],
+            "columns": ["predicted"],
+            "target": run.target,
+            "meaning": "the predicted value in the target's units, as in `densecli predict`",
+        }
+    classes = list(run.inputs["classes"])
+    encoding = target_encoding(run.spec, len(classes))
+    columns = [f"probability_{c}" for c in classes]
+    if encoding.kind == "binary":
+        decision = f"{columns[1]} >= {encoding.threshold} means class {classes[1]}"
+    else:
+        decision = "the class with the highest probability"
+    return {
+        "name": output_name(run),
+        "dtype": "float32",
+        "shape": [None, len(columns)],
+        "columns": columns,
+        "classes": classes,
+        "target": run.target,
+        "meaning": "the probability of each class, as in `densecli predict`",
+        "decision": decision,
+    }
+
+
+def describe(run: SavedRun, fmt: Format, output: Path, paths: list[Path]) -> dict[str, Any]:
+    models = [str(p.relative_to(run.folder)) for p in paths]
+    return {
+        "format": fmt.name,
+        "artifact": output.name,
+        "usage": fmt.usage,
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "float32",
+            "shape": [None, run.n_features],
+            "columns": run.features,
+            "note": "raw values in this order, as in the training file; the run's "
+            "preprocessing (zero-as-missing fills, standardization) is inside the model",
+        },
+        "output": _outputs(run),
+        "models": models,
+        "combined": f"mean of {len(models)} models" if len(models) > 1 else "one model",
+        "source_run": str(run.folder.resolve()),
+        "data_sha256": run.metrics.get("data_sha256"),
+        "densecli_version": __version__,
+        "created": datetime.now().astimezone().isoformat(),
+    }
+
+
+def export_run(run_dir: Path, format_name: str, output: Path, fold: int | None = None) -> str:
+    """Write the artifact and its description; returns the line to show."""
+    fmt = get(format_name)
+    check_output(fmt, output)  # before loading anything: a bad path fails at once
+    run = load_run(run_dir)
+    paths = choose_models(run, fold)
+    model = build_export_model(run, paths)
+    write(model, fmt, output)
+    description = description_path(output)
+    text = json.dumps(describe(run, fmt, output, paths), indent=2) + "\n"
+    write_text(description, text)
+    how = f"the mean of {len(paths)} models" if len(paths) > 1 else "one model"
+    return (
+        f"Exported {how} as {fmt.name}, taking {run.n_features} raw feature columns: "
+        f"{output} (described in {description.name})"
+    )

@@ -1,0 +1,139 @@
+"""Writing the export model in each format, into a scratch path renamed into place.
+
+keras is Keras' own `.keras` file; saved_model, onnx and litert go through Keras 3's
+`model.export`. ONNX conversion needs tf2onnx and onnx (`densecli[export]`); SavedModel and
+LiteRT need only TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from densecli.errors import DensecliError
+from densecli.runs.files import MODEL_SUFFIX  # Keras' own file format
+
+INSTALL_HINT = "pip install 'densecli[export]'"
+
+
+class ExportError(DensecliError):
+    """The artifact cannot be written: bad path, missing converter, conversion failed."""
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str  # "" for a folder
+    keras_format: str | None  # model.export's name; None: model.save
+    needs: tuple[str, ...] = ()
+    usage: str = ""
+
+
+FORMATS = {
+    "keras": Format(
+        "keras", MODEL_SUFFIX, None, usage="keras.saving.load_model(path).predict(rows)"
+    ),
+    "saved_model": Format(
+        "saved_model",
+        "",
+        "tf_saved_model",
+        usage="model = tf.saved_model.load(path); model.serve(rows)",
+    ),
+    "onnx": Format(
+        "onnx",
+        ".onnx",
+        "onnx",
+        needs=("tf2onnx", "onnx"),
+        usage="onnxruntime.InferenceSession(path).run(None, {'features': rows})[0]",
+    ),
+    "litert": Format(
+        "litert",
+        ".tflite",
+        "litert",
+        usage="ai_edge_litert.interpreter.Interpreter(model_path=path) (or tf.lite.Interpreter): "
+        "set_tensor, invoke, get_tensor",
+    ),
+}
+
+
+def get(name: str) -> Format:
+    if name not in FORMATS:
+        raise ExportError(f"--format: {name!r} is not a format; use {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+def check_output(fmt: Format, output: Path) -> None:
+    """Before any model is loaded: a path of the right kind that holds nothing yet."""
+    if fmt.suffix and output.suffix != fmt.suffix:
+        raise ExportError(
+            f"--output {output}: a {fmt.name} artifact is a {fmt.suffix} file; "
+            f"use e.g. -o {output.with_suffix(fmt.suffix).name}"
+        )
+    if output.exists():
+        raise ExportError(
+            f"--output {output}: already exists; export never replaces a file, pick a new path"
+        )
+    if not output.parent.is_dir():
+        raise ExportError(
+            f"--output {output}: no folder {output.parent}; create it first or pick another path"
+        )
+    missing = [m for m in fmt.needs if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ExportError(
+            f"--format {fmt.name}: needs {' and '.join(missing)}, not installed here; "
+            f"install them with {INSTALL_HINT}"
+        )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _name_onnx_output(path: Path, name: str) -> None:
+    """tf2onnx calls the output `Identity:0`; give it the model's own name, as the other
+    formats do, so export.json names it right for every format."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    old = graph.graph.output[0].name
+    for node in graph.graph.node:
+        node.output[:] = [name if out == old else out for out in node.output]
+        node.input[:] = [name if inp == old else inp for inp in node.input]
+    graph.graph.output[0].name = name
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+
+
+def write(model: Any, fmt: Format, output: Path) -> None:
+    """The artifact at `output`, complete or not at all."""
+    scratch = output.with_name(f".{output.name}.tmp-{os.getpid()}{fmt.suffix}")
+    _remove(scratch)
+    try:
+        # The converters print pages of progress and TensorFlow notices; keep the terminal
+        # for densecli's own one-line result.
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
+            if fmt.keras_format is None:
+                model.save(scratch)
+            else:
+                model.export(str(scratch), format=fmt.keras_format, verbose=False)
+        if fmt.name == "onnx":
+            _name_onnx_output(scratch, model.output_names[0])
+        os.replace(scratch, output)
+    except Exception as err:
+        _remove(scratch)
+        text = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise ExportError(
+            f"--format {fmt.name}: cannot be produced on this stack "
+            f"({type(err).__name__}{': ' + text if text else ''})"
+        ) from None

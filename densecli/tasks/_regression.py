@@ -1,0 +1,260 @@
+"""Regression: a continuous target, predicted by one linear output unit.
+
+By default each model trains on its target scaled to mean 0, std 1 on its own training rows
+(`preprocess.scale_target`); every score is in the target's own units. A model is scored by
+RMSE (which ranks runs, lowest first), MAE, R² and, where no target is 0, MAPE, and read
+against the mean of the training targets and a standardized `RidgeCV` on the same rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from densecli.data import Dataset
+from densecli.errors import ConfigError, DataError
+from densecli.spec import Spec
+from densecli.tasks._base import JobTargets, Score, Task
+from densecli.tasks._labels import snake_case
+from densecli.tasks._stats import corrected_resampled_t_test, mean_or_none, t_interval
+
+RMSE = Score("rmse", "RMSE", higher_is_better=False, percent=False, short="rmse")
+# The tutorial's regression losses, by Keras' names and short names.
+REGRESSION_LOSSES = frozenset(
+    {
+        "mean_squared_error", "mse", "mean_absolute_error", "mae",
+        "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
+        "huber", "huber_loss", "log_cosh", "logcosh",
+    }
+)  # fmt: skip
+_MEAN_KEYS = ("rmse", "loss", "mae", "r2", "mape", "mean_rmse")
+
+
+class ScaledTargets(JobTargets):
+    """The target scaled to mean 0, std 1 on one model's training rows (or left as it is)."""
+
+    def __init__(self, task: RegressionTask, mean: float, scale: float) -> None:
+        super().__init__(task)
+        self.values = task.values
+        self.mean, self.scale = mean, scale
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        scaled = (self.values[rows] - self.mean) / self.scale
+        return np.asarray(scaled, dtype=np.float32).reshape(-1, 1)
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        return np.asarray(outputs, dtype=np.float64) * self.scale + self.mean
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": self.mean, "scale": self.scale}
+
+
+def check_regression_output(spec: Spec) -> None:
+    """One linear unit and a loss that compares numbers, or an error saying what to change."""
+    index = len(spec.model.layers) - 1
+    output, key = spec.model.layers[-1], f"model.layers.{index}"
+    activation = output.activation if isinstance(output.activation, str) else "custom"
+    if output.units != 1:
+        raise ConfigError(
+            f"{key}.units: a regression predicts one value, but the output layer has "
+            f"{output.units} units; use units: 1 with activation: linear"
+        )
+    if snake_case(activation) in {"softmax", "sigmoid"}:
+        raise ConfigError(
+            f"{key}.activation: {activation} squeezes a regression's prediction into 0..1; "
+            "use activation: linear (or set task: classification for class labels)"
+        )
+    loss = snake_case(spec.train.loss)
+    if loss not in REGRESSION_LOSSES:
+        raise ConfigError(
+            f"train.loss: {spec.train.loss} is not a regression loss; use mean_squared_error, "
+            "mean_absolute_error, huber or another of the tutorial's regression losses"
+        )
+
+
+class RegressionTask(Task):
+    name = "regression"
+    score = RMSE
+    history_metric = "rmse"
+    # train.metrics is not used for regression: the history records RMSE.
+    keras_metrics = frozenset({"accuracy", "acc", "rmse", "mse", "mae"})
+
+    def __init__(self, spec: Spec, data: Dataset, reason: str | None = None) -> None:
+        values = np.asarray(data.target, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise DataError(
+                f"data.target: column {data.target_name!r} of {data.path} holds non-numbers"
+            )
+        check_regression_output(spec)
+        self.values = values
+        self.data = data
+        self.reason = reason
+        self.scale_target = spec.preprocess.scale_target is not False
+
+    # --- feeding the network --------------------------------------------------------------
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.values[rows], dtype=np.float32).reshape(-1, 1)
+
+    def job_targets(self, fit_rows: np.ndarray) -> JobTargets:
+        if not self.scale_target:
+            return ScaledTargets(self, 0.0, 1.0)
+        train = self.values[fit_rows]
+        scale = float(np.std(train)) or 1.0
+        return ScaledTargets(self, float(np.mean(train)), scale)
+
+    def stratify(self, rows: np.ndarray) -> np.ndarray | None:
+        return None
+
+    def row_weights(self, rows: np.ndarray) -> np.ndarray:
+        return np.ones(rows.size, dtype=np.float32)
+
+    def row_scores(self, tf: Any, y_true: Any, y_pred: Any) -> Any:
+        """Squared error per row, in the network's units."""
+        return tf.cast(
+            tf.square(y_pred[..., 0] - tf.cast(y_true[..., 0], y_pred.dtype)), tf.float32
+        )
+
+    def epoch_value(self, tf: Any, mean_row_score: Any, scale: Any) -> Any:
+        return tf.sqrt(mean_row_score) * scale  # RMSE in the target's units
+
+    def fit_metrics(self, keras: Any) -> list[Any] | None:
+        return [keras.metrics.MeanSquaredError(name="mse")]
+
+    def fit_history(
+        self, history: dict[str, list[float]], targets: JobTargets
+    ) -> dict[str, list[float]]:
+        renamed = {}
+        for key, values in history.items():
+            if key.endswith("mse"):
+                key, values = key[:-3] + "rmse", [float(np.sqrt(v)) * targets.scale for v in values]
+            renamed[key] = values
+        return renamed
+
+    def cv_folds(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        from sklearn.model_selection import KFold
+
+        if folds > self.values.size:
+            raise DataError(
+                f"cv.folds: {folds} folds need at least {folds} rows, but the data has "
+                f"{self.values.size}; use cv.folds={max(2, min(self.values.size, 10))} or fewer"
+            )
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros((self.values.size, 1))))
+
+    def fold_method(self, folds: int) -> str:
+        return f"sklearn KFold(n_splits={folds}, shuffle=True, random_state=seed + r)"
+
+    # --- scores ---------------------------------------------------------------------------
+
+    def job_metrics(
+        self, train_rows: np.ndarray, eval_rows: np.ndarray, outputs: np.ndarray
+    ) -> dict[str, Any]:
+        return regression_metrics(self.values[eval_rows], np.asarray(outputs)[:, 0])
+
+    def eval_references(self, train_rows: np.ndarray, eval_rows: np.ndarray) -> dict[str, Any]:
+        """Always predicting the training rows' mean, scored on the evaluation rows."""
+        guess = float(np.mean(self.values[train_rows]))
+        truth = self.values[eval_rows]
+        return {"mean_rmse": float(np.sqrt(np.mean((truth - guess) ** 2)))}
+
+    def summarize(self, per_job: list[dict[str, Any]]) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            key: mean_or_none([m.get(key) for m in per_job]) for key in _MEAN_KEYS
+        }
+        _, std, half = t_interval([m["rmse"] for m in per_job])
+        summary["rmse_std"] = std
+        summary["rmse_interval_95"] = [summary["rmse"] - half, summary["rmse"] + half]
+        return summary
+
+    def single_split(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def compare_folds(
+        self, folds: list[tuple[np.ndarray, np.ndarray]], fold_scores: list[float]
+    ) -> dict[str, Any]:
+        return ridge_references(self.data.features, self.values, folds, fold_scores)
+
+    def data_references(self) -> dict[str, Any]:
+        return {"target_std": float(np.std(self.values))}
+
+    # --- records --------------------------------------------------------------------------
+
+    def prediction_rows(self, eval_rows: np.ndarray, outputs: np.ndarray) -> list[dict[str, Any]]:
+        return [
+            {"row": int(row), "target": float(self.values[row]), "predicted": float(out[0])}
+            for row, out in zip(eval_rows, outputs, strict=True)
+        ]
+
+    def describe_target(self) -> dict[str, Any]:
+        return {"target_kind": "numeric"}
+
+    def describe_data(self) -> str:
+        values = self.values
+        return f"a numeric target (mean {values.mean():.4g}, std {values.std():.4g})"
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE, R² and (where no target is 0) MAPE, by scikit-learn, in the target's units."""
+    from sklearn.metrics import (
+        mean_absolute_error,
+        mean_absolute_percentage_error,
+        mean_squared_error,
+        r2_score,
+    )
+
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(truth, predicted))),
+        "mae": float(mean_absolute_error(truth, predicted)),
+        "r2": float(r2_score(truth, predicted)) if truth.size > 1 else None,
+        "mape": None
+        if np.any(truth == 0)
+        else float(mean_absolute_percentage_error(truth, predicted)),
+    }
+
+
+def ridge_references(
+    features: np.ndarray,
+    values: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    network_rmse: list[float],
+) -> dict[str, Any]:
+    """The training targets' mean and a standardized RidgeCV per fold; the network against
+    the ridge by the corrected resampled t-test on the fold RMSEs."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    ridge, ridge_r2, mean = [], [], []
+    for train, test in folds:
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+        model.fit(features[train], values[train])
+        scores = regression_metrics(values[test], model.predict(features[test]))
+        ridge.append(scores["rmse"])
+        ridge_r2.append(scores["r2"])
+        mean.append(float(np.sqrt(np.mean((values[test] - values[train].mean()) ** 2))))
+    differences = [n - r for n, r in zip(network_rmse, ridge, strict=True)]
+    n_train = int(np.mean([train.size for train, _ in folds]))
+    n_test = int(np.mean([test.size for _, test in folds]))
+    t_test = corrected_resampled_t_test(differences, n_train, n_test)
+    return {
+        "ridge_rmse": statistics.fmean(ridge),
+        "ridge_fold_rmse": ridge,
+        "ridge_r2": mean_or_none(ridge_r2),
+        "mean_rule_rmse": statistics.fmean(mean),
+        "network_minus_ridge": statistics.fmean(differences),
+        "t_statistic": None if t_test is None else t_test[0],
+        "p_value": None if t_test is None else t_test[1],
+    }
+
+
+class ValuePredictions:
+    """predict's column for a regression: the predicted value, in the target's units."""
+
+    def header(self) -> list[str]:
+        return ["predicted"]
+
+    def cells(self, outputs: np.ndarray) -> list[list[str]]:
+        return [[repr(float(out[0]))] for out in outputs]

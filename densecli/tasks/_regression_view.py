@@ -1,0 +1,170 @@
+"""How regression runs are shown: RMSE first (lowest best), next to the mean of the training
+targets and a standardized ridge regression on the same folds. Reads metrics.json only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Console
+from rich.table import Table
+
+from densecli.tables import num, render_footer, titled_table
+from densecli.tasks._base import Score, TaskView
+from densecli.tasks._regression import RMSE
+
+MAX_JOB_ROWS = 30
+_MEAN_RULE = "mean of training targets"
+_RIDGE = "ridge regression (same folds)"
+
+
+def _value(value: Any, digits: int = 4) -> str:
+    return "" if value is None else f"{float(value):.{digits}g}"
+
+
+def _signed(value: Any) -> str:
+    return "" if value is None else f"{float(value):+.2f}"
+
+
+class RegressionView(TaskView):
+    name = "regression"
+    score: Score = RMSE
+    history_columns = ("rmse",)
+    sort_keys: ClassVar[dict[str, bool]] = {"rmse": False, "mae": False, "r2": True, "loss": False}
+    json_keys = ("rmse", "rmse_std", "mae", "r2", "mape", "loss", "ridge_rmse", "mean_rule_rmse")
+    prediction_plot = True
+
+    def shared_references(self, runs: list[dict[str, Any]]) -> dict[str, float | None]:
+        return {}
+
+    def compare_cells(
+        self, metrics: dict[str, Any], shared: dict[str, float | None]
+    ) -> dict[str, str]:
+        std = metrics.get("rmse_std")
+        return {
+            "RMSE": _value(metrics["rmse"]) + (f" ± {_value(std, 3)}" if std is not None else ""),
+            "R²": _value(metrics.get("r2"), 3),
+            "MAE": _value(metrics.get("mae")),
+            "vs ridge": _signed(metrics.get("network_minus_ridge")),
+        }
+
+    def compare_note(self, shared: dict[str, float | None]) -> str:
+        return (
+            "RMSE and MAE in the target's units, lowest first; vs ridge: the network's RMSE "
+            "minus a standardized RidgeCV's on the same folds (CV runs)."
+        )
+
+    def result_cells(self, metrics: dict[str, Any]) -> dict[str, str]:
+        m = metrics
+        return {
+            "RMSE": _value(m.get("rmse")),
+            "std": _value(m.get("rmse_std")),
+            "R²": _value(m.get("r2")),
+            "MAE": _value(m.get("mae")),
+            "ridge RMSE": _value(m.get("ridge_rmse")),
+            "vs ridge": _signed(m.get("network_minus_ridge")),
+            "p value": "" if m.get("p_value") is None else f"{m['p_value']:.3g}",
+        }
+
+    def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        references = []
+        for label, key in ((_MEAN_RULE, "mean_rule_rmse"), (_RIDGE, "ridge_rmse")):
+            values = [float(m[key]) for m in runs if m.get(key) is not None]
+            if values:
+                references.append((label, sum(values) / len(values)))
+        return references
+
+    def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
+        if not metrics:
+            return dict.fromkeys(("RMSE", "± std", "R²", "vs ridge"), "")
+        return {
+            "RMSE": _value(metrics["rmse"]),
+            "± std": _value(metrics.get("rmse_std"), 3),
+            "R²": _value(metrics.get("r2"), 3),
+            "vs ridge": _signed(metrics.get("network_minus_ridge")),
+        }
+
+    def reference_lines(self, metrics: dict[str, Any]) -> list[tuple[str, float]]:
+        lines = []
+        for label, key in ((_MEAN_RULE, "mean_rule_rmse"), (_RIDGE, "ridge_rmse")):
+            if metrics.get(key) is not None:
+                lines.append((f"{label} {float(metrics[key]):.4g}", float(metrics[key])))
+        return lines
+
+    def describe_target(self, inputs: dict[str, Any]) -> str:
+        return "a numeric target"
+
+    def render_run(self, console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+        cv = metrics.get("mode") == "cv"
+        several = cv or metrics.get("seeds", 1) > 1
+        if several and len(metrics.get("job_metrics", [])) <= MAX_JOB_ROWS:
+            console.print(_jobs_table(_title(metrics), metrics))
+        console.print(_metric_table(_title(metrics) + ": mean" if cv else _title(metrics), metrics))
+        console.print(_reference_table(metrics))
+        if metrics.get("p_value") is not None:
+            console.print(
+                f"Network − ridge regression: {metrics['network_minus_ridge']:+.4g} RMSE over "
+                f"{len(metrics.get('ridge_fold_rmse', []))} folds; corrected resampled t-test "
+                f"(Nadeau & Bengio 2003): t = {metrics['t_statistic']:.2f}, "
+                f"p = {metrics['p_value']:.3f}.",
+                highlight=False,
+            )
+        render_footer(console, metrics, run_dir)
+
+
+def _title(metrics: dict[str, Any]) -> str:
+    if metrics.get("mode") != "cv":
+        rows = metrics.get("test_rows")
+        return f"Regression, classic split ({rows} test rows)"
+    title = f"Regression, {metrics['folds']}-fold CV"
+    return title + (f", {metrics['repeats']} repeats" if metrics.get("repeats", 1) > 1 else "")
+
+
+def _metric_table(title: str, metrics: dict[str, Any]) -> Table:
+    table = titled_table(title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    std = metrics.get("rmse_std")
+    table.add_row("RMSE", _value(metrics["rmse"]) + (f" ± {_value(std, 3)}" if std else ""))
+    table.add_row("MAE", _value(metrics.get("mae")))
+    table.add_row("R²", _value(metrics.get("r2"), 3))
+    table.add_row("MAPE", "—" if metrics.get("mape") is None else f"{100 * metrics['mape']:.1f} %")
+    table.add_row("loss", num(metrics.get("loss")))
+    return table
+
+
+def _reference_table(metrics: dict[str, Any]) -> Table:
+    table = titled_table("Against the references (RMSE, lower is better)")
+    table.add_column("reference")
+    table.add_column("RMSE", justify="right")
+    table.add_column("R²", justify="right")
+    table.add_column("this run vs it", justify="right")
+    rmse = float(metrics["rmse"])
+    rows = [
+        (f"{_MEAN_RULE} (each model's rows)", metrics.get("mean_rmse"), None),
+        (
+            "ridge regression, standardized, same folds",
+            metrics.get("ridge_rmse"),
+            metrics.get("ridge_r2"),
+        ),
+    ]
+    for label, value, r2 in rows:
+        if value is not None:
+            table.add_row(label, _value(value), _value(r2, 3), _signed(rmse - float(value)))
+    return table
+
+
+def _jobs_table(title: str, metrics: dict[str, Any]) -> Table:
+    table = titled_table(title)
+    for column in ("model", "test rows", "RMSE", "MAE", "R²", "mean rule RMSE"):
+        table.add_column(column, justify="right")
+    for job in metrics["job_metrics"]:
+        table.add_row(
+            job["job"],
+            str(job["test_rows"]),
+            _value(job["rmse"]),
+            _value(job["mae"]),
+            _value(job.get("r2"), 3),
+            _value(job.get("mean_rmse")),
+        )
+    return table
