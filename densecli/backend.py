@@ -48,7 +48,7 @@ def native_stderr_captured() -> Iterator[None]:
         os.dup2(scratch.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # not on Ctrl-C / SIGTERM: an interrupted import is no failure
             os.dup2(saved, 2)
             scratch.seek(0)
             sys.stderr.write(scratch.read().decode(errors="replace"))

@@ -8,10 +8,13 @@ hold the signals until they are done (`signals_deferred`). No TensorFlow here.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -57,11 +60,27 @@ def signals_as_interrupts() -> Iterator[None]:
         yield
         return
     previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = redeliver_swallowed
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def redeliver_swallowed(unraisable: Any) -> None:
+    """A signal's `Interrupted` raised inside a weakref callback or `__del__` (garbage
+    collection runs them anywhere) is printed and dropped by Python: the stop would be lost.
+    Send the signal again instead, silently, so it is raised where it counts."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        # From a thread, a moment later: sent from here, it would be raised in this hook.
+        resend = threading.Timer(0.02, os.kill, (os.getpid(), unraisable.exc_value.signum))
+        resend.daemon = True
+        resend.start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 _deferring = False

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Pima file (via DENSECLI_DATA_DIR), a real runs folder, the CLI."""
+"""Shared fixtures: the real Pima file (found as the CLI finds it), a real runs folder, the CLI."""
 
 from __future__ import annotations
 
@@ -17,16 +17,41 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 
 
-def _data_dir() -> Path:
-    # Resolve once, so tests that change the working directory still find the file.
-    configured = os.environ.get("DENSECLI_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-    path = (ROOT / configured).resolve() if not Path(configured).is_absolute() else Path(configured)
-    os.environ["DENSECLI_DATA_DIR"] = str(path)
-    return path
+def _absolute(variable: str, default: str | None = None) -> None:
+    """Resolve a folder setting once, so tests that change the working directory (and the
+    processes they start) still find it."""
+    value = os.environ.get(variable, default)
+    if value:
+        os.environ[variable] = str((ROOT / value).resolve())
 
 
-DATA_DIR = _data_dir()
-PIMA_CSV = DATA_DIR / "pima-indians-diabetes.csv"
+def _find_pima() -> Path:
+    """The Pima file the way the CLI finds it: $DENSECLI_DATA_DIR, the cache in data/, or
+    the checksum-verified download (whose URL $DENSECLI_PIMA_URL may replace)."""
+    from densecli.data import DATA_DIR_ENV, locate_pima
+    from densecli.errors import DensecliError
+
+    _absolute(DATA_DIR_ENV)
+    _absolute("DENSECLI_CACHE_DIR", "data")
+    try:
+        found = locate_pima()
+    except DensecliError as err:
+        pytest.exit(
+            f"the tests need the Pima file and cannot get it: {err.problems[0]}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    os.environ[DATA_DIR_ENV] = str(found.parent)  # the commands the tests start use it too
+    return found
+
+
+PIMA_CSV = Path("pima-indians-diabetes.csv")  # set at session start, before any test module
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before collection: one line and a stop when the data is out of reach, never an error
+    in every test module."""
+    global PIMA_CSV
+    PIMA_CSV = _find_pima()
 
 
 @pytest.fixture

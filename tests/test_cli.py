@@ -1,6 +1,7 @@
 """End to end: the real Pima file, the real Keras, a real runs folder, a handful of epochs."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,8 @@ def test_validate_prints_resolved_spec_and_parameter_count(runner: CliRunner) ->
     assert result.exit_code == 0, result.output
     assert "seed: 4" in result.output and "kernel_initializer: uniform" in result.output
     assert "total" in result.output and "133" in result.output  # 8·8+8 + 8·6+6 + 6+1
+    # 4 bytes × (133 parameters × 16 copies + 2·64·23 + 768·8 activations + 768·10 data)
+    assert "Memory: about 73.8 KB to train (train), 738.1 KB for 10 folds (cv);" in result.output
 
 
 def test_a_failed_spec_leaves_no_run_behind(runner: CliRunner, runs_dir: Path) -> None:
@@ -249,3 +252,19 @@ def test_validate_lists_every_keras_layer_a_spec_layer_becomes(runner: CliRunner
     for kind in ("BatchNormalization", "Activation", "Dropout", "Maxout"):
         assert kind in result.output
     assert "373" in result.output  # 108 + 48 + (12·16 + 16) + (8 + 1)
+
+
+def test_the_progress_bar_is_not_cut_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    # 100 models × 100 epochs: at 80 columns the count was cut to "10000/1…".
+    args = [str(CONFIGS / "pima.yaml"), "--set", "train.epochs=100", "--seeds", "10"]
+    done = subprocess.run(
+        [sys.executable, "-m", "densecli", "cv", *args, "--runs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    (bar,) = [line for line in done.stderr.splitlines() if "loss" in line]
+    assert bar.startswith("100 models (compiled)") and "10000/10000 loss" in bar, bar
+    assert bar.rstrip().endswith(("0:00:00", "-:--:--")) and "…" not in bar, bar

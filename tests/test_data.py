@@ -56,6 +56,20 @@ def test_a_header_is_detected_and_the_target_can_be_named(tmp_path: Path) -> Non
     assert table.default_train_rows() == 2
 
 
+def test_a_first_row_mixing_numbers_and_text_is_refused_unless_header_is_true(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "typo.csv"
+    csv.write_text("1,x2,0\n3,4,1\n5,6,0\n")
+    with pytest.raises(DataError, match=r"row 1 mixes numbers .*column 2 'x2'"):
+        data.load_dataset(csv)
+    forced = data.load_dataset(csv, header=True)  # a header whose names happen to be numbers
+    assert forced.feature_names == ("1", "x2") and forced.n_rows == 2
+    headerless = tmp_path / "plain.csv"
+    headerless.write_text("1,2,0\n3,4,1\n")
+    assert data.load_dataset(headerless).n_rows == 2  # every cell a number: data, not a header
+
+
 def test_a_target_with_three_classes_is_indexed_in_label_order(tmp_path: Path) -> None:
     csv = tmp_path / "three.csv"
     csv.write_text("1,5\n2,7\n3,5\n4,9\n")

@@ -1,6 +1,7 @@
 """`densecli predict`: the run's own models score rows exactly as `model.predict` does."""
 
 import csv
+import functools
 import io
 from pathlib import Path
 
@@ -34,7 +35,10 @@ def cv_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _train(tmp_path_factory, "pima.yaml", "cv", "--folds", "2")
 
 
-PIMA_LINES = PIMA_CSV.read_text().splitlines()
+@functools.cache
+def _pima_lines() -> list[str]:
+    # Read when a test runs, not at import: collecting the tests needs no data file.
+    return PIMA_CSV.read_text().splitlines()
 
 
 def _parse(text: str) -> list[dict[str, str]]:
@@ -53,7 +57,7 @@ def test_predict_on_pima_rows_matches_model_predict(
 ) -> None:
     # The last 68 rows as they are in the Pima file: 8 features and the target, no header.
     source = tmp_path / "rows.csv"
-    source.write_text("\n".join(PIMA_LINES[700:]) + "\n")
+    source.write_text("\n".join(_pima_lines()[700:]) + "\n")
     result = invoke(runner, "predict", str(split_run), str(source))
     assert result.exit_code == 0, result.output
     scored = _parse(result.stdout)
@@ -71,7 +75,7 @@ def test_cv_run_averages_its_fold_models_and_reads_a_header(
     source = tmp_path / "rows.csv"
     # A header, and the target column first: recognised by its name and ignored.
     header = ",".join(("outcome", *PIMA_COLUMNS[:8]))
-    body = [",".join([line.split(",")[8], *line.split(",")[:8]]) for line in PIMA_LINES[:10]]
+    body = [",".join([line.split(",")[8], *line.split(",")[:8]]) for line in _pima_lines()[:10]]
     source.write_text("\n".join([header, *body]) + "\n")
     out = tmp_path / "scored.csv"
     result = invoke(runner, "predict", str(cv_run), str(source), "-o", str(out))
@@ -79,7 +83,7 @@ def test_cv_run_averages_its_fold_models_and_reads_a_header(
     assert "mean of 2 fold models" in result.output and "target column was ignored" in result.output
     scored = _parse(out.read_text())
     assert [int(r["line"]) for r in scored] == list(range(2, 12))
-    features = np.array([line.split(",")[:8] for line in PIMA_LINES[:10]], dtype=np.float32)
+    features = np.array([line.split(",")[:8] for line in _pima_lines()[:10]], dtype=np.float32)
     models = sorted((cv_run / "models").glob("fold-*.keras"))
     expected = _keras_outputs(models, features)[:, 0]
     assert np.allclose([float(r["probability_1"]) for r in scored], expected, atol=1e-6)
@@ -92,7 +96,7 @@ def test_softmax_run_gives_one_probability_per_class(
 ) -> None:
     run = _train(tmp_path_factory, "pima-softmax.yaml", "train")
     source = tmp_path / "rows.csv"
-    source.write_text("\n".join(line.rsplit(",", 1)[0] for line in PIMA_LINES[:5]) + "\n")
+    source.write_text("\n".join(line.rsplit(",", 1)[0] for line in _pima_lines()[:5]) + "\n")
     result = invoke(runner, "predict", str(run), str(source))
     assert result.exit_code == 0, result.output
     scored = _parse(result.stdout)
@@ -110,9 +114,9 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(
     source.write_text(
         "\n".join(
             [
-                PIMA_LINES[0],
+                _pima_lines()[0],
                 "1,2,3",
-                PIMA_LINES[1],
+                _pima_lines()[1],
                 "6,148,72,35,0,abc,0.627,50",
                 "6,148,72,35,0,33.6,,50",
             ]
@@ -143,7 +147,7 @@ def test_missing_run_or_input_is_a_one_line_error(
     runner: CliRunner, split_run: Path, tmp_path: Path, args: list[str], message: str
 ) -> None:
     source = tmp_path / "rows.csv"
-    source.write_text(PIMA_LINES[0] + "\n")
+    source.write_text(_pima_lines()[0] + "\n")
     filled = [str(split_run) if a == "RUN" else str(tmp_path / a) for a in args]
     result = invoke(runner, "predict", *filled, *([str(source)] if len(filled) == 1 else []))
     assert result.exit_code == 2
@@ -159,7 +163,7 @@ def test_an_unreadable_preprocessing_record_is_an_error_and_writes_nothing(
     run = tmp_path / split_run.name
     shutil.copytree(split_run, run)
     source = tmp_path / "rows.csv"
-    source.write_text(PIMA_LINES[0] + "\n")
+    source.write_text(_pima_lines()[0] + "\n")
     step = run / "model.preprocess.json"
     step.write_text(json.dumps({"means": [1.0] * 8}))
     result = invoke(runner, "predict", str(run), str(source), "-o", str(tmp_path / "out.csv"))
@@ -188,9 +192,41 @@ def test_predict_applies_each_models_saved_preprocessing(runner: CliRunner, tmp_
     assert result.exit_code == 0, result.output
     (run,) = [p for p in runs.iterdir() if p.is_dir()]
     source = tmp_path / "rows.csv"
-    source.write_text("\n".join(PIMA_LINES[700:]) + "\n")
+    source.write_text("\n".join(_pima_lines()[700:]) + "\n")
     result = invoke(runner, "predict", str(run), str(source))
     assert result.exit_code == 0, result.output
     scored = [float(r["probability_1"]) for r in _parse(result.stdout)]
     recorded = [float(r["output_0"]) for r in csv.DictReader((run / "predictions.csv").open())]
     assert np.allclose(scored, recorded, atol=1e-5)  # the outputs training saw on these rows
+
+
+def _copy_run(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / run.name))
+
+
+def test_a_truncated_model_file_is_named(runner: CliRunner, cv_run: Path, tmp_path: Path) -> None:
+    run = _copy_run(cv_run, tmp_path)
+    broken = sorted((run / "models").glob("*.keras"))[1]
+    broken.write_bytes(broken.read_bytes()[:200])  # a copy cut short
+    source = tmp_path / "rows.csv"
+    source.write_text("\n".join(_pima_lines()[:5]) + "\n")
+    result = invoke(runner, "predict", str(run), str(source))
+    assert result.exit_code == 2, result.output
+    assert f"error: {broken}: cannot load this model" in result.output
+    assert "the file is damaged or incomplete" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_cv_run_missing_a_fold_model_warns(
+    runner: CliRunner, cv_run: Path, tmp_path: Path
+) -> None:
+    run = _copy_run(cv_run, tmp_path)
+    sorted((run / "models").glob("*.keras"))[0].unlink()
+    source = tmp_path / "rows.csv"
+    source.write_text("\n".join(_pima_lines()[:5]) + "\n")
+    result = invoke(runner, "predict", str(run), str(source))
+    assert result.exit_code == 0, result.output
+    assert "metrics.json records 2 models but 1 are saved" in result.stderr
+    assert len(_parse(result.stdout)) == 5

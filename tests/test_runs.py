@@ -258,3 +258,99 @@ def test_compare_shows_the_best_50_and_writes_every_run(runner: CliRunner, tmp_p
     assert result.exit_code == 0, result.output
     assert "Showing the first 50 of 55 runs" in result.output
     assert len((tmp_path / "compare.csv").read_text().splitlines()) == 1 + 55
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "shown"), [("1e300", "1e+300"), ("NaN", "nan"), ("-0.5", "-0.5")]
+)
+def test_compare_skips_a_run_whose_accuracy_is_impossible(
+    runner: CliRunner, tmp_path: Path, accuracy: str, shown: str
+) -> None:
+    config = "name: odd\ntrain: {epochs: 1, batch_size: 8}\nmodel: {layers: [{units: 1}]}\n"
+    for name, value in (
+        ("20990101-000001-odd-split", accuracy),
+        ("20990101-000002-ok-split", "0.7"),
+    ):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(config)
+        fields = f'"accuracy": {value}, "baseline_accuracy": 0.5, "train_seconds": 1'
+        (run / "metrics.json").write_text(f'{{"mode": "split", {fields}}}')
+    result = invoke(runner, "compare", str(tmp_path), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: {tmp_path / '20990101-000001-odd-split'}: skipped, unreadable run record "
+        f"(ValueError: metrics.json: accuracy is {shown}, outside its possible range [0, 1])"
+    ) in result.stderr
+    ranked = result.stdout.splitlines()[1:]
+    assert len(ranked) == 1 and ranked[0].startswith("20990101-000002-ok-split")
+
+
+def test_a_signal_held_back_by_finish_leaves_the_finished_run_alone(tmp_path: Path) -> None:
+    """finish() defers SIGINT/SIGTERM until the rename is done, then raises it: the caller's
+    clean-up must not mark the run, now in place, as interrupted too."""
+    from densecli.runs import StoppedRun
+    from densecli.signals import Interrupted
+
+    folder = RunFolder(tmp_path, "done", "cv")
+    history = [{"job": "fold01", "epoch": 1, "loss": 0.5, "accuracy": 0.7}]
+    write_json(folder.file("metrics.json"), {"accuracy": 0.7})
+    final = folder.finish()
+    folder.keep_unfinished(StoppedRun(history, 5, 1, 1), Interrupted(signal.SIGTERM))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [final.name]
+    assert (final / "metrics.json").is_file()
+
+
+def test_run_folders_follow_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        folder = RunFolder(tmp_path, "shared", "split")
+        final = folder.finish()
+    finally:
+        os.umask(previous)
+    assert final.stat().st_mode & 0o777 == 0o750  # not mkdtemp's 0700
+
+
+def _fake_run(runs: Path, name: str, accuracy: float) -> None:
+    run = runs / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(
+        "name: x\ntrain: {epochs: 1, batch_size: 8}\nmodel: {layers: [{units: 1}]}\n"
+    )
+    metrics = {"mode": "cv", "accuracy": accuracy, "accuracy_std": 0.0123}
+    metrics |= {"baseline_accuracy": 0.651, "reported_best_accuracy": 0.777, "train_seconds": 1}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_compare_fits_80_columns_with_full_run_names(tmp_path: Path) -> None:
+    names = ["20990101-000001-pima-tutorial-p001-cv", "20990101-000002-a-longer-spec-name-cv"]
+    for i, name in enumerate(names):
+        _fake_run(tmp_path, name, 0.7 + i / 100)
+    env = {**os.environ, "COLUMNS": "80"}
+    narrow = subprocess.run(
+        [sys.executable, "-m", "densecli", "compare", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    table = narrow.split("baseline:")[0]
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert all(name in table for name in names) and "…" not in table
+    assert "Δ base" in table and "71.00 ± 1.23" in table and "AUC" not in table
+    shown = subprocess.run(
+        [sys.executable, "-m", "densecli", "show", str(tmp_path / names[0])],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    # The name in the table is the folder show takes (a fake run: found, but has no model).
+    assert "no such run folder" not in shown.stderr and "model.keras is missing" in shown.stderr
+    wide = subprocess.run(
+        [sys.executable, "-m", "densecli", "compare", str(tmp_path), "--wide"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert "AUC" in wide and "train s" in wide and "vs baseline (pts)" in wide

@@ -47,6 +47,7 @@ def _densecli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env=dict(os.environ),  # as os.environ says: piped output follows COLUMNS if set
         **kwargs,
     )
 
@@ -292,11 +293,15 @@ def test_a_recorded_sweep_makes_the_same_points(tmp_path: Path) -> None:
 
 def test_keras_refuses_a_bad_point_before_anything_runs(tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
     runs = tmp_path / "runs"
-    grid = ["--grid", "train.optimizer.learning_rate=1e-3,-3"]
+    grid = ["--grid", "train.optimizer={name: sgd, momentum: 0.5},{name: sgd, momentum: 2}"]
     result = invoke(runner, "sweep", PIMA, *grid, "--runs-dir", str(runs))
     assert result.exit_code == 2, result.output
     assert (
-        "point p002 (train.optimizer.learning_rate=-3): train.optimizer: bad parameters"
+        "point p002 (train.optimizer={name: sgd, momentum: 2}): train.optimizer: bad parameters"
         in result.output
     )
-    assert not runs.exists()
+    assert not runs.exists() or not any(runs.iterdir())  # no sweep folder left behind
+    negative = ["--grid", "train.optimizer.learning_rate=1e-3,-3"]
+    result = invoke(runner, "sweep", PIMA, *negative, "--runs-dir", str(runs))
+    assert result.exit_code == 2, result.output
+    assert "train.optimizer.learning_rate: must be a number greater than 0" in result.output

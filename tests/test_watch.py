@@ -116,3 +116,32 @@ def test_a_diverging_fold_is_named_in_a_cv_with_the_fit_engine(
     assert named and set(named) <= {"fold-01", "fold-02"}
     for job in named:
         assert f"error: {job}: training diverged at epoch" in result.output
+
+
+def test_a_stop_signal_swallowed_by_garbage_collection_is_sent_again(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import signal
+    import time
+    import weakref
+
+    from densecli.signals import Interrupted, signals_as_interrupts
+
+    class Thing:
+        pass
+
+    def collected(_: object) -> None:  # the handler's raise lands in a weakref callback,
+        raise Interrupted(signal.SIGTERM)  # where Python prints it and goes on
+
+    stopped = None
+    with signals_as_interrupts():
+        try:
+            thing = Thing()
+            ref = weakref.ref(thing, collected)
+            del thing
+            time.sleep(2)
+        except Interrupted as stop:
+            stopped = stop
+    assert ref() is None
+    assert stopped is not None and stopped.signum == signal.SIGTERM
+    assert "Exception ignored" not in capfd.readouterr().err

@@ -230,6 +230,12 @@ def sweep(
     mlflow: MlflowOption = False,
     mlflow_uri: MlflowUriOption = None,
     mlflow_optional: MlflowOptionalOption = False,
+    max_points: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Refuse a grid of more points than this (counted before they are made)."
+        ),
+    ] = 10_000,
 ) -> None:
     """Cross-validate every point of a grid or random search; one run folder per point.
 
@@ -247,6 +253,7 @@ def sweep(
         resume,
         ray,
         this_command(),
+        max_points,
     )
     with user_errors():
         home = source.parent if source.is_dir() else runs_dir  # a resumed sweep's runs folder
@@ -278,13 +285,19 @@ def compare(
             metavar="FILE", help="Also draw accuracy (± std) per run into this .png, .svg or .pdf."
         ),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Every column, however wide the terminal (default: what fits)."
+        ),
+    ] = False,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
 
     Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
     """
     with user_errors():
-        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot)
+        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot, wide)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from densecli.experiment import (
     Output,
     Plan,
     announce_inferences,
+    cv_folds,
     prepare,
     run_cv,
     run_split,
@@ -49,14 +51,20 @@ from densecli.tracking import MlflowSettings, log_after
 TERMINAL_ROWS = 50
 
 
+def _sized(console: Console, stderr: bool = False) -> Console:
+    """A terminal sizes itself, and $COLUMNS sizes piped output; piped output without it gets
+    room for compare's twelve columns and an uncut progress bar."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(stderr=stderr, width=max(console.width, 200))
+
+
 def _wide_console() -> Console:
-    """A terminal sizes itself; piped output gets room for compare's twelve columns."""
-    console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 200))
+    return _sized(Console())
 
 
 def _stderr() -> Console:
-    return Console(stderr=True)
+    return _sized(Console(stderr=True), stderr=True)
 
 
 def notice(message: str) -> None:
@@ -64,7 +72,9 @@ def notice(message: str) -> None:
 
 
 def notice_inference(experiment: Experiment) -> None:
-    """Say once which task was inferred and why (after the checks that can refuse a run)."""
+    """Say once what was inferred about the file and the task, and why (after the checks
+    that can refuse a run)."""
+    announce_inferences(experiment, notice)
     task = experiment.task
     if task.reason:
         notice(f"task: {task.name} ({task.reason}); set task: in the spec to choose")
@@ -85,10 +95,8 @@ def _spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec
 
 
 def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
-    """The spec checked against its data; what was inferred about the file, in one line."""
-    experiment = prepare(_spec_for(config, overrides, data), data)
-    announce_inferences(experiment, notice)
-    return experiment
+    """The spec checked against its data."""
+    return prepare(_spec_for(config, overrides, data), data)
 
 
 def train(
@@ -100,7 +108,9 @@ def train(
     tracking: MlflowSettings | None = None,
 ) -> None:
     experiment = _prepared(config, overrides, data)
+    _check_memory(experiment, plan.seeds)
     _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
+    _check_with_keras(experiment)
     notice_inference(experiment)
     with (
         signals_as_interrupts(),
@@ -121,7 +131,10 @@ def cv(
 ) -> None:
     experiment = _prepared(config, overrides, data)
     models = experiment.spec.cv.folds * plan.repeats * plan.seeds
+    _check_memory(experiment, models)
     _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
+    cv_folds(experiment, plan)  # a fold count the data cannot fill: refused before the bar
+    _check_with_keras(experiment)
     notice_inference(experiment)
     with signals_as_interrupts(), _progress(experiment, models) as progress:
         outcome = run_cv(experiment, plan, _output(runs_dir, progress))
@@ -134,6 +147,28 @@ def _progress(experiment: Experiment, models: int) -> EpochProgress:
     return EpochProgress(_stderr(), models=models, epochs=epochs, metric=experiment.task.score)
 
 
+def _check_memory(experiment: Experiment, models: int) -> None:
+    """Refuse a network the machine cannot hold before anything is allocated."""
+    from densecli.engine import check_fits, estimate
+
+    data = experiment.data
+    needed = estimate(experiment.spec, data.n_features, models, data.n_rows)
+    fix = "use fewer or narrower layers" + (", or fewer folds/seeds" if models > 1 else "")
+    check_fits([needed], fix=fix)
+
+
+def _check_with_keras(experiment: Experiment) -> None:
+    """Keras checks optimizer and initializer parameters (SGD's momentum in [0, 1], a
+    positive VarianceScaling scale) when it builds them: do that once before the progress
+    bar, so a bad value is a one-line error and not a failure after it appeared."""
+    from densecli.backend import import_keras
+    from densecli.engine import build_model, compile_model
+
+    spec = experiment.spec
+    compile_model(build_model(spec, experiment.data.n_features), spec)
+    import_keras().backend.clear_session()  # training starts from a fresh Keras state
+
+
 def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: int) -> None:
     """Refuse an unwritable or full runs folder before any time goes into training."""
     spec = experiment.spec
@@ -144,17 +179,35 @@ def _preflight(experiment: Experiment, runs_dir: Path, models: int, eval_rows: i
 def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     """Check the spec against the data, then let Keras resolve every name; trains nothing."""
     experiment = _prepared(config, overrides, data)
+    memory = _memory_line(experiment)  # before building the model: it may not fit
     summary = _model_summary(experiment.spec, experiment.data.n_features)
     notice_inference(experiment)
     console = Console()
     console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
     console.print(yaml.safe_dump(experiment.spec.resolved(), sort_keys=False), markup=False)
     console.print(summary)
+    console.print(memory, markup=False, soft_wrap=True)
     console.print(
         f"Data: {experiment.data.path} — {experiment.data.n_rows} rows, "
         f"{experiment.data.n_features} features, {experiment.task.describe_data()}.",
         markup=False,
         soft_wrap=True,
+    )
+
+
+def _memory_line(experiment: Experiment) -> str:
+    """The memory estimates for `train` and `cv`; refuses a model too large to build."""
+    from densecli.engine import available_bytes, check_fits, describe_bytes, estimate
+
+    spec, data = experiment.spec, experiment.data
+    one = estimate(spec, data.n_features, 1, data.n_rows)
+    check_fits([one], "one model")
+    folds = estimate(spec, data.n_features, spec.cv.folds, data.n_rows)
+    available = available_bytes()
+    room = "" if available is None else f"; {describe_bytes(available)} available"
+    return (
+        f"Memory: about {describe_bytes(one.total)} to train (train), "
+        f"{describe_bytes(folds.total)} for {spec.cv.folds} folds (cv){room}."
     )
 
 
@@ -197,9 +250,18 @@ def init(path: Path) -> None:
 
 
 def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
-    from densecli.predict import model_outputs, predictions_csv, read_input_rows, write_predictions
+    from densecli.predict import (
+        missing_models,
+        model_outputs,
+        predictions_csv,
+        read_input_rows,
+        write_predictions,
+    )
 
     run = load_run(run_dir)
+    warning = missing_models(run)
+    if warning is not None:
+        notice(f"warning: {warning}")
     rows = read_input_rows(input_csv, run)
     outputs = model_outputs(run, rows.features, lambda w: notice(f"warning: {w}"))
     text = predictions_csv(run, rows, outputs)
@@ -226,6 +288,7 @@ def compare_runs(
     mode: str | None = None,
     top: int | None = None,
     plot: Path | None = None,
+    wide: bool = False,
 ) -> None:
     """`compare` with its options: which runs, in which order, in which format, and a plot.
 
@@ -251,11 +314,12 @@ def compare_runs(
         sys.stdout.write(render_text(cells, shown_rows, fmt))  # stdout stays clean for pipes
         notice("Written: " + ", ".join(map(str, written)))
         return
-    console = _wide_console()
+    console = Console(width=100_000) if wide else _wide_console()
     if not groups:
         render_compare(console, [], written)
     for group, group_cells, title in zip(groups, cells, titles, strict=True):
-        _render_group(console, group, group_cells, title + (f" (top {top})" if top else ""))
+        shown = title + (f" (top {top})" if top else "")
+        _render_group(console, group, group_cells, shown, wide)
     if groups:
         print_line(console, "Written: " + ", ".join(str(p) for p in written))
     render_unfinished(console, unfinished_cells(unfinished))
@@ -273,11 +337,13 @@ def _order_title(rows: list[RunRow], sort: str | None, mode: str | None, named: 
 
 
 def _render_group(
-    console: Console, rows: list[RunRow], cells: list[dict[str, str]], title: str
+    console: Console, rows: list[RunRow], cells: list[dict[str, str]], title: str, wide: bool
 ) -> None:
     view = rows[0].view
     note = view.compare_note(view.shared_references([r.metrics for r in rows]))
-    render_compare(console, cells[:TERMINAL_ROWS], [], title=title, note=note)
+    scores = list(view.compare_cells(rows[0].metrics, {}))[:3]  # what matters when narrow
+    narrow = ("run", "mode", *[c for c in cells[0] if c in scores or c.startswith("vs ")][:3])
+    render_compare(console, cells[:TERMINAL_ROWS], [], title, note, narrow, wide)
     if len(cells) > TERMINAL_ROWS:
         print_line(
             console,

@@ -6,6 +6,13 @@
 """
 
 from densecli.engine._jobs import Job, JobData, job_data
+from densecli.engine._memory import (
+    MemoryEstimate,
+    available_bytes,
+    check_fits,
+    describe_bytes,
+    estimate,
+)
 from densecli.engine._model import (
     build_model,
     check_input_dim,
@@ -23,13 +30,18 @@ __all__ = [
     "JobData",
     "JobResult",
     "Journal",
+    "MemoryEstimate",
     "Part",
     "Progress",
     "Silent",
     "Watch",
+    "available_bytes",
     "build_model",
+    "check_fits",
     "check_input_dim",
     "compile_model",
+    "describe_bytes",
+    "estimate",
     "job_data",
     "register_custom_layers",
     "train_parts",

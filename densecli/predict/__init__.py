@@ -2,6 +2,7 @@
 
 from densecli.predict._rows import InputRows, read_input_rows
 from densecli.predict._score import (
+    missing_models,
     model_outputs,
     predictions_csv,
     prepare_features,
@@ -10,6 +11,7 @@ from densecli.predict._score import (
 
 __all__ = [
     "InputRows",
+    "missing_models",
     "model_outputs",
     "predictions_csv",
     "prepare_features",

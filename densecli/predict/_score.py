@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from densecli.data import Preprocessor, UnknownCategory, unseen_category_warning
 from densecli.errors import RunsError
 from densecli.predict._rows import InputRows
 from densecli.runs import SavedRun
-from densecli.runs.files import MODEL_FILES, preprocess_file, read_json, write_text
+from densecli.runs.files import METRICS, MODEL_FILES, preprocess_file, read_json, write_text
 from densecli.tasks import predictions_for
 
 
@@ -61,13 +62,37 @@ def model_outputs(
 
     for path in paths:
         inputs = prepare_features(path, features, unknown)  # before loading: fail fast
-        model = keras.saving.load_model(path, compile=False)
+        model = _load_model(keras, path)
         raw = np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64)
         outputs.append(_target_units(path, raw))
     if warn is not None:
         for column, value in unseen:
             warn(unseen_category_warning(column, value))
     return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
+
+
+def _load_model(keras: Any, path: Path) -> Any:
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile's BadZipFile, …
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise RunsError(
+            f"{path}: cannot load this model ({type(err).__name__}: {reason}); the file is "
+            "damaged or incomplete; train the run again"
+        ) from None
+
+
+def missing_models(run: SavedRun) -> str | None:
+    """A warning when the run recorded more models than its folder holds (a fold model was
+    deleted): the mean over the others is not the run's model."""
+    recorded = run.metrics.get("models")
+    found = len(run.model_paths)
+    if not isinstance(recorded, int) or found >= recorded or found == 0:
+        return None
+    return (
+        f"{run.folder}: {METRICS} records {recorded} models but {found} are saved; "
+        f"predicting with the {found} found, which is not the model the run evaluated"
+    )
 
 
 def _target_units(model_path: Path, outputs: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
+from rich.table import Table
 
 from densecli.tables import titled_table
 from densecli.tasks import Score, view_for
@@ -85,19 +86,52 @@ def render_compare(
     written: list[Path],
     title: str = "Runs, best first",
     note: str = "",
+    narrow_columns: tuple[str, ...] = (),
+    wide: bool = False,
 ) -> None:
+    """compare's table; when it does not fit the terminal (and not `wide`), only
+    `narrow_columns`, in a compact box. Run names are never cut: `show` and `predict` take
+    them."""
     if not cells:
         console.print("No finished runs yet: `densecli train configs/pima.yaml` makes one.")
     else:
-        table = titled_table(title)
-        for column in cells[0]:
-            table.add_column(
-                column, justify="left" if column in {"run", "name", "mode"} else "right"
-            )
-        for row in cells:
-            table.add_row(*row.values())
-        console.print(table)
-        if note:
-            console.print(note)
+        narrow = not wide and bool(narrow_columns) and _natural_width(cells) > console.width
+        console.print(_compare_table(cells, title, narrow_columns if narrow else ()))
+        if note or narrow:
+            console.print(note + (" Every column: --wide." if narrow else ""), soft_wrap=True)
     if written:
-        console.print("Written: " + ", ".join(str(p) for p in written))
+        console.print("Written: " + ", ".join(str(p) for p in written), soft_wrap=True)
+
+
+def _natural_width(cells: list[dict[str, str]]) -> int:
+    """The full table's width with no cell cut: each column, its padding and a border."""
+    return 1 + sum(3 + max(len(c), *(len(row[c]) for row in cells)) for c in cells[0])
+
+
+def _short_header(column: str) -> str:
+    """`vs baseline (pts)` → `Δ base`: a narrow table's headers."""
+    if column.startswith("vs "):
+        return "Δ " + column[3:].replace(" (pts)", "").replace(" %", "").replace("baseline", "base")
+    return column
+
+
+def _compare_table(cells: list[dict[str, str]], title: str, narrow: tuple[str, ...]) -> Table:
+    """Every column, or (narrow) only those named, in a compact box."""
+    from rich import box
+
+    columns = [c for c in cells[0] if not narrow or c in narrow]
+    table = titled_table(title)
+    if narrow:
+        table.box, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, (0, 1)
+    for column in columns:
+        left = column in {"run", "name", "mode"}
+        table.add_column(
+            _short_header(column) if narrow else column,
+            justify="left" if left else "right",
+            no_wrap=column != "name",
+            overflow="fold" if column == "name" else "ellipsis",
+            min_width=max(len(row[column]) for row in cells) if column == "run" else None,
+        )
+    for row in cells:
+        table.add_row(*(row[c] for c in columns))
+    return table

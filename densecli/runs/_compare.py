@@ -23,6 +23,7 @@ from densecli.runs._unfinished import UnfinishedRun, unfinished_cells
 from densecli.runs.files import (
     COMPARE_CSV,
     COMPARE_MD,
+    METRICS,
     SavedRun,
     csv_text,
     is_sweep,
@@ -94,6 +95,10 @@ class RunRow:
 def _row(folder: Path) -> RunRow:
     saved = read_run(folder)
     row = RunRow(saved, view_for(saved.metrics))
+    try:
+        row.view.check_record(saved.metrics)
+    except ValueError as err:
+        raise ValueError(f"{METRICS}: {err}") from None
     # Read now: a record without its score or layers is unreadable, not merely last.
     _ = (row.score, row.layers, row.epochs, float(row.metrics["train_seconds"]))
     return row
@@ -111,7 +116,9 @@ def collect_runs(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
             rows.append(_row(folder))
         except FileNotFoundError as err:
             warnings.append(f"{folder}: skipped, {Path(str(err.filename)).name} is missing")
-        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError, RunsError) as err:
+        except (
+            OSError, ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError, RunsError
+        ) as err:  # fmt: skip
             warnings.append(
                 f"{folder}: skipped, unreadable run record ({type(err).__name__}: {err})"
             )

@@ -53,6 +53,7 @@ class RunFolder:
             self.path = Path(
                 tempfile.mkdtemp(prefix=f".{self.base_name}.pid{os.getpid()}.", dir=runs_dir)
             )
+            self.path.chmod(0o777 & ~_umask())  # mkdtemp's 0700, as any other new folder
             # A scratch folder nobody finished or kept (an interruption before training, while
             # Keras imports) is removed when this object goes, or at exit; after finish() the
             # path no longer exists and this does nothing.
@@ -94,6 +95,10 @@ class RunFolder:
         `<run>.failed`; anything else (a bug, a bad spec found late) → removed. A failure to
         write the run itself becomes a RunsError naming the folder.
         """
+        if not self.path.exists():
+            # finish() moved the complete run into place and the signal it held back was
+            # raised after: the run is a result, and the scratch folder is gone.
+            return
         status = _status_for(error)
         if status is None or (status == "interrupted" and not stopped.epochs_done):
             self.discard()
@@ -133,6 +138,12 @@ class RunFolder:
             record["diverged"] = stopped.diverged
         write_json(self.path / STATUS, record)
         return self.finish(f".{status}")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _status_for(error: BaseException) -> str | None:

@@ -8,6 +8,7 @@ initializers, losses, optimizers) are resolved later by Keras itself (see `dense
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +26,7 @@ from pydantic import (
 )
 
 from densecli.errors import ConfigError
-from densecli.spec._overrides import apply_overrides, load_yaml
+from densecli.spec._overrides import DuplicateKeyError, apply_overrides, load_yaml
 
 
 def _check_identifier(value: Any) -> str | dict[str, Any]:
@@ -294,9 +295,23 @@ def validate_spec(raw: Any, source: str = "spec") -> Spec:
     """Validate loaded YAML data; every problem becomes one line `dotted.key: message`."""
     raw = _require_mapping(raw, source)
     try:
-        return Spec.model_validate(raw)
+        spec = Spec.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(*(_describe(e) for e in err.errors())) from None
+    _check_learning_rate(spec.train.optimizer)
+    return spec
+
+
+def _check_learning_rate(optimizer: str | dict[str, Any]) -> None:
+    """Keras takes any number: a negative rate climbs the loss, zero never moves."""
+    rate = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        return  # absent (Keras' default), or not a number: Keras names that problem
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(
+            f"train.optimizer.learning_rate: must be a number greater than 0, such as 0.001 "
+            f"(got {rate})"
+        )
 
 
 def read_yaml(path: Path) -> Any:
@@ -308,6 +323,8 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: cannot read the spec ({err})") from None
     try:
         raw = load_yaml(text)
+    except DuplicateKeyError as err:
+        raise ConfigError(f"{path}: {err.problem}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -17,8 +17,31 @@ import yaml
 from densecli.errors import ConfigError
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping gives the same key twice: YAML says that is an error, PyYAML keeps the last."""
+
+
 class SpecLoader(yaml.SafeLoader):
-    """YAML as people write numbers: PyYAML (YAML 1.1) reads `1e-3` as a string, this as 0.001."""
+    """YAML as people write numbers: PyYAML (YAML 1.1) reads `1e-3` as a string, this as 0.001.
+    A key given twice in one mapping is an error, as an unknown key is."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` merges are PyYAML's to resolve
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise DuplicateKeyError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice, at lines {seen[key]} and {line}; keep one",
+                    key_node.start_mark,
+                )
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 SpecLoader.add_implicit_resolver(

@@ -34,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from densecli.errors import ConfigError
 from densecli.spec import Spec, apply_overrides, assign_value, load_yaml, read_yaml, validate_spec
 
+MAX_POINTS = 10_000  # --max-points' default: more is a typo far more often than a plan
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -198,7 +200,10 @@ def is_sweep_file(raw: Any) -> bool:
 
 
 def load_sweep(
-    path: Path, overrides: Sequence[str] = (), grid_options: Sequence[str] = ()
+    path: Path,
+    overrides: Sequence[str] = (),
+    grid_options: Sequence[str] = (),
+    max_points: int = MAX_POINTS,
 ) -> Sweep:
     """A sweep from a sweep file, or from a spec file and `--grid` options; every point
     validated (all problems of all points reported together, nothing trained)."""
@@ -224,7 +229,7 @@ def load_sweep(
             f"{path}: nothing to vary; give a sweep file with grid:, or --grid KEY=V1,V2"
         )
     base = _shared_base(base_raw, shared, overrides)
-    return make_sweep(name, str(path), base, grid, random)
+    return make_sweep(name, str(path), base, grid, random, max_points)
 
 
 def make_sweep(
@@ -233,8 +238,10 @@ def make_sweep(
     base: dict[str, Any],
     grid: dict[str, list[Any] | Range],
     random: RandomSearch | None,
+    max_points: int = MAX_POINTS,
 ) -> Sweep:
     _check_base(base, grid, source)
+    _check_count(grid, random, source, max_points)
     points = _validated_points(base, _combinations(grid, random), source)
     base_name = str(base.get("name") or points[0].spec.name.rsplit("-p", 1)[0])
     return Sweep(name or base_name, source, base, grid, random, points)
@@ -270,6 +277,27 @@ def _assign(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
         assign_value(raw, key, value)
     except ConfigError as err:
         raise ConfigError(*(p.replace("--set ", f"{where}: ", 1) for p in err.problems)) from None
+
+
+def count_points(grid: dict[str, list[Any] | Range], random: RandomSearch | None) -> int:
+    """How many points the grid makes, without making them."""
+    if random is not None:
+        return random.samples
+    return math.prod(len(values) for values in grid.values() if isinstance(values, list))
+
+
+def _check_count(
+    grid: dict[str, list[Any] | Range], random: RandomSearch | None, source: str, limit: int
+) -> None:
+    count = count_points(grid, random)
+    if count <= limit:
+        return
+    sizes = " × ".join(str(len(v)) for v in grid.values() if isinstance(v, list))
+    raise ConfigError(
+        f"{source}: the grid makes {count:,} points ({sizes} values), more than --max-points "
+        f"{limit:,}; vary fewer keys or values, sample some with random: {{samples: N}}, "
+        "or raise --max-points"
+    )
 
 
 def _combinations(

@@ -1,9 +1,21 @@
-"""Groups in local worker processes (spawned, so each imports TensorFlow once).
+"""Groups in local worker processes: started, fed, signalled and ended by the sweep itself.
 
-One group per worker is in flight at a time, so 'running' in the display is what runs and an
-interruption has nothing queued. Ctrl-C reaches every process of the terminal's group; a
-training worker keeps its points' history as `.interrupted` runs, and the sweep's process
-stops the rest after a grace period.
+Why not `ProcessPoolExecutor`: its workers share one call queue guarded by a semaphore, so a
+worker killed while holding it leaves the others blocked in `Queue.get` forever, and
+`shutdown()` joins them without a timeout: a SIGTERM at the wrong moment hung the sweep.
+Here each worker is a plain child process with its own socket (no shared lock, no semaphore
+for the resource tracker to report), in its own process group:
+
+- the sweep decides every signal a worker gets: Ctrl-C in the terminal reaches only the
+  sweep's process, which sends each worker SIGTERM. A worker still starting up dies of it
+  silently; a ready one turns it into `Interrupted` (training stops at the next chunk and
+  keeps its history as a `.interrupted` run; one swallowed by garbage collection is sent
+  again);
+- the sweep waits at most `STOP_GRACE_SECONDS` for them, then SIGKILLs what is left (its
+  scratch folder is then `abandoned`, and `--resume` clears it);
+- a worker whose sweep died (kill -9) stops itself the same way.
+
+No TensorFlow import here; the workers import it when their first group trains.
 """
 
 from __future__ import annotations
@@ -11,94 +23,224 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable
-from typing import Any
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 
-from densecli.errors import DensecliError
-from densecli.sweep._worker import GroupTask, PointResult, failed_group, run_group
+from densecli.signals import STOP_SIGNALS, Interrupted, redeliver_swallowed
+from densecli.sweep._worker import GroupTask, PointResult, failed_group, train_group
 
-STOP_GRACE_SECONDS = 3.0  # for workers to save what an interruption left, before SIGTERM
-
-
-def _start_worker() -> None:
-    """Worker start-up. Ctrl-C reaches every process of the terminal's group: an idle worker
-    ignores it (a training one turns it into a kept `.interrupted` run). A watchdog ends the
-    worker when the sweep's process dies (kill -9) instead of letting it train on alone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import threading
-
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    import time
-
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGTERM)  # a training group keeps its history, as on Ctrl-C
-    time.sleep(STOP_GRACE_SECONDS + 5)
-    os._exit(143)  # idle, or stuck handing a result to the dead parent
-
+STOP_GRACE_SECONDS = 5.0  # for workers to save what an interruption left, before SIGKILL
+REAP_SECONDS = 2.0  # after SIGKILL: the kernel ends a process at once; this only bounds it
+POLL_SECONDS = 0.25  # how often the sweep looks at a signal it noted
+WORKER_CODE = "from densecli.sweep._local import worker_main; worker_main()"
 
 OnResult = Callable[[list[PointResult]], None]
 OnStart = Callable[[GroupTask], None]
 
 
-def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: OnResult) -> None:
-    """Groups in worker processes; each worker imports TensorFlow once and trains groups."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+class WorkerDied(Exception):
+    """A worker's process ended while it trained a group (out of memory, killed, a crash)."""
 
+
+# --- the sweep's side ----------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    connection: Connection
+    task: GroupTask | None = None  # the group it trains, if any
+
+    @classmethod
+    def start(cls) -> Worker:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            process = subprocess.Popen(
+                [sys.executable, *_interpreter_flags(), "-c", WORKER_CODE, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                process_group=0,  # the terminal's Ctrl-C reaches the sweep only, never a worker
+            )
+            return cls(process, Connection(ours.detach()))
+
+    def give(self, task: GroupTask) -> None:
+        self.task = task
+        self.connection.send(task)
+
+    def send_signal(self, signum: int) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(self.process.pid, signum)
+
+
+def _interpreter_flags() -> list[str]:
+    """The sweep's -X, -W, … options, as multiprocessing passes them to its children."""
+    return list(subprocess._args_from_interpreter_flags())  # type: ignore[attr-defined]
+
+
+@dataclass
+class Pool:
+    size: int
+    workers: list[Worker] = field(default_factory=list)
+
+    def idle(self) -> Iterator[Worker]:
+        """Workers with nothing to do; started on demand up to `size`."""
+        while len(self.workers) < self.size:
+            self.workers.append(Worker.start())
+        yield from (w for w in self.workers if w.task is None)
+
+    def busy(self) -> bool:
+        return any(w.task is not None for w in self.workers)
+
+    def results(self, timeout: float) -> Iterator[list[PointResult]]:
+        """Each group that finished (or whose worker died) within `timeout`."""
+        ready = wait([w.connection for w in self.workers if w.task is not None], timeout)
+        for worker in [w for w in self.workers if w.connection in ready]:
+            task = worker.task
+            assert task is not None
+            try:
+                results: list[PointResult] = worker.connection.recv()
+            except Exception:  # EOF: it died; a half-sent reply: it died while sending
+                self.remove(worker)
+                error = WorkerDied(
+                    f"its worker process ended (exit {worker.process.poll()}: out of memory, "
+                    "or killed); --resume trains it again"
+                )
+                results = failed_group(task, error)
+            worker.task = None
+            yield results
+
+    def remove(self, worker: Worker) -> None:
+        self.workers.remove(worker)
+        worker.connection.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(REAP_SECONDS)
+
+    def close(self) -> None:
+        """The sweep is done: idle workers see the end of their socket and exit."""
+        for worker in self.workers:
+            worker.connection.close()
+        self._end(time.monotonic() + STOP_GRACE_SECONDS)
+
+    def stop(self) -> None:
+        """The sweep was interrupted: SIGTERM to every worker, SIGKILL after the grace."""
+        for worker in self.workers:
+            worker.send_signal(signal.SIGTERM)
+        self._end(time.monotonic() + STOP_GRACE_SECONDS)
+        for worker in self.workers:
+            worker.connection.close()
+
+    def _end(self, deadline: float) -> None:
+        for worker in self.workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(max(0.0, deadline - time.monotonic()))
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.send_signal(signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.process.wait(REAP_SECONDS)
+        self.workers.clear()
+
+
+@contextlib.contextmanager
+def signals_noted() -> Iterator[list[int]]:
+    """SIGINT / SIGTERM only noted, never raised mid-operation: the loop below decides when
+    to stop, so no send, write or display update is ever cut in half."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, lambda n, f: caught.append(n)) for s in STOP_SIGNALS}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: OnResult) -> None:
+    """Groups in worker processes, one group per worker at a time; raises `Interrupted` once
+    every worker has stopped (or was killed after the grace period) when a signal came."""
     if not tasks:
         return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(tasks))),
-        mp_context=context,
-        initializer=_start_worker,
-    )
     waiting = list(reversed(tasks))
-    pending: dict[Future[list[PointResult]], GroupTask] = {}
+    pool = Pool(max(1, min(workers, len(tasks))))
     try:
-        # One group per worker at a time: what is submitted is what is running.
-        while waiting or pending:
-            while waiting and len(pending) < workers:
-                task = waiting.pop()
-                try:
-                    pending[pool.submit(run_group, task)] = task
-                except BrokenProcessPool:
-                    raise DensecliError(
-                        "a sweep worker process died (out of memory, or killed); the finished "
-                        "points are kept; continue with --resume"
-                    ) from None
-                on_start(task)
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                try:
-                    results = future.result()
-                except Exception as error:  # reported per point; the sweep goes on
-                    results = failed_group(task, error)
-                on_done(results)
+        with signals_noted() as caught:
+            while (waiting or pool.busy()) and not caught:
+                for worker in pool.idle():
+                    if not waiting:
+                        break
+                    task = waiting.pop()
+                    try:
+                        worker.give(task)
+                    except OSError:  # it died while idle: the next round starts another
+                        pool.remove(worker)
+                        waiting.append(task)
+                        break
+                    on_start(task)
+                for results in pool.results(POLL_SECONDS):
+                    on_done(results)
+            if caught:
+                pool.stop()
+                raise Interrupted(caught[0])
     except BaseException:
-        _stop_workers(pool, pending)
+        pool.stop()  # a no-op after the stop above; ends the workers after any other error
         raise
-    pool.shutdown()
+    pool.close()
 
 
-def _stop_workers(pool: Any, pending: dict[Any, GroupTask]) -> None:
-    """The sweep stops: training workers keep their points' history as `.interrupted` runs.
+# --- the worker's side ---------------------------------------------------------------------
 
-    Ctrl-C reached the workers too; a moment later, any still running (the signal went to
-    the sweep's process only, or a worker was starting up) get SIGTERM.
-    """
-    from concurrent.futures import wait
 
-    with contextlib.suppress(BaseException):
-        wait(pending, timeout=STOP_GRACE_SECONDS)
-    for process in list(getattr(pool, "_processes", {}).values()):
-        with contextlib.suppress(OSError):
-            os.kill(process.pid, signal.SIGTERM)
-    with contextlib.suppress(BaseException):
-        pool.shutdown(wait=True, cancel_futures=True)
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def worker_main() -> None:
+    """`python -c WORKER_CODE FD`: train each group that arrives on socket FD, reply with its
+    results; end at the socket's end or at a stop signal."""
+    code = 0
+    try:
+        for s in STOP_SIGNALS:  # training stops at its next chunk, keeping its history
+            signal.signal(s, _raise_interrupted)
+        sys.unraisablehook = redeliver_swallowed
+        parent = os.getppid()
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+        connection = Connection(int(sys.argv[1]))
+        _serve(connection)
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGTERM
+    except (EOFError, OSError):
+        pass  # the sweep ended (or died): nothing more to do
+    finally:
+        # No interpreter teardown: TensorFlow's can print or hang, and there is nothing to save.
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _serve(connection: Connection) -> None:
+    while True:
+        task: GroupTask = connection.recv()
+        try:
+            results = train_group(task)
+        except Exception as error:  # a bug or a late error: this group fails, the sweep goes on
+            results = failed_group(task, error)
+        connection.send(results)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose sweep died (kill -9) stops as on SIGTERM instead of training on alone."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(STOP_GRACE_SECONDS + 5)
+    os._exit(128 + signal.SIGKILL)  # idle, or stuck handing a result to the dead sweep

@@ -4,16 +4,19 @@ write the results. The CLI only parses options and renders what this returns."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from densecli.errors import ConfigError
-from densecli.experiment import Experiment, Plan, prepare
+from densecli.engine import MemoryEstimate, check_fits, estimate
+from densecli.errors import ConfigError, DensecliError
+from densecli.experiment import Experiment, Plan, cv_folds, prepare
 from densecli.runs import estimate_bytes, preflight
-from densecli.signals import Interrupted, signals_as_interrupts
+from densecli.signals import Interrupted, signals_as_interrupts, signals_deferred
 from densecli.sweep._definition import Point, Sweep, load_sweep, sweep_from_record
 from densecli.sweep._display import SweepDisplay
 from densecli.sweep._folder import SweepFolder, find_sweep_to_resume
@@ -38,6 +41,7 @@ class SweepRequest:
     resume: bool
     ray: str | None
     command: tuple[str, ...] = ()  # recorded in every point's env.json
+    max_points: int = 10_000  # refuse a grid of more points than this, before making them
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class SweepJob:
     data_sha256: str
     command: tuple[str, ...]
     inference: str = ""  # the task inferred for the points, said once when training starts
-    data_inference: str | None = None  # what was inferred about the data file, said once
+    n_features: int = 0
 
     @property
     def sweep_folder(self) -> SweepFolder:
@@ -85,44 +89,83 @@ class SweepOutcome:
 def run_sweep(
     request: SweepRequest, console: Console, notice: Callable[[str], None]
 ) -> SweepOutcome:
-    """Train every point of a sweep not yet finished; results.csv after every group."""
+    """Train every point of a sweep not yet finished; results.csv after every group.
+
+    SIGINT / SIGTERM stop it at any moment as `Interrupted`; once the sweep folder exists,
+    results.csv is written and the resume command named first.
+    """
+    with signals_as_interrupts():
+        return _run(request, console, notice)
+
+
+def _run(request: SweepRequest, console: Console, notice: Callable[[str], None]) -> SweepOutcome:
     job = _sweep_job(request)
     with contextlib.ExitStack() as stack:
         cluster = None
         if request.ray is not None:
             cluster = stack.enter_context(ray_session(request.ray, request.workers))
         # Only now: a bad --ray address leaves no empty sweep folder behind.
+        new = job.folder is None
         job = _with_folder(job, request.runs_dir, request.data)
-        if job.data_inference:
-            notice(job.data_inference)
-        if job.inference:
-            notice(job.inference)
-        finished = job.sweep_folder.finished()
-        todo = [p for p in job.sweep.points if p.spec.name not in finished]
-        removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
-        if request.resume:
-            notice(
-                f"resume {job.sweep_folder.path}: {len(job.sweep.points) - len(todo)} of "
-                f"{len(job.sweep.points)} points kept, {len(todo)} to train"
-                + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
-            )
-        tasks = [job.task(group) for group in group_points(todo, request.workers)]
-        already = len(job.sweep.points) - len(todo)
-        with _display(job, console, already, notice) as (on_start, on_done):
-            if cluster is None:
-                run_local(tasks, request.workers, on_start, on_done)
-            else:
-                run_ray(cluster, tasks, on_start, on_done)
-    rows = write_results(job.sweep_folder, job.sweep)
+        with _stopping(job):
+            try:  # in the folder's shadow, so that an interruption here can be resumed
+                check_with_keras(job.sweep.points, job.n_features)
+            except ConfigError:
+                if new:  # nothing was trained: leave no empty sweep folder behind
+                    shutil.rmtree(job.sweep_folder.path, ignore_errors=True)
+                raise
+            if job.inference:
+                notice(job.inference)
+            _train_points(job, request, cluster, console, notice)
+            rows = write_results(job.sweep_folder, job.sweep)
     return SweepOutcome(job.sweep, job.sweep_folder.path, rows)
+
+
+def _train_points(
+    job: SweepJob,
+    request: SweepRequest,
+    cluster: Any,
+    console: Console,
+    notice: Callable[[str], None],
+) -> None:
+    """Every point not finished yet, group by group, locally or on Ray."""
+    finished = job.sweep_folder.finished()
+    todo = [p for p in job.sweep.points if p.spec.name not in finished]
+    removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
+    if request.resume:
+        notice(
+            f"resume {job.sweep_folder.path}: {len(job.sweep.points) - len(todo)} of "
+            f"{len(job.sweep.points)} points kept, {len(todo)} to train"
+            + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
+        )
+    tasks = [job.task(group) for group in group_points(todo, request.workers)]
+    already = len(job.sweep.points) - len(todo)
+    with _display(job, console, already, notice) as (on_start, on_done):
+        if cluster is None:
+            run_local(tasks, request.workers, on_start, on_done)
+        else:
+            run_ray(cluster, tasks, on_start, on_done)
+
+
+@contextlib.contextmanager
+def _stopping(job: SweepJob) -> Iterator[None]:
+    """An interruption writes results.csv (with what finished) and says how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        with signals_deferred(reraise=False):  # a second Ctrl-C must not cut this short
+            write_results(job.sweep_folder, job.sweep)
+        if isinstance(stop, Interrupted):
+            path = job.sweep_folder.path
+            stop.saved = f"{path}; finish it with: densecli sweep {path} --resume"
+        raise
 
 
 @contextlib.contextmanager
 def _display(
     job: SweepJob, console: Console, already_done: int, notice: Callable[[str], None]
 ) -> Iterator[tuple[OnStart, OnResult]]:
-    """The live display, results.csv after every group, and an interruption that says how to
-    resume."""
+    """The live display, and results.csv after every group."""
 
     def on_done(results: list[PointResult]) -> None:
         display.finished(results)
@@ -131,15 +174,8 @@ def _display(
             if result.message:
                 notice(f"p{result.number:03d}: {result.message}")
 
-    with signals_as_interrupts(), SweepDisplay(console, job.sweep, already_done) as display:
-        try:
-            yield display.started, on_done
-        except KeyboardInterrupt as stop:
-            write_results(job.sweep_folder, job.sweep)
-            if isinstance(stop, Interrupted):
-                path = job.sweep_folder.path
-                stop.saved = f"{path}; finish it with: densecli sweep {path} --resume"
-            raise
+    with SweepDisplay(console, job.sweep, already_done) as display:
+        yield display.started, on_done
 
 
 def _sweep_job(request: SweepRequest) -> SweepJob:
@@ -148,22 +184,51 @@ def _sweep_job(request: SweepRequest) -> SweepJob:
     if request.source.is_dir():
         folder, sweep, plan, data = _resumed_folder(request)
     else:
-        sweep = load_sweep(request.source, request.overrides, request.grid_options)
+        sweep = load_sweep(
+            request.source, request.overrides, request.grid_options, request.max_points
+        )
         if request.resume:
             folder = find_sweep_to_resume(request.runs_dir, sweep, plan)
     experiments = [prepare(point.spec, data) for point in sweep.points]
     if folder is not None:
         folder.check_same_data({e.data.sha256 for e in experiments})
-    check_with_keras(sweep.points, experiments[0].data.n_features)
+    for point, experiment in zip(sweep.points, experiments, strict=True):
+        try:  # a fold count the data cannot fill: refused before any worker starts
+            cv_folds(experiment, plan)
+        except DensecliError as err:
+            raise ConfigError(f"point {point.label}: {err.problems[0]}") from None
+    _check_memory(sweep, experiments, plan, request.workers)
     data_paths = {p.number: e.data.path for p, e in zip(sweep.points, experiments, strict=True)}
     size = sum(_run_bytes(e, plan) for e in experiments)
     sha256 = experiments[0].data.sha256
     task = experiments[0].task
-    inferred = f"task: {task.name} ({task.reason}); set task: in the base spec to choose"
+    inferred = [experiments[0].data.inference_line() or ""]
+    if task.reason:
+        inferred.append(f"task: {task.name} ({task.reason}); set task: in the base spec to choose")
     return SweepJob(
         sweep, folder, plan, data_paths, size, sha256, request.command,
-        inferred if task.reason else "", experiments[0].data.inference_line(),
+        "\n".join(line for line in inferred if line), experiments[0].data.n_features,
     )  # fmt: skip
+
+
+def _check_memory(
+    sweep: Sweep, experiments: list[Experiment], plan: Plan, workers: int
+) -> None:
+    """The largest bundles that `workers` processes train at once must fit in memory."""
+    models = plan.repeats * plan.seeds
+    per_point = {
+        p.number: estimate(e.spec, e.data.n_features, e.spec.cv.folds * models, e.data.n_rows)
+        for p, e in zip(sweep.points, experiments, strict=True)
+    }
+    groups = []
+    for group in group_points(sweep.points, workers):
+        estimates = [per_point[p.number] for p in group]
+        largest = max(estimates, key=lambda e: e.total)
+        jobs = sum(e.jobs for e in estimates)
+        total = sum(e.total for e in estimates)
+        groups.append(MemoryEstimate(largest.widths, jobs, largest.params, total))
+    at_once = sorted(groups, key=lambda g: g.total, reverse=True)[:workers]
+    check_fits(at_once, "this sweep", "use fewer or narrower layers, or fewer --workers")
 
 
 def _run_bytes(exp: Experiment, plan: Plan) -> int:

@@ -41,10 +41,11 @@ class PointResult:
 def run_group(task: GroupTask) -> list[PointResult]:
     """Train one group's points as one bundle into run folders in task.sweep_dir."""
     with signals_as_interrupts():  # from the start: Ctrl-C during start-up stops it too
-        return _train_group(task)
+        return train_group(task)
 
 
-def _train_group(task: GroupTask) -> list[PointResult]:
+def train_group(task: GroupTask) -> list[PointResult]:
+    """run_group without its signal handling: a sweep worker installs its own."""
     from densecli.backend import import_keras, prefer_threads_for
 
     notices: list[str] = []

@@ -58,7 +58,8 @@ def predictions_for(
     """predict's output columns for a run: its metrics name the task, inputs.json the classes."""
     if view_for(metrics).name == "regression":
         return ValuePredictions()
-    return ClassPredictions(spec, list(inputs["classes"]))
+    classes = [c if isinstance(c, str) else int(c) for c in inputs["classes"]]
+    return ClassPredictions(spec, classes)
 
 
 __all__ = [

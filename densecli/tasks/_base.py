@@ -164,6 +164,11 @@ class TaskView(ABC):
     prediction_plot = False  # draw predicted against actual values from predictions.csv
 
     @abstractmethod
+    def check_record(self, metrics: dict[str, Any]) -> None:
+        """Raise ValueError when a recorded score is outside its possible range (a damaged
+        record, never a result)."""
+
+    @abstractmethod
     def shared_references(self, runs: list[dict[str, Any]]) -> dict[str, float | None]:
         """References every one of these runs' metrics share (None where they differ)."""
 

@@ -94,7 +94,7 @@ class ClassificationTask(Task):
         return tf.cast(tf.equal(predicted, truth), tf.float32)
 
     def cv_folds(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        return stratified_folds(self.class_index, folds, seed)
+        return stratified_folds(self.class_index, folds, seed, self.classes)
 
     def fold_method(self, folds: int) -> str:
         return f"sklearn StratifiedKFold(n_splits={folds}, shuffle=True, random_state=seed + r)"
@@ -165,7 +165,7 @@ class ClassificationTask(Task):
 class ClassPredictions:
     """predict's columns for a classifier: one probability per class, then the class."""
 
-    def __init__(self, spec: Spec, classes: list[Any]) -> None:
+    def __init__(self, spec: Spec, classes: list[int | str]) -> None:
         self.classes = classes
         self.encoding = target_encoding(spec, len(classes))
 

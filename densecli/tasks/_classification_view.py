@@ -8,6 +8,7 @@ logistic regression on the same folds.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +35,20 @@ class ClassificationView(TaskView):
         "accuracy", "accuracy_std", "loss", "precision", "recall", "f1", "roc_auc",
         "baseline_accuracy", "reported_best_accuracy",
     )  # fmt: skip
+
+    def check_record(self, metrics: dict[str, Any]) -> None:
+        for key in (
+            "accuracy",
+            "accuracy_std",
+            "baseline_accuracy",
+            "reported_best_accuracy",
+            "roc_auc",
+        ):
+            if metrics.get(key) is None and key not in ("accuracy", "baseline_accuracy"):
+                continue
+            number = float(metrics[key])  # KeyError, TypeError, ValueError: unreadable
+            if not (math.isfinite(number) and 0.0 <= number <= 1.0):
+                raise ValueError(f"{key} is {number:.6g}, outside its possible range [0, 1]")
 
     def shared_references(self, runs: list[dict[str, Any]]) -> dict[str, float | None]:
         shared: dict[str, float | None] = {}

@@ -82,10 +82,14 @@ class RegressionTask(Task):
     keras_metrics = frozenset({"accuracy", "acc", "rmse", "mse", "mae"})
 
     def __init__(self, spec: Spec, data: Dataset, reason: str | None = None) -> None:
-        values = np.asarray(data.target, dtype=np.float64)
+        try:
+            values = np.asarray(data.target, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = np.array([np.nan])
         if not np.all(np.isfinite(values)):
             raise DataError(
-                f"data.target: column {data.target_name!r} of {data.path} holds non-numbers"
+                f"data.target: column {data.target_name!r} of {data.path} holds cells that are "
+                "not numbers; a regression needs a number in every row"
             )
         check_regression_output(spec)
         self.values = values
@@ -223,13 +227,18 @@ def ridge_references(
 ) -> dict[str, Any]:
     """The training targets' mean and a standardized RidgeCV per fold; the network against
     the ridge by the corrected resampled t-test on the fold RMSEs."""
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     ridge, ridge_r2, mean = [], [], []
     for train, test in folds:
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+        model = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True),  # missing cells
+            StandardScaler(),
+            RidgeCV(alphas=np.logspace(-3, 3, 13)),
+        )
         model.fit(features[train], values[train])
         scores = regression_metrics(values[test], model.predict(features[test]))
         ridge.append(scores["rmse"])

@@ -3,6 +3,7 @@ targets and a standardized ridge regression on the same folds. Reads metrics.jso
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +34,17 @@ class RegressionView(TaskView):
     sort_keys: ClassVar[dict[str, bool]] = {"rmse": False, "mae": False, "r2": True, "loss": False}
     json_keys = ("rmse", "rmse_std", "mae", "r2", "mape", "loss", "ridge_rmse", "mean_rule_rmse")
     prediction_plot = True
+
+    def check_record(self, metrics: dict[str, Any]) -> None:
+        for key in ("rmse", "rmse_std", "mae"):
+            if metrics.get(key) is None and key != "rmse":
+                continue
+            number = float(metrics[key])
+            if not (math.isfinite(number) and number >= 0.0):
+                raise ValueError(f"{key} is {number:.6g}, outside its possible range [0, ∞)")
+        r2 = metrics.get("r2")
+        if r2 is not None and not (math.isfinite(float(r2)) and float(r2) <= 1.0):
+            raise ValueError(f"r2 is {float(r2):.6g}, outside its possible range (-∞, 1]")
 
     def shared_references(self, runs: list[dict[str, Any]]) -> dict[str, float | None]:
         return {}
@@ -103,7 +115,7 @@ class RegressionView(TaskView):
         console.print(_reference_table(metrics))
         if metrics.get("p_value") is not None:
             console.print(
-                f"Network − ridge regression: {metrics['network_minus_ridge']:+.4g} RMSE over "
+                f"Network − ridge regression: {metrics['network_minus_ridge']:+.2f} RMSE over "
                 f"{len(metrics.get('ridge_fold_rmse', []))} folds; corrected resampled t-test "
                 f"(Nadeau & Bengio 2003): t = {metrics['t_statistic']:.2f}, "
                 f"p = {metrics['p_value']:.3f}.",

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import cast
 
 from rich.console import Console
 
@@ -72,7 +71,8 @@ def import_mlflow() -> ModuleType:
     # Its store migrations and notices would bury densecli's own output.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return cast(ModuleType, mlflow)
+    module: ModuleType = mlflow  # typed, whether or not mlflow ships type hints
+    return module
 
 
 @contextlib.contextmanager
