@@ -261,3 +261,51 @@ def test_pimas_train_rows_do_not_leak_onto_another_file(tmp_path: Path) -> None:
     kept = invoke(CliRunner(), "validate", pima, "--data", str(other), "--set", "data.train_rows=5")
     assert kept.exit_code == 0, kept.output
     assert "train_rows: 5" in kept.output
+
+
+def test_export_fills_missing_cells_as_predict_does_and_refuses_categories(
+    messy_csv: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    import keras
+
+    numeric_only = tmp_path / "numeric.csv"
+    lines = messy_csv.read_text().splitlines()
+    numeric_only.write_text(
+        "\n".join(",".join(c for j, c in enumerate(line.split(",")) if j != 4) for line in lines)
+        + "\n"
+    )
+    runs = tmp_path / "runs"
+    impute = {"impute": "mean", "standardize": True}
+    spec = _spec(tmp_path / "numeric.yaml", numeric_only, 4, preprocess=impute)
+    assert invoke(runner, "train", str(spec), "--runs-dir", str(runs), *QUICK).exit_code == 0
+    run = _only_run(runs, "-split")
+    artifact = tmp_path / "model.keras"
+    exported = invoke(runner, "export", str(run), "-f", "keras", "-o", str(artifact))
+    assert exported.exit_code == 0, exported.output
+    rows = np.array([[5.0, np.nan, 1.4, 0.2], [6.1, 2.8, np.nan, 1.2]], dtype=np.float32)
+    source = tmp_path / "rows.csv"
+    source.write_text("5.0,,1.4,0.2\n6.1,2.8,NA,1.2\n")
+    scored = invoke(runner, "predict", str(run), str(source))
+    assert scored.exit_code == 0, scored.output
+    want = np.array(
+        [[float(r[f"probability_{c}"]) for c in SPECIES] for r in _parse(scored.stdout)]
+    )
+    got = np.asarray(keras.saving.load_model(artifact).predict(rows, verbose=0))
+    assert np.allclose(got, want, atol=1e-5)
+    categorical_spec = _spec(tmp_path / "messy.yaml", messy_csv, 7, preprocess=impute)
+    other = tmp_path / "other-runs"
+    assert (
+        invoke(runner, "train", str(categorical_spec), "--runs-dir", str(other), *QUICK).exit_code
+        == 0
+    )
+    refused = invoke(
+        runner,
+        "export",
+        str(_only_run(other, "-split")),
+        "-f",
+        "keras",
+        "-o",
+        str(tmp_path / "x.keras"),
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "one-hot encodes categorical columns (site)" in refused.output

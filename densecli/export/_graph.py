@@ -47,6 +47,13 @@ def read_preprocessing(model_path: Path) -> Preprocessor | None:
     except (KeyError, TypeError) as err:
         saved = preprocess_file(model_path)
         raise RunsError(f"{saved}: unreadable preprocessing record ({err})") from None
+    if step.categorical:
+        saved = preprocess_file(model_path)
+        names = ", ".join(c.name for c in step.categorical)
+        raise RunsError(
+            f"{saved}: the model one-hot encodes categorical columns ({names}), which an "
+            "export taking float rows cannot express; score such runs with densecli predict"
+        )
     return None if step.is_identity else step
 
 
@@ -64,6 +71,12 @@ def preprocessing_ops(keras: Any, inputs: Any, step: Preprocessor | None, width:
     if step is None:
         return inputs
     ops, x = keras.ops, inputs
+    if step.cell_columns:  # missing cells (NaN) get the training rows' median or mean
+        mask = np.zeros(width, dtype=bool)
+        fills = np.zeros(width, dtype=np.float32)
+        mask[step.cell_columns] = True
+        fills[step.cell_columns] = step.cell_fills
+        x = ops.where(ops.logical_and(ops.isnan(x), mask), fills, x)
     if step.missing_columns:
         mask = np.zeros(width, dtype=bool)
         fills = np.zeros(width, dtype=np.float32)
