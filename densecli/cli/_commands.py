@@ -353,10 +353,15 @@ def _render_group(
 
 
 def sweep(request: SweepRequest, tracking: MlflowSettings | None = None) -> int:
-    """Train every point of a sweep; returns the exit code (3 if a point failed)."""
-    outcome = run_sweep(request, _stderr(), notice)
-    render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
-    _track(outcome.folder, tracking)  # the points that finished, even if some failed
+    """Train every point of a sweep; returns the exit code (3 if a point failed).
+
+    A stop signal while the results are shown still ends the sweep as `Interrupted` (exit
+    143 / 130), never by the signal's default action.
+    """
+    with signals_as_interrupts():
+        outcome = run_sweep(request, _stderr(), notice)
+        render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
+        _track(outcome.folder, tracking)  # the points that finished, even if some failed
     return outcome.exit_code
 
 
