@@ -13,7 +13,7 @@ from densecli.engine._model import (
     register_custom_layers,
 )
 from densecli.engine._monitor import Divergence, Journal, Progress, Silent, Watch
-from densecli.engine._train import ENGINES, EngineName, JobResult, Part, train_parts
+from densecli.engine._train import ENGINES, EngineName, JobResult, Judge, Part, train_parts
 
 __all__ = [
     "ENGINES",
@@ -23,6 +23,7 @@ __all__ = [
     "JobData",
     "JobResult",
     "Journal",
+    "Judge",
     "Part",
     "Progress",
     "Silent",

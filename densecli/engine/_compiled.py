@@ -186,7 +186,9 @@ class CompiledTrainer:
     run as Keras defines them, each job with its own moving statistics and seed state.
     """
 
-    def __init__(self, spec: Spec, task: Task, models: list[Any], bundle: Bundle):
+    def __init__(
+        self, spec: Spec, task: Task, models: list[Any], bundle: Bundle, freezable: bool = False
+    ):
         keras = import_keras()
         import tensorflow as tf
 
@@ -204,6 +206,8 @@ class CompiledTrainer:
             np.concatenate([s.reshape(len(models), -1) for s in stacked], axis=1)
         )
         self.non_trainable = self._stack(tf, [m.non_trainable_variables for m in models])
+        # Per job: False once the job is frozen (a pruned trial); its weights then stay put.
+        self.active = tf.Variable(np.ones(len(models), bool)) if freezable else None
         optimizer = models[0].optimizer
         self.optimizer = optimizer.__class__.from_config(optimizer.get_config())
         self.optimizer.build([self.params])
@@ -357,11 +361,33 @@ class CompiledTrainer:
         # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
         # Keras optimizers update sparsely; a dense gradient keeps every job on the dense path.
         gradient = tf.convert_to_tensor(tape.gradient(total, self.params))
+        active = self.active
+        before = None if active is None else tf.identity(self.params)
         self.optimizer.apply_gradients([(gradient, self.params)])
+        if active is not None:
+            self.params.assign(tf.where(active[:, None], self.params, before))
+            pairs = zip(new_state, self.non_trainable, strict=True)
+            new_state = [self._kept(new, old) for new, old in pairs]
         for variable, value in zip(self.non_trainable, new_state, strict=True):
             variable.assign(value)
         correct = self._row_scores(y, outputs)
         return tf.reduce_sum(losses * weight, axis=1), tf.reduce_sum(correct * mask, axis=1)
+
+    def _kept(self, new: Any, old: Any) -> Any:
+        """A frozen job's row keeps its old value."""
+        tf = self.tf
+        shape = tf.concat([tf.shape(self.active), tf.ones(tf.rank(old) - 1, tf.int32)], 0)
+        return tf.where(tf.reshape(self.active, shape), new, old)
+
+    def freeze(self, columns: list[int]) -> None:
+        """Stop updating these jobs (a pruned trial's): the bundle trains on without them."""
+        assert self.active is not None, "build the trainer with freezable=True"
+        active = np.asarray(self.active.numpy())
+        active[columns] = False
+        self.active.assign(active)
+
+    def all_frozen(self) -> bool:
+        return self.active is not None and not bool(np.asarray(self.active.numpy()).any())
 
     def _shuffled(self, epoch: Any) -> list[Any]:
         """This epoch's order of each job's training rows; padding rows stay last."""
@@ -550,7 +576,7 @@ def train_bundle(trainer: CompiledTrainer, epochs: int, on_chunk: Any) -> tuple[
         done += chunk
         on_chunk(done, logs)
         ends = trainer.patience_ends()
-        if ends is not None and np.all(ends <= done):
+        if (ends is not None and np.all(ends <= done)) or trainer.all_frozen():
             break
         per_epoch = (time.perf_counter() - chunk_started) / chunk
         chunk = int(np.clip(TARGET_CHUNK_SECONDS / max(per_epoch, 1e-6), 1, max(epochs - done, 1)))

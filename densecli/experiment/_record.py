@@ -16,8 +16,8 @@ from typing import Any
 
 from densecli.backend import prefer_threads_for, versions
 from densecli.data import target_position
-from densecli.engine import JobResult, Part, Watch, train_parts
-from densecli.errors import DensecliError, TrainingDiverged
+from densecli.engine import JobResult, Judge, Part, Watch, train_parts
+from densecli.errors import DensecliError, RunPruned, TrainingDiverged
 from densecli.experiment._prepare import Experiment, Output, Plan
 from densecli.experiment._resampling import Resampling, cv_resampling, split_resampling
 from densecli.report import write_run_plots, write_tensorboard_logs
@@ -198,7 +198,10 @@ def _finish_recording(recording: _Recording, results: list[JobResult], output: O
 
 
 def train_and_record(
-    experiments: list[tuple[Experiment, Resampling]], plan: Plan, output: Output
+    experiments: list[tuple[Experiment, Resampling]],
+    plan: Plan,
+    output: Output,
+    judges: list[Judge | None] | None = None,
 ) -> list[Outcome | DensecliError]:
     """Train the experiments' jobs together (one bundle when the compiled engine can) in
     scratch run folders; each becomes a run only when complete.
@@ -214,7 +217,11 @@ def train_and_record(
     try:
         for exp, resampling in experiments:
             recordings.append(_open_recording(exp, resampling, library_versions, output))
-        parts = [Part(r.exp.spec, r.exp.task, r.resampling.jobs, r.watch) for r in recordings]
+        judged = judges or [None] * len(recordings)
+        parts = [
+            Part(r.exp.spec, r.exp.task, r.resampling.jobs, r.watch, judge)
+            for r, judge in zip(recordings, judged, strict=True)
+        ]
         data = recordings[0].exp.data
         trained = train_parts(parts, data, output.progress, plan.engine, output.notice)
     except BaseException as error:
@@ -237,6 +244,10 @@ def _own_error(recording: _Recording, error: BaseException) -> BaseException:
 def _finish_or_fail(
     recording: _Recording, results: list[JobResult], output: Output
 ) -> Outcome | DensecliError:
+    if recording.watch.pruned_at is not None:  # a search stopped it: history kept, no models
+        pruned = RunPruned(recording.watch.pruned_at)
+        recording.folder.keep_unfinished(_stopped(recording.watch), pruned)
+        return pruned
     try:
         return _finish_recording(recording, results, output)
     except TrainingDiverged as diverged:
@@ -265,8 +276,12 @@ def run_cv(exp: Experiment, plan: Plan, output: Output) -> Outcome:
 
 
 def run_cv_together(
-    experiments: list[Experiment], plan: Plan, output: Output
+    experiments: list[Experiment],
+    plan: Plan,
+    output: Output,
+    judges: list[Judge | None] | None = None,
 ) -> list[Outcome | DensecliError]:
-    """Several CV experiments that build the same network, trained as one bundle."""
+    """Several CV experiments that build the same network, trained as one bundle (a
+    search's pruner may stop some of them: `judges`, one per experiment)."""
     pairs = [(exp, cv_resampling(exp, plan)) for exp in experiments]
-    return train_and_record(pairs, plan, output)
+    return train_and_record(pairs, plan, output, judges)
