@@ -2,7 +2,8 @@
 users write today.
 
     python benchmarks/bench_tune.py --reference [--trials 20] [--epochs 200]
-    python benchmarks/bench_tune.py --densecli  [--trials 20] [--epochs 200]   (not yet: issue 13)
+    python benchmarks/bench_tune.py --densecli  [--trials 20] [--epochs 200] [--workers 2]
+    python benchmarks/bench_tune.py             (both, and the ratio)
 
 The search space is configs/tune-pima.yaml's: depth 1–3 hidden layers, first-layer width
 {4, 8, 12, 16, 32}, activation {relu, tanh}, batch size {16, 32, 64}, Adam's learning rate
@@ -20,9 +21,11 @@ reports at step = epoch and Optuna ignores a step reported twice, so the later f
 not report through it. `--report fold` instead reports the running mean accuracy after each
 fold (step = fold) and asks the pruner there, the other common pattern.
 
-(a) `--densecli` will run `densecli tune` on the same space in a subprocess and read its
-results folder (see run_densecli). Both print `trials/min` measured in this run, and, with
-both, the ratio. The machine is shared: compare ratios from one run, not absolute numbers.
+(a) `--densecli` runs `densecli tune configs/tune-pima.yaml` (TPE seeded 7, median pruner,
+10 folds, the confirmation skipped) in a subprocess and reads its results folder; its clock
+includes TensorFlow's start-up, (b)'s does not. Both print `trials/min` measured in this
+run, and, with both, the ratio. The machine is shared: compare ratios from one run, not
+absolute numbers.
 """
 
 from __future__ import annotations
@@ -174,14 +177,35 @@ def run_reference(data: Path, trials: int, epochs: int, report: str) -> Outcome:
 # --- (a) densecli tune ---------------------------------------------------------------------
 
 
-def run_densecli(data: Path, trials: int, epochs: int) -> Outcome:
-    """TODO(issue 13): run `densecli tune configs/tune-pima.yaml --trials N --set
-    train.epochs=E --runs-dir SCRATCH` in a subprocess (wall clock of the whole command,
-    TensorFlow's start-up included) and read the tune folder's results.csv: trials, how many
-    were pruned, the best complete trial's score."""
-    raise NotImplementedError(
-        "densecli tune does not exist yet (issue 13); run with --reference only"
-    )
+def run_densecli(data: Path, trials: int, epochs: int, workers: int) -> Outcome:
+    """`densecli tune configs/tune-pima.yaml --trials N --set train.epochs=E` in a subprocess:
+    the wall clock of the whole command (TensorFlow's start-up included, the confirmation
+    skipped: (b) has none), then the tune folder's results.csv."""
+    import csv
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-tune-") as scratch:
+        command = [
+            sys.executable, "-m", "densecli", "tune", str(CONFIG),
+            "--trials", str(trials), "--set", f"train.epochs={epochs}",
+            "--set", f"cv.folds={FOLDS}", "--set", f"seed={SEED}",
+            "--confirm-repeats", "0", "--workers", str(workers),
+            "--data", str(data), "--runs-dir", scratch,
+        ]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"densecli tune failed:\n{done.stderr}")
+        (folder,) = [p for p in Path(scratch).iterdir() if p.name.endswith("-tune")]
+        with (folder / "results.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+    scores = [float(r["accuracy %"]) / 100 for r in rows if r["state"] == "done"]
+    pruned = sum(r["state"] == "pruned" for r in rows)
+    label = f"(a) densecli tune, {workers} worker(s)"
+    return Outcome(label, len(rows), pruned, seconds, max(scores, default=None))
 
 
 def main() -> None:
@@ -193,15 +217,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--report", choices=["epoch", "fold"], default="epoch")
+    parser.add_argument("--workers", type=int, default=2, help="densecli tune --workers")
     parser.add_argument("--data", default=None, help="the Pima CSV (default: $DENSECLI_DATA_DIR)")
     args = parser.parse_args()
-    # TODO(issue 13): once run_densecli works, run both parts when neither flag is given.
     if not (args.reference or args.densecli):
-        args.reference = True
+        args.reference = args.densecli = True
     data = pima_path(args.data)
     outcomes = []
     if args.densecli:
-        outcomes.append(run_densecli(data, args.trials, args.epochs))
+        outcomes.append(run_densecli(data, args.trials, args.epochs, args.workers))
         print(outcomes[-1].describe(), flush=True)
     if args.reference:
         outcomes.append(run_reference(data, args.trials, args.epochs, args.report))

@@ -322,12 +322,14 @@ def _score_key(metrics: dict[str, Any]) -> str:
 
 
 def _remove_leftovers(folder: Path, name: str) -> None:
+    """What a trial that is asked again left: its interrupted (or pruned, if the stop came
+    before it was told) run, and scratch folders of dead processes."""
     from densecli.runs import collect_unfinished
 
     for leftover in collect_unfinished(folder):
         path = folder / leftover.run
         if leftover.status == "abandoned" or (
-            leftover.status == "interrupted" and spec_name(path) == name
+            leftover.status != "failed" and spec_name(path) == name
         ):
             shutil.rmtree(path, ignore_errors=True)
 
@@ -460,12 +462,18 @@ def _run_batch(
         else:
             run_ray(cluster, tasks, lambda task: None, on_done)
     except BaseException:
-        _tell(study, asked, results, interrupted=True)
+        _tell(study, setup.folder, asked, results, interrupted=True)
         raise
-    _tell(study, asked, results, interrupted=False)
+    _tell(study, setup.folder, asked, results, interrupted=False)
 
 
-def _tell(study: Any, asked: list[Any], results: dict[int, PointResult], interrupted: bool) -> None:
+def _tell(
+    study: Any,
+    folder: Path,
+    asked: list[Any],
+    results: dict[int, PointResult],
+    interrupted: bool,
+) -> None:
     """Replay each trial's reports into the study and tell it, in trial order."""
     from optuna.trial import TrialState
 
@@ -473,6 +481,7 @@ def _tell(study: Any, asked: list[Any], results: dict[int, PointResult], interru
         result = results.get(trial.number)
         if result is None:  # not finished: asked again first by the next session
             with contextlib.suppress(Exception):
+                _remove_leftovers(Path(folder), str(trial.user_attrs.get("run", "")))
                 trial.set_user_attr("status", "interrupted" if interrupted else "not trained")
                 study.tell(trial, state=TrialState.FAIL)
                 study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})

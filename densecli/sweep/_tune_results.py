@@ -40,6 +40,8 @@ def _trial_rows(setup: TuneSetup, study: Any) -> tuple[list[dict[str, Any]], Tas
     folders = trial_folders(setup.folder)
     rows = []
     for trial in study.trials:
+        if trial.state.name == "WAITING":  # enqueued for a retry: shown once it runs
+            continue
         run = folders.get(str(trial.user_attrs.get("run", "")))
         metrics = None
         if run is not None and (run / METRICS).is_file() and trial.state.name == "COMPLETE":
@@ -230,7 +232,10 @@ def confirm_best(
     recorded = read_confirmation(setup.folder)
     if recorded and recorded.get("trial") == best.number and recorded.get("repeats") == repeats:
         return recorded
-    search_run = trial_folders(setup.folder)[point.spec.name]
+    search_run = trial_folders(setup.folder).get(point.spec.name)
+    if search_run is None:  # trained into another folder (a shared --storage)
+        notice(f"trial {best.number}'s run is not in {setup.folder}: not confirmed here")
+        return None
     search = read_run(search_run).metrics
     unseen = setup.seed + setup.plan.repeats  # the search's folds used seed + r, r < repeats
     moved = spec.model_copy(update={"seed": unseen})
