@@ -50,7 +50,11 @@ def make_pruner(kind: PrunerKind, startup_trials: int, checkpoints: tuple[int, .
     if kind == "none":
         return optuna.pruners.NopPruner()
     if kind == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     warmup = checkpoints[1] if len(checkpoints) > 1 else 0
     return optuna.pruners.MedianPruner(
         n_startup_trials=startup_trials, n_warmup_steps=warmup, interval_steps=1

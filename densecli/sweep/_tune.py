@@ -258,7 +258,7 @@ def _no_password(url: str) -> str:
 def open_study(setup: TuneSetup, storage: str | None, sampler: SamplerKind) -> Any:
     optuna = import_optuna()
     url = storage_url(setup.folder, storage)
-    name = setup.folder.name
+    name = study_name(setup, storage)
     startup = first_batch(int(setup.options["trials"]))
     probe = optuna.create_study(
         study_name=name,
@@ -276,6 +276,18 @@ def open_study(setup: TuneSetup, storage: str | None, sampler: SamplerKind) -> A
         sampler=make_sampler(sampler, seed, startup),
         pruner=make_pruner(setup.options["pruner"], startup, checkpoints),
     )
+
+
+def study_name(setup: TuneSetup, storage: str | None) -> str:
+    """The folder's name for its own study.db; for a shared --storage, a name every machine
+    running the same search with the same protocol derives alike."""
+    if storage is None:
+        return setup.folder.name
+    import hashlib
+    import json
+
+    same = json.dumps([setup.space.definition(), asdict(setup.plan)], sort_keys=True)
+    return f"{setup.space.name}-{hashlib.sha256(same.encode()).hexdigest()[:12]}"
 
 
 def counted(trial: Any, retried: set[int]) -> bool:
@@ -359,8 +371,8 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
         if request.ray is not None:
             cluster = stack.enter_context(ray_session(request.ray, request.workers))
         study = open_study(setup, request.storage, setup.options["sampler"])
-        if request.resume:
-            recover_stale(study, setup, notice)
+        if request.resume and request.storage is None:
+            recover_stale(study, setup, notice)  # a shared storage's may be another machine's
             retried = _retried(study)
             done = sum(counted(t, retried) for t in study.trials)
             notice(f"resume {setup.folder}: {done} of {request.trials} trials done")
