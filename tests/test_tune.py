@@ -249,3 +249,13 @@ def test_the_shipped_tune_file_maps_to_distributions() -> None:
 def _first(distribution: Any) -> Any:
     choices = getattr(distribution, "choices", None)
     return choices[0] if choices else distribution.low
+
+
+def test_gp_without_torch_is_refused_before_any_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    from densecli.errors import ConfigError
+    from densecli.sweep._tune import check_sampler
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ConfigError, match="--sampler gp needs PyTorch"):
+        check_sampler("gp")
+    check_sampler("tpe")
