@@ -86,7 +86,7 @@ def _records(setup: TuneSetup, rows: list[dict[str, Any]], view: TaskView) -> li
                 "rank": str(rank) if m else "",
                 "trial": str(trial.number),
                 "state": _state(trial, retried),
-                **{k: format_value(values[k]) if k in values else "" for k in setup.space.grid},
+                **{k: _shown(setup, k, trial.params, values) for k in setup.space.grid},
                 f"{view.score.label}{unit}": _score_text(view, m.get(key)),
                 f"± std{unit}": _score_text(view, m.get(f"{key}_std")),
                 "pruned at epoch": str(trial.user_attrs.get("pruned_at_epoch", "")),
@@ -95,6 +95,19 @@ def _records(setup: TuneSetup, rows: list[dict[str, Any]], view: TaskView) -> li
             }
         )
     return records
+
+
+def _shown(setup: TuneSetup, key: str, params: dict[str, Any], values: dict[str, Any]) -> str:
+    """A value for the tables; a non-scalar choice (a layer stack) by its index and widths,
+    as listed in the file (later keys may change them)."""
+    if key not in values:
+        return ""
+    value = values[key]
+    if setup.space.categorical_labels(key):
+        if isinstance(value, list) and all(isinstance(v, dict) and "units" in v for v in value):
+            return f"#{params[key]} (" + "-".join(str(v["units"]) for v in value) + ")"
+        return f"#{params[key]}"
+    return format_value(value)
 
 
 def _state(trial: Any, retried: dict[int, int]) -> str:
