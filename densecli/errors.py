@@ -27,3 +27,11 @@ class TrainingDiverged(DensecliError):
     """A model's loss became NaN or infinite; the run is failed."""
 
     exit_code = 3
+
+
+class RunPruned(DensecliError):
+    """A search's pruner stopped the run's models early (`densecli tune`); kept `.pruned`."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"pruned by the search at epoch {epoch}")
+        self.epoch = epoch

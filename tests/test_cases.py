@@ -23,7 +23,7 @@ def _command(case: str, expectation: Any, runs: Path) -> tuple[list[str], str]:
             a.replace("{cases}", str(CASES)).replace("{runs}", str(runs))
             for a in expectation["args"]
         ]
-        if command in ("train", "cv", "sweep"):
+        if command in ("train", "cv", "sweep", "tune"):
             args += [] if "--runs-dir" in args else ["--runs-dir", str(runs)]
         return [command, config, *args], expectation["error"]
     if case.endswith(".csv"):

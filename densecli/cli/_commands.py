@@ -42,7 +42,14 @@ from densecli.runs import (
 from densecli.runs.files import RESULTS_MD
 from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec, load_spec
-from densecli.sweep import SweepRequest, render_results, run_sweep
+from densecli.sweep import (
+    SweepRequest,
+    TuneRequest,
+    render_results,
+    render_tune,
+    run_sweep,
+    run_tune,
+)
 from densecli.tables import print_line, titled_table
 from densecli.tracking import MlflowSettings, log_after
 
@@ -362,6 +369,13 @@ def sweep(request: SweepRequest, tracking: MlflowSettings | None = None) -> int:
         outcome = run_sweep(request, _stderr(), notice)
         render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
         _track(outcome.folder, tracking)  # the points that finished, even if some failed
+    return outcome.exit_code
+
+
+def tune(request: TuneRequest) -> int:
+    """Search with Optuna, confirm the best trial; returns the exit code (3: none completed)."""
+    outcome = run_tune(request, _stderr(), notice)
+    render_tune(_wide_console(), outcome.folder, outcome.records, outcome.space.name)
     return outcome.exit_code
 
 

@@ -26,6 +26,7 @@ from densecli.engine._train import (
     BetweenChunks,
     EngineName,
     JobResult,
+    Judge,
     Part,
     train_parts,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "JobData",
     "JobResult",
     "Journal",
+    "Judge",
     "MemoryEstimate",
     "Part",
     "Progress",

@@ -74,6 +74,7 @@ class Watch:
         self.validation = validation
         self.history: dict[str, list[dict[str, float]]] = {name: [] for name in self.jobs}
         self.diverged: dict[str, Divergence] = {}
+        self.pruned_at: int | None = None  # the epoch a search's pruner stopped these jobs
         # Each epoch's rows go to the journal as they end, so even a run killed with -9
         # leaves its history behind.
         self.journal = journal

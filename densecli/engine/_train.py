@@ -29,6 +29,7 @@ from densecli.spec import Spec
 from densecli.tasks import JobTargets, Task
 
 EngineName = Literal["compiled", "fit"]
+Judge = Callable[[int, np.ndarray], bool]
 ENGINES: tuple[EngineName, ...] = ("compiled", "fit")
 
 
@@ -59,6 +60,9 @@ class Part:
     task: Task
     jobs: list[Job]
     watch: Watch
+    # A search's pruner: after each chunk, (epochs done, this part's logs [epochs, jobs, 6])
+    # → True to stop the part's jobs (frozen; the bundle trains on). Compiled engine only.
+    judge: Judge | None = None
 
 
 def train_parts(
@@ -116,7 +120,9 @@ def _train_compiled(
     watches = _part_columns(parts)
 
     def on_chunk(done: int, logs: np.ndarray) -> None:
-        record_chunks(watches, done - len(logs), logs)
+        active = [(w, c) for w, c in watches if w.pruned_at is None]
+        record_chunks(active, done - len(logs), logs)
+        _judge_parts(parts, watches, trainer, done, logs)
         last = logs[-1].mean(axis=0)
         shown = {"loss": float(last[0]), task.history_metric: float(last[1])}
         progress.advance(len(jobs) * len(logs), shown)
@@ -146,6 +152,18 @@ def _train_compiled(
             )
         )
     return [results[columns] for _, columns in watches]
+
+
+def _judge_parts(
+    parts: list[Part], watches: list[tuple[Watch, slice]], trainer: Any, done: int, logs: Any
+) -> None:
+    """A search's pruner decides per part after each chunk; a pruned part's jobs freeze."""
+    for part, (watch, columns) in zip(parts, watches, strict=True):
+        if part.judge is None or watch.pruned_at is not None:
+            continue
+        if part.judge(done, logs[:, columns]):
+            watch.pruned_at = done
+            trainer.freeze(list(range(columns.start, columns.stop)))
 
 
 def _part_columns(parts: list[Part]) -> list[tuple[Watch, slice]]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from densecli.backend import prefer_threads_for, versions
 from densecli.data import target_position
-from densecli.engine import BetweenChunks, JobResult, Part, Watch, train_parts
-from densecli.errors import DensecliError, TrainingDiverged
+from densecli.engine import JobResult, Judge, Part, Watch, train_parts
+from densecli.errors import DensecliError, RunPruned, TrainingDiverged
 from densecli.experiment._prepare import Experiment, Output, Plan
 from densecli.experiment._resampling import Resampling, cv_resampling, split_resampling
 from densecli.report import write_run_plots, write_tensorboard_logs
@@ -205,7 +205,7 @@ def train_and_record(
     experiments: list[tuple[Experiment, Resampling]],
     plan: Plan,
     output: Output,
-    between_chunks: BetweenChunks | None = None,
+    judges: list[Judge | None] | None = None,
 ) -> list[Outcome | DensecliError]:
     """Train the experiments' jobs together (one bundle when the compiled engine can) in
     scratch run folders; each becomes a run only when complete.
@@ -221,11 +221,13 @@ def train_and_record(
     try:
         for exp, resampling in experiments:
             recordings.append(_open_recording(exp, resampling, library_versions, output))
-        parts = [Part(r.exp.spec, r.exp.task, r.resampling.jobs, r.watch) for r in recordings]
+        judged = judges or [None] * len(recordings)
+        parts = [
+            Part(r.exp.spec, r.exp.task, r.resampling.jobs, r.watch, judge)
+            for r, judge in zip(recordings, judged, strict=True)
+        ]
         data = recordings[0].exp.data
-        trained = train_parts(
-            parts, data, output.progress, plan.engine, output.notice, between_chunks
-        )
+        trained = train_parts(parts, data, output.progress, plan.engine, output.notice)
     except BaseException as error:
         for recording in recordings:  # interrupted or diverged: kept, marked; else gone
             stopped = _stopped(recording.watch)
@@ -246,6 +248,10 @@ def _own_error(recording: _Recording, error: BaseException) -> BaseException:
 def _finish_or_fail(
     recording: _Recording, results: list[JobResult], output: Output
 ) -> Outcome | DensecliError:
+    if recording.watch.pruned_at is not None:  # a search stopped it: history kept, no models
+        pruned = RunPruned(recording.watch.pruned_at)
+        recording.folder.keep_unfinished(_stopped(recording.watch), pruned)
+        return pruned
     try:
         return _finish_recording(recording, results, output)
     except TrainingDiverged as diverged:
@@ -277,11 +283,9 @@ def run_cv_together(
     experiments: list[Experiment],
     plan: Plan,
     output: Output,
-    between_chunks: BetweenChunks | None = None,
+    judges: list[Judge | None] | None = None,
 ) -> list[Outcome | DensecliError]:
-    """Several CV experiments that build the same network, trained as one bundle.
-
-    `between_chunks` sees every chunk's logs of the bundle (experiment i's jobs are the
-    columns after those of experiments 0..i-1) and may freeze jobs (pruning)."""
+    """Several CV experiments that build the same network, trained as one bundle (a
+    search's pruner may stop some of them: `judges`, one per experiment)."""
     pairs = [(exp, cv_resampling(exp, plan)) for exp in experiments]
-    return train_and_record(pairs, plan, output, between_chunks)
+    return train_and_record(pairs, plan, output, judges)

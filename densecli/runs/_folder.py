@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from densecli.errors import RunsError, TrainingDiverged
+from densecli.errors import RunPruned, RunsError, TrainingDiverged
 from densecli.runs.files import (
     RESULT_FILES,
     STATUS,
@@ -151,6 +151,8 @@ def _status_for(error: BaseException) -> str | None:
         return "interrupted"
     if isinstance(error, TrainingDiverged):
         return "failed"
+    if isinstance(error, RunPruned):
+        return "pruned"
     return None
 
 

@@ -59,9 +59,20 @@ MODEL_SUFFIX = ".keras"
 PREPROCESS_SUFFIX = ".preprocess.json"
 INTERRUPTED_SUFFIX = ".interrupted"
 FAILED_SUFFIX = ".failed"
-UNFINISHED_SUFFIXES = (INTERRUPTED_SUFFIX, FAILED_SUFFIX)
+PRUNED_SUFFIX = ".pruned"  # a tune trial its pruner stopped
+UNFINISHED_SUFFIXES = (INTERRUPTED_SUFFIX, FAILED_SUFFIX, PRUNED_SUFFIX)
 # A sweep folder, and the tables compare leaves in a runs folder.
 SWEEP = "sweep.json"
+# A tune folder: its record, the Optuna study, the best trial's spec, the confirmation,
+# parameter importances and the two search plots.
+TUNE = "tune.json"
+STUDY_DB = "study.db"
+BEST_SPEC = "best.yaml"
+CONFIRM_FOLDER = "confirm"
+IMPORTANCES_CSV = "importances.csv"
+TUNE_HISTORY_PLOT = "history.png"
+TUNE_PARALLEL_PLOT = "parallel.png"
+TUNE_LOCK = ".lock"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 COMPARE_CSV = "compare.csv"
@@ -173,8 +184,8 @@ def is_unfinished(folder: Path) -> bool:
 
 
 def is_sweep(folder: Path) -> bool:
-    """A sweep folder holds runs rather than being one; compare it on its own."""
-    return (folder / SWEEP).is_file()
+    """A sweep (or tune) folder holds runs rather than being one; compare it on its own."""
+    return (folder / SWEEP).is_file() or (folder / TUNE).is_file()
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -347,7 +347,7 @@ def _validated_points(
         raw = copy.deepcopy(base)
         try:
             for key, value in values.items():
-                _assign(raw, key, value, "grid")
+                _assign(raw, key, copy.deepcopy(value), "grid")  # later keys may edit it
             spec = validate_spec(raw, source=source)
         except ConfigError as err:
             problems.extend(f"{label}: {problem}" for problem in err.problems)

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from densecli.errors import RunPruned
 from densecli.experiment import Outcome, Output, Plan, prepare, run_cv_together, step_macs
 from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec
+from densecli.sweep._pruning import PruningPlan, make_judges
 from densecli.tasks import Score
 
-Status = Literal["done", "failed"]
+Status = Literal["done", "failed", "pruned"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class GroupTask:
     plan: Plan
     data_bytes: bytes | None = None  # for Ray workers that may not see data_path
     command: tuple[str, ...] = field(default=())  # the sweep's command line, for env.json
+    pruning: PruningPlan | None = None  # densecli tune: its pruner judges the points
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class PointResult:
     score: float | None  # the task's ranking score
     message: str = ""
     ranked_by: Score | None = None  # which score that is
+    reports: tuple[tuple[int, float], ...] = ()  # tune: (step, intermediate value) reported
+    pruned_at: int | None = None  # tune: the epoch its pruner stopped it
 
 
 def run_group(task: GroupTask) -> list[PointResult]:
@@ -57,17 +62,25 @@ def train_group(task: GroupTask) -> list[PointResult]:
     import_keras().backend.clear_session()  # each group starts from a fresh Keras state
     # The runs record the sweep's command, not the worker's own (a Ray worker's is Ray's).
     output = Output(Path(task.sweep_dir), notice=notices.append, command=task.command)
-    outcomes = run_cv_together(experiments, plan, output)
+    judges = None if task.pruning is None else make_judges(task.pruning, len(experiments))
+    outcomes = run_cv_together(experiments, plan, output, list(judges) if judges else None)
     message = "; ".join(dict.fromkeys(notices))
     results = []
-    for (number, _), exp, outcome in zip(task.points, experiments, outcomes, strict=True):
+    for index, ((number, _), exp, outcome) in enumerate(
+        zip(task.points, experiments, outcomes, strict=True)
+    ):
+        reports = () if judges is None else tuple(judges[index].reports)
         if isinstance(outcome, Outcome):
             ranking = exp.task.score
             score = float(outcome.metrics[ranking.key])
             run = outcome.run_dir.name
-            results.append(PointResult(number, "done", run, score, message, ranking))
+            results.append(PointResult(number, "done", run, score, message, ranking, reports))
+        elif isinstance(outcome, RunPruned):
+            pruned = PointResult(number, "pruned", None, None, "", None, reports, outcome.epoch)
+            results.append(pruned)
         else:
-            results.append(PointResult(number, "failed", None, None, " ".join(outcome.problems)))
+            problems = " ".join(outcome.problems)
+            results.append(PointResult(number, "failed", None, None, problems, None, reports))
     return results
 
 
@@ -91,7 +104,9 @@ def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
             Path(data_path).write_bytes(task.data_bytes)
         runs = Path(scratch) / "runs"
         runs.mkdir()
-        local = GroupTask(str(runs), task.points, data_path, task.plan, None, task.command)
+        local = GroupTask(
+            str(runs), task.points, data_path, task.plan, None, task.command, task.pruning
+        )
         results = run_group(local)
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w:gz") as archive:
