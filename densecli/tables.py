@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,18 @@ from rich.table import Table
 def titled_table(title: str) -> Table:
     """A table whose title never wraps onto two lines when the columns are narrow."""
     return Table(title=title, title_justify="left", min_width=len(title) + 2)
+
+
+def right_aligned_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]
+) -> Table:
+    """A titled table of numbers (every column right-aligned), one row per item."""
+    table = titled_table(title)
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def pct(value: float | None) -> str:

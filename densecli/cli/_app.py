@@ -158,7 +158,8 @@ def train(
     """
     with user_errors():
         tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
-        commands.train(config, set_ or [], runs_dir, data, Plan(engine, 1, seeds), tracking)
+        plan = Plan(engine, 1, seeds)
+        commands.train(commands.Request(config, set_ or [], runs_dir, data, plan, tracking))
 
 
 @app.command()
@@ -182,7 +183,8 @@ def cv(
     with user_errors():
         tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
         plan = Plan(engine, repeats, seeds)
-        commands.cv(config, _with_folds(set_, folds), runs_dir, data, plan, tracking)
+        overrides = _with_folds(set_, folds)
+        commands.cv(commands.Request(config, overrides, runs_dir, data, plan, tracking))
 
 
 @app.command()
@@ -353,14 +355,14 @@ def tune(
         workers,
         resume,
         ray,
-        trials,
-        sampler,
-        pruner,
-        timeout,
-        storage,
-        confirm_repeats,
-        batch,
         this_command(),
+        trials=trials,
+        sampler=sampler,
+        pruner=pruner,
+        timeout=timeout,
+        storage=storage,
+        confirm_repeats=confirm_repeats,
+        batch=batch,
     )
     with user_errors():
         code = commands.tune(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -106,47 +107,45 @@ def _prepared(config: Path, overrides: Sequence[str], data: Path | None) -> Expe
     return prepare(_spec_for(config, overrides, data), data)
 
 
-def train(
-    config: Path,
-    overrides: Sequence[str],
-    runs_dir: Path,
-    data: Path | None,
-    plan: Plan,
-    tracking: MlflowSettings | None = None,
-) -> None:
-    experiment = _prepared(config, overrides, data)
-    _check_memory(experiment, plan.seeds)
-    _preflight(experiment, runs_dir, plan.seeds, experiment.data.n_rows)
-    _check_with_keras(experiment)
-    notice_inference(experiment)
-    with (
-        signals_as_interrupts(),
-        _progress(experiment, plan.seeds) as progress,
-    ):
-        outcome = run_split(experiment, plan, _output(runs_dir, progress))
-    render_run(Console(), outcome.metrics, outcome.run_dir)
-    _track(outcome.run_dir, tracking)
+@dataclass(frozen=True)
+class Request:
+    """What `train` and `cv` were asked for."""
+
+    config: Path
+    overrides: Sequence[str]
+    runs_dir: Path
+    data: Path | None
+    plan: Plan
+    tracking: MlflowSettings | None = None
 
 
-def cv(
-    config: Path,
-    overrides: Sequence[str],
-    runs_dir: Path,
-    data: Path | None,
-    plan: Plan,
-    tracking: MlflowSettings | None = None,
-) -> None:
-    experiment = _prepared(config, overrides, data)
-    models = experiment.spec.cv.folds * plan.repeats * plan.seeds
-    _check_memory(experiment, models)
-    _preflight(experiment, runs_dir, models, experiment.data.n_rows * plan.repeats)
-    cv_folds(experiment, plan)  # a fold count the data cannot fill: refused before the bar
+def train(request: Request) -> None:
+    """The classic split: train on the first rows, score the rest."""
+    _run(request, cv=False)
+
+
+def cv(request: Request) -> None:
+    """(Repeated) k-fold cross-validation."""
+    _run(request, cv=True)
+
+
+def _run(request: Request, cv: bool) -> None:
+    """Every check that can refuse the run first, then training under the progress bar."""
+    plan = request.plan
+    experiment = _prepared(request.config, request.overrides, request.data)
+    folds = experiment.spec.cv.folds * plan.repeats if cv else 1
+    _check_memory(experiment, folds * plan.seeds)
+    eval_rows = experiment.data.n_rows * (plan.repeats if cv else 1)
+    _preflight(experiment, request.runs_dir, folds * plan.seeds, eval_rows)
+    if cv:
+        cv_folds(experiment, plan)  # a fold count the data cannot fill: refused before the bar
     _check_with_keras(experiment)
     notice_inference(experiment)
-    with signals_as_interrupts(), _progress(experiment, models) as progress:
-        outcome = run_cv(experiment, plan, _output(runs_dir, progress))
+    run = run_cv if cv else run_split
+    with signals_as_interrupts(), _progress(experiment, folds * plan.seeds) as progress:
+        outcome = run(experiment, plan, _output(request.runs_dir, progress))
     render_run(Console(), outcome.metrics, outcome.run_dir)
-    _track(outcome.run_dir, tracking)
+    _track(outcome.run_dir, request.tracking)
 
 
 def _progress(experiment: Experiment, models: int) -> EpochProgress:
@@ -193,12 +192,12 @@ def validate(config: Path, overrides: Sequence[str], data: Path | None) -> None:
     console.print(f"[bold]{config}[/bold]: valid. Resolved spec:")
     console.print(yaml.safe_dump(experiment.spec.resolved(), sort_keys=False), markup=False)
     console.print(summary)
-    console.print(memory, markup=False, soft_wrap=True)
-    console.print(
-        f"Data: {experiment.data.path} — {experiment.data.n_rows} rows, "
-        f"{experiment.data.n_features} features, {experiment.task.describe_data()}.",
-        markup=False,
-        soft_wrap=True,
+    print_line(console, memory)
+    found = experiment.data
+    print_line(
+        console,
+        f"Data: {found.path} — {found.n_rows} rows, "
+        f"{found.n_features} features, {experiment.task.describe_data()}.",
     )
 
 

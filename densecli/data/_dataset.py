@@ -232,26 +232,29 @@ def _target_column(target: int | str, names: list[str], path: Path) -> int:
     return target % len(names)
 
 
-def _forced(categorical: Sequence[int | str], features: list[str]) -> set[int]:
-    """Feature indices of preprocess.categorical (names or indices among the features)."""
+def feature_index(key: str, column: int | str, features: Sequence[str]) -> int:
+    """A feature named or numbered in the spec (`key` names the setting), or an error."""
     from densecli.errors import ConfigError
 
-    chosen = set()
-    for position, column in enumerate(categorical):
-        key = f"preprocess.categorical.{position}"
-        if isinstance(column, str):
-            if column not in features:
-                raise ConfigError(
-                    f"{key}: no feature named {column!r}; features are {', '.join(features)}"
-                )
-            chosen.add(features.index(column))
-        elif -len(features) <= column < len(features):
-            chosen.add(column % len(features))
-        else:
+    if isinstance(column, str):
+        if column not in features:
             raise ConfigError(
-                f"{key}: feature index {column} is out of range; use 0..{len(features) - 1}"
+                f"{key}: no feature named {column!r}; features are {', '.join(features)}"
             )
-    return chosen
+        return list(features).index(column)
+    if not -len(features) <= column < len(features):
+        raise ConfigError(
+            f"{key}: feature index {column} is out of range; use 0..{len(features) - 1}"
+        )
+    return column % len(features)
+
+
+def _forced(categorical: Sequence[int | str], features: list[str]) -> set[int]:
+    """Feature indices of preprocess.categorical (names or indices among the features)."""
+    return {
+        feature_index(f"preprocess.categorical.{position}", column, features)
+        for position, column in enumerate(categorical)
+    }
 
 
 def _target_values(path: Path, column: list[str], lines: list[int], name: str) -> np.ndarray:

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from densecli.data._dataset import ColumnLayout, Dataset
-from densecli.errors import ConfigError, DataError
+from densecli.data._dataset import ColumnLayout, Dataset, feature_index
+from densecli.errors import DataError
 from densecli.spec import PreprocessSpec
 
 # Told the column name and value of a category a model does not know.
@@ -33,22 +33,11 @@ _SHOWN = 3
 
 def resolve_columns(spec: PreprocessSpec, feature_names: tuple[str, ...]) -> list[int]:
     """Feature indices of preprocess.zero_as_missing, which may name or number columns."""
-    indices = []
-    for position, column in enumerate(spec.zero_as_missing):
-        key = f"preprocess.zero_as_missing.{position}"
-        if isinstance(column, str):
-            if column not in feature_names:
-                raise ConfigError(
-                    f"{key}: no feature named {column!r}; features are {', '.join(feature_names)}"
-                )
-            indices.append(feature_names.index(column))
-        elif -len(feature_names) <= column < len(feature_names):
-            indices.append(column % len(feature_names))
-        else:
-            raise ConfigError(
-                f"{key}: feature index {column} is out of range; use 0..{len(feature_names) - 1}"
-            )
-    return sorted(set(indices))
+    indices = {
+        feature_index(f"preprocess.zero_as_missing.{position}", column, feature_names)
+        for position, column in enumerate(spec.zero_as_missing)
+    }
+    return sorted(indices)
 
 
 def check_missing_cells(spec: PreprocessSpec, data: Dataset) -> None:

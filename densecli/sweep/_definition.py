@@ -111,17 +111,22 @@ class Sweep:
 
     def definition(self) -> dict[str, Any]:
         """What makes the sweep's points, as plain data (recorded in the sweep folder)."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "base": self.base,
-            # The same, exactly: JSON would turn class_weight's integer labels into strings.
-            "base_yaml": yaml.safe_dump(self.base, sort_keys=False),
-            "grid": {
-                k: v.model_dump() if isinstance(v, Range) else v for k, v in self.grid.items()
-            },
-            "random": None if self.random is None else self.random.model_dump(),
-        }
+        random = None if self.random is None else self.random.model_dump()
+        return {**definition_record(self.name, self.source, self.base, self.grid), "random": random}
+
+
+def definition_record(
+    name: str, source: str, base: dict[str, Any], grid: dict[str, list[Any] | Range]
+) -> dict[str, Any]:
+    """A search's name, source, base spec and grid as plain data (sweep.json, tune.json)."""
+    return {
+        "name": name,
+        "source": source,
+        "base": base,
+        # The same, exactly: JSON would turn class_weight's integer labels into strings.
+        "base_yaml": yaml.safe_dump(base, sort_keys=False),
+        "grid": {k: v.model_dump() if isinstance(v, Range) else v for k, v in grid.items()},
+    }
 
 
 def format_value(value: Any) -> str:
@@ -219,17 +224,28 @@ def load_sweep(
         grid, random, name = dict(sweep_file.grid), sweep_file.random, sweep_file.name
     else:
         base_raw, shared, grid, random, name = raw, {}, {}, None, None
+    grid = with_grid_options(path, base_raw, grid, grid_options, "vary; give a sweep file")
+    base = _shared_base(base_raw, shared, overrides)
+    return make_sweep(name, str(path), base, grid, random, max_points)
+
+
+def with_grid_options(
+    path: Path,
+    base_raw: Any,
+    grid: dict[str, list[Any] | Range],
+    grid_options: Sequence[str],
+    what: str,
+) -> dict[str, list[Any] | Range]:
+    """The file's grid with `--grid KEY=V1,V2` options added; refuses a base that is not a
+    mapping and a search with nothing to vary (`what`: "vary; give a sweep file")."""
     if not isinstance(base_raw, dict):
         raise ConfigError(f"{path}: the base spec must be a mapping of keys")
     for option in grid_options:
         key, values = parse_grid_option(option)
         grid[key] = values
     if not grid:
-        raise ConfigError(
-            f"{path}: nothing to vary; give a sweep file with grid:, or --grid KEY=V1,V2"
-        )
-    base = _shared_base(base_raw, shared, overrides)
-    return make_sweep(name, str(path), base, grid, random, max_points)
+        raise ConfigError(f"{path}: nothing to {what} with grid:, or --grid KEY=V1,V2")
+    return grid
 
 
 def make_sweep(

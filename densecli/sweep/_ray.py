@@ -98,3 +98,8 @@ def import_ray() -> Any:
             "(or pip install ray), or run without --ray"
         ) from None
     return ray
+
+
+def cluster_for(address: str | None, workers: int, stack: contextlib.ExitStack[Any]) -> Any:
+    """The Ray session a search runs on (closed with `stack`), or None to run locally."""
+    return None if address is None else stack.enter_context(ray_session(address, workers))

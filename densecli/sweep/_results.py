@@ -17,7 +17,7 @@ from rich.table import Table
 from densecli.runs.files import METRICS, RESULTS_CSV, RESULTS_MD, read_run, write_csv, write_text
 from densecli.sweep._definition import Point, Sweep, format_value
 from densecli.sweep._folder import SweepFolder
-from densecli.tables import titled_table
+from densecli.tables import print_line, titled_table
 from densecli.tasks import TaskView, all_views, view_for
 
 
@@ -136,11 +136,10 @@ def render_results(console: Console, rows: list[PointRow], sweep: Sweep, folder:
     for reference in pending:
         _reference_row(table, view, reference, blanks, len(columns))
     console.print(table)
-    console.print(
+    print_line(
+        console,
         f"Sweep folder: {folder} ({RESULTS_CSV}, {RESULTS_MD}; "
         f"`densecli compare {folder}` for the runs)",
-        highlight=False,
-        soft_wrap=True,
     )
 
 

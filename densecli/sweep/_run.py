@@ -22,7 +22,7 @@ from densecli.sweep._display import SweepDisplay
 from densecli.sweep._folder import SweepFolder, find_sweep_to_resume
 from densecli.sweep._groups import check_with_keras, group_points
 from densecli.sweep._local import OnResult, OnStart, run_local
-from densecli.sweep._ray import ray_session, run_ray
+from densecli.sweep._ray import cluster_for, run_ray
 from densecli.sweep._results import PointRow, write_results
 from densecli.sweep._worker import GroupTask, PointResult
 
@@ -101,9 +101,7 @@ def run_sweep(
 def _run(request: SweepRequest, console: Console, notice: Callable[[str], None]) -> SweepOutcome:
     job = _sweep_job(request)
     with contextlib.ExitStack() as stack:
-        cluster = None
-        if request.ray is not None:
-            cluster = stack.enter_context(ray_session(request.ray, request.workers))
+        cluster = cluster_for(request.ray, request.workers, stack)
         # Only now: a bad --ray address leaves no empty sweep folder behind.
         new = job.folder is None
         job = _with_folder(job, request.runs_dir, request.data)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError, model_validator
 
 from densecli.errors import ConfigError
@@ -34,8 +33,9 @@ from densecli.sweep._definition import (
     _check_base,
     _describe_errors,
     _validated_points,
+    definition_record,
     is_sweep_file,
-    parse_grid_option,
+    with_grid_options,
 )
 
 SCALARS = (str, int, float, bool, type(None))
@@ -103,15 +103,7 @@ class Space:
         return Point(number, values, spec)
 
     def definition(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "base": self.base,
-            "base_yaml": yaml.safe_dump(self.base, sort_keys=False),
-            "grid": {
-                k: v.model_dump() if isinstance(v, Range) else v for k, v in self.grid.items()
-            },
-        }
+        return definition_record(self.name, self.source, self.base, self.grid)
 
 
 def trial_name(name: str, number: int) -> str:
@@ -137,15 +129,7 @@ def load_space(
         shared, grid, name = search.set, dict(search.grid), search.name
     else:
         base_raw, shared, grid, name = raw, {}, {}, None
-    if not isinstance(base_raw, dict):
-        raise ConfigError(f"{path}: the base spec must be a mapping of keys")
-    for option in grid_options:
-        key, values = parse_grid_option(option)
-        grid[key] = values
-    if not grid:
-        raise ConfigError(
-            f"{path}: nothing to search; give a tune file with grid:, or --grid KEY=V1,V2"
-        )
+    grid = with_grid_options(path, base_raw, grid, grid_options, "search; give a tune file")
     base = copy.deepcopy(base_raw)
     for key, value in shared.items():
         _assign(base, key, value, "set")

@@ -39,7 +39,8 @@ from densecli.sweep._definition import Point
 from densecli.sweep._groups import check_with_keras, group_points
 from densecli.sweep._local import run_local
 from densecli.sweep._pruning import PrunerKind, PruningPlan, checkpoints_for, make_pruner
-from densecli.sweep._ray import ray_session, run_ray
+from densecli.sweep._ray import cluster_for, run_ray
+from densecli.sweep._run import SweepRequest
 from densecli.sweep._space import Space, load_space, space_from_record
 from densecli.sweep._tune_folder import TuneSetup, read_record, trial_folders
 from densecli.sweep._tune_results import confirm_best, write_tune_results
@@ -50,26 +51,17 @@ SAMPLERS: tuple[SamplerKind, ...] = ("tpe", "random", "gp", "cmaes")
 
 
 @dataclass(frozen=True)
-class TuneRequest:
-    """What `densecli tune` was asked for."""
+class TuneRequest(SweepRequest):
+    """What `densecli tune` was asked for: a sweep's options (`source` a tune file, a spec
+    with grid_options, or a tune folder to resume) and the search's own."""
 
-    source: Path  # a tune file, a spec (with grid_options), or a tune folder to resume
-    overrides: tuple[str, ...]
-    grid_options: tuple[str, ...]
-    runs_dir: Path
-    data: Path | None
-    plan: Plan
-    workers: int
-    resume: bool
-    ray: str | None
-    trials: int
+    trials: int = 20
     sampler: SamplerKind = "tpe"
     pruner: PrunerKind = "median"
     timeout: float | None = None
     storage: str | None = None
     confirm_repeats: int = 3
     batch: int | None = None
-    command: tuple[str, ...] = ()
 
 
 def import_optuna() -> Any:
@@ -367,9 +359,7 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
     """Search until --trials trials count (or --timeout), then confirm the best one."""
     setup = _checked(request)
     with contextlib.ExitStack() as stack:
-        cluster = None
-        if request.ray is not None:
-            cluster = stack.enter_context(ray_session(request.ray, request.workers))
+        cluster = cluster_for(request.ray, request.workers, stack)
         study = open_study(setup, request.storage, setup.options["sampler"])
         if request.resume and request.storage is None:
             recover_stale(study, setup, notice)  # a shared storage's may be another machine's

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from rich.console import Console
 from rich.table import Table
 
-from densecli.tables import num, pct, points, render_footer, titled_table
+from densecli.tables import num, pct, points, render_footer, right_aligned_table, titled_table
 from densecli.tasks._base import Score, TaskView
 from densecli.tasks._classification import ACCURACY
 
@@ -218,11 +218,9 @@ def _render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> N
 
 
 def _jobs_table(title: str, metrics: dict[str, Any]) -> Table:
-    table = titled_table(title)
-    for column in ("model", "test rows", "accuracy", "loss", "F1", "ROC AUC", "majority class"):
-        table.add_column(column, justify="right")
-    for job in metrics["job_metrics"]:
-        table.add_row(
+    columns = ("model", "test rows", "accuracy", "loss", "F1", "ROC AUC", "majority class")
+    rows = [
+        (
             job["job"],
             str(job["test_rows"]),
             pct(job["accuracy"]),
@@ -231,6 +229,9 @@ def _jobs_table(title: str, metrics: dict[str, Any]) -> Table:
             num(job["roc_auc"]),
             pct(job["majority_accuracy"]),
         )
+        for job in metrics["job_metrics"]
+    ]
+    table = right_aligned_table(title, columns, rows)
     table.add_section()
     table.add_row(
         "mean",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from densecli.tasks._evaluation import majority_accuracy
-from densecli.tasks._stats import corrected_resampled_t_test
+from densecli.tasks._stats import paired_on_folds
 
 
 def logistic_accuracy(
@@ -50,15 +50,12 @@ def compare_with_references(
     majority = [
         majority_accuracy(class_index[train], class_index[test], n_classes) for train, test in folds
     ]
-    differences = [n - r for n, r in zip(network_accuracy, logistic, strict=True)]
-    n_train = int(np.mean([train.size for train, _ in folds]))
-    n_test = int(np.mean([test.size for _, test in folds]))
-    t_test = corrected_resampled_t_test(differences, n_train, n_test)
+    difference, t, p = paired_on_folds(network_accuracy, logistic, folds)
     return {
         "logistic_regression_accuracy": statistics.fmean(logistic),
         "logistic_regression_fold_accuracy": logistic,
         "majority_rule_accuracy": statistics.fmean(majority),
-        "network_minus_logistic": statistics.fmean(differences),
-        "t_statistic": None if t_test is None else t_test[0],
-        "p_value": None if t_test is None else t_test[1],
+        "network_minus_logistic": difference,
+        "t_statistic": t,
+        "p_value": p,
     }

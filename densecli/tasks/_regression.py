@@ -18,7 +18,7 @@ from densecli.errors import ConfigError, DataError
 from densecli.spec import Spec
 from densecli.tasks._base import JobTargets, Score, Task
 from densecli.tasks._labels import snake_case
-from densecli.tasks._stats import corrected_resampled_t_test, mean_or_none, t_interval
+from densecli.tasks._stats import Folds, mean_or_none, paired_on_folds, t_interval
 
 RMSE = Score("rmse", "RMSE", higher_is_better=False, percent=False, short="rmse")
 # The tutorial's regression losses, by Keras' names and short names.
@@ -220,10 +220,7 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, An
 
 
 def ridge_references(
-    features: np.ndarray,
-    values: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    network_rmse: list[float],
+    features: np.ndarray, values: np.ndarray, folds: Folds, network_rmse: list[float]
 ) -> dict[str, Any]:
     """The training targets' mean and a standardized RidgeCV per fold; the network against
     the ridge by the corrected resampled t-test on the fold RMSEs."""
@@ -244,18 +241,15 @@ def ridge_references(
         ridge.append(scores["rmse"])
         ridge_r2.append(scores["r2"])
         mean.append(float(np.sqrt(np.mean((values[test] - values[train].mean()) ** 2))))
-    differences = [n - r for n, r in zip(network_rmse, ridge, strict=True)]
-    n_train = int(np.mean([train.size for train, _ in folds]))
-    n_test = int(np.mean([test.size for _, test in folds]))
-    t_test = corrected_resampled_t_test(differences, n_train, n_test)
+    difference, t_statistic, p_value = paired_on_folds(network_rmse, ridge, folds)
     return {
         "ridge_rmse": statistics.fmean(ridge),
         "ridge_fold_rmse": ridge,
         "ridge_r2": mean_or_none(ridge_r2),
         "mean_rule_rmse": statistics.fmean(mean),
-        "network_minus_ridge": statistics.fmean(differences),
-        "t_statistic": None if t_test is None else t_test[0],
-        "p_value": None if t_test is None else t_test[1],
+        "network_minus_ridge": difference,
+        "t_statistic": t_statistic,
+        "p_value": p_value,
     }
 
 

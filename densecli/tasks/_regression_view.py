@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from rich.console import Console
 from rich.table import Table
 
-from densecli.tables import num, render_footer, titled_table
+from densecli.tables import num, render_footer, right_aligned_table, titled_table
 from densecli.tasks._base import Score, TaskView
 from densecli.tasks._regression import RMSE
 
@@ -167,11 +167,9 @@ def _reference_table(metrics: dict[str, Any]) -> Table:
 
 
 def _jobs_table(title: str, metrics: dict[str, Any]) -> Table:
-    table = titled_table(title)
-    for column in ("model", "test rows", "RMSE", "MAE", "R²", "mean rule RMSE"):
-        table.add_column(column, justify="right")
-    for job in metrics["job_metrics"]:
-        table.add_row(
+    columns = ("model", "test rows", "RMSE", "MAE", "R²", "mean rule RMSE")
+    rows = [
+        (
             job["job"],
             str(job["test_rows"]),
             _value(job["rmse"]),
@@ -179,4 +177,6 @@ def _jobs_table(title: str, metrics: dict[str, Any]) -> Table:
             _value(job.get("r2"), 3),
             _value(job.get("mean_rmse")),
         )
-    return table
+        for job in metrics["job_metrics"]
+    ]
+    return right_aligned_table(title, columns, rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 
 def mean_or_none(values: list[float | None]) -> float | None:
@@ -51,3 +52,19 @@ def corrected_resampled_t_test(
         return None
     t = statistics.fmean(differences) / math.sqrt((1 / count + n_test / n_train) * variance)
     return t, float(2 * student_t.sf(abs(t), count - 1))
+
+
+Folds = list[tuple[Any, Any]]  # (training rows, evaluation rows) per fold
+
+
+def paired_on_folds(
+    network: list[float], reference: list[float], folds: list[tuple[Any, Any]]
+) -> tuple[float, float | None, float | None]:
+    """The network's mean difference from a reference scored on the same folds, with the
+    corrected resampled t statistic and p-value (None when undefined)."""
+    differences = [n - r for n, r in zip(network, reference, strict=True)]
+    n_train = int(statistics.fmean(len(train) for train, _ in folds))
+    n_test = int(statistics.fmean(len(test) for _, test in folds))
+    t_test = corrected_resampled_t_test(differences, n_train, n_test)
+    t, p = (None, None) if t_test is None else t_test
+    return statistics.fmean(differences), t, p
