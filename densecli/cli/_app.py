@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -534,4 +535,18 @@ def export(
 
 
 def main() -> None:
-    app()
+    """The `densecli` program: the command, then an exit that skips the interpreter's
+    teardown. Python resets its signal handlers before it tears down the modules it loaded
+    (TensorFlow, pandas, scikit-learn: most of a second), so a stop in that window would
+    end the process by the signal's default action instead of with its exit code; and there
+    is nothing left to clean up: every file is written, every worker has ended."""
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+    else:
+        status = 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import yaml
 from rich.console import Console
@@ -41,7 +43,12 @@ from densecli.runs import (
     write_tables,
 )
 from densecli.runs.files import RESULTS_MD
-from densecli.signals import signals_as_interrupts
+from densecli.signals import (
+    STOP_SIGNALS,
+    Interrupted,
+    interrupted_message,
+    signals_as_interrupts,
+)
 from densecli.spec import Spec, load_spec
 from densecli.sweep import (
     SweepRequest,
@@ -366,9 +373,35 @@ def sweep(request: SweepRequest, tracking: MlflowSettings | None = None) -> int:
     """
     with signals_as_interrupts():
         outcome = run_sweep(request, _stderr(), notice)
-        render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
-        _track(outcome.folder, tracking)  # the points that finished, even if some failed
+        try:
+            render_results(_wide_console(), outcome.rows, outcome.sweep, outcome.folder)
+            _track(outcome.folder, tracking)  # the points that finished, even if some failed
+        except Interrupted as stop:
+            stop.saved = _resume_line(outcome.folder)
+            raise
+        _late_stops_exit(outcome.folder)
     return outcome.exit_code
+
+
+def _resume_line(folder: Path) -> str:
+    return f"{folder}; finish it with: densecli sweep {folder} --resume"
+
+
+def _late_stops_exit(folder: Path) -> None:
+    """Everything is written and shown: a stop from now until the process ends has nothing
+    left to save. It ends the process at once with the stop's exit code and the usual line,
+    never by the signal's default action."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        interrupted = Interrupted(signum)
+        interrupted.saved = _resume_line(folder)
+        notice(interrupted_message(interrupted))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(interrupted.exit_code)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
 
 
 def tune(request: TuneRequest) -> int:
