@@ -48,7 +48,10 @@ def native_stderr_captured() -> Iterator[None]:
         os.dup2(scratch.fileno(), 2)
         try:
             yield
-        except Exception:  # not on Ctrl-C / SIGTERM: an interrupted import is no failure
+        except Exception as error:  # not on Ctrl-C / SIGTERM: an interrupted import is no failure
+            stop = _interruption(error)
+            if stop is not None:  # an import that wrapped the stop in its own error
+                raise stop from None
             os.dup2(saved, 2)
             scratch.seek(0)
             sys.stderr.write(scratch.read().decode(errors="replace"))
@@ -56,6 +59,18 @@ def native_stderr_captured() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _interruption(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C / SIGTERM behind an error, when code between caught it and raised its own."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def import_keras() -> Any:

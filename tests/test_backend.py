@@ -28,3 +28,29 @@ def test_small_networks_run_on_the_chosen_threads(env: str | None, threads: str)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == threads
+
+
+def test_an_import_error_caused_by_a_stop_is_the_stop_and_replays_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A library that wraps Ctrl-C / SIGTERM in its own error mid-import: the stop wins and
+    the captured start-up lines stay hidden (they are shown for a real failure)."""
+    import os
+
+    from densecli.backend import native_stderr_captured
+    from densecli.signals import Interrupted
+
+    def wrapped_stop() -> None:
+        os.write(2, b"oneDNN custom operations are on\n")
+        try:
+            raise Interrupted(15)
+        except BaseException as stop:
+            raise ImportError("import failed") from stop
+
+    with pytest.raises(Interrupted), native_stderr_captured():
+        wrapped_stop()
+    assert "oneDNN" not in capfd.readouterr().err
+    with pytest.raises(ImportError), native_stderr_captured():
+        os.write(2, b"a real failure's lines\n")
+        raise ImportError("broken")
+    assert "a real failure's lines" in capfd.readouterr().err
