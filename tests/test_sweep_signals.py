@@ -51,7 +51,7 @@ class Chain:
     startup: float = 0.0  # launch → sweep folder, measured on the first fresh sweep
     folder: Path | None = None  # the sweep being stopped and resumed
     kept: dict[str, int] = field(default_factory=dict)  # finished run → metrics.json mtime
-    stops: int = 0
+    stops: int = 0  # signals that stopped a sweep (not those that came as it ended)
     done: set[Path] = field(default_factory=set)  # sweeps that finished
 
     def launch(self, log: Path) -> subprocess.Popen[bytes]:
@@ -110,6 +110,7 @@ class Chain:
         assert code == 128 + self.signum, (moment, code, text)
         assert took < EXIT_SECONDS
         self.check_stopped(text, moment)
+        self.stops += 1
         return True
 
     def wait_for(
@@ -136,7 +137,6 @@ class Chain:
             os.killpg(process.pid, self.signum)
         else:
             os.kill(process.pid, self.signum)
-        self.stops += 1
 
     def check_stopped(self, text: str, moment: tuple[str, float]) -> None:
         assert self.folder is not None
