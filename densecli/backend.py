@@ -28,7 +28,8 @@ SMALL_STEP_MACS = 5_000_000
 
 
 def prefer_threads_for(step_macs: int) -> None:
-    """Choose TensorFlow's threads for the work ahead; effective before the import.
+    """Choose TensorFlow's threads for the work ahead; effective until its first op runs
+    (a warm sweep worker has imported it but not run one).
 
     $DENSECLI_INTRA_OP_THREADS wins (0 = TensorFlow's default) and leaves inter-op threads
     at TensorFlow's default.
@@ -38,6 +39,10 @@ def prefer_threads_for(step_macs: int) -> None:
         _threads = (int(os.environ[INTRA_OP_ENV]), 0)
     else:
         _threads = (1, 1) if step_macs < SMALL_STEP_MACS else (0, 0)
+    if _keras is not None:
+        import tensorflow as tf
+
+        _apply_threads(tf)
 
 
 @contextlib.contextmanager

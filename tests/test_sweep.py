@@ -180,6 +180,15 @@ def test_small_grid_end_to_end(tmp_path: Path) -> None:
     (cv_run,) = (tmp_path / "alone").iterdir()
     cv_accuracy = json.loads((cv_run / "metrics.json").read_text())["accuracy"]
     assert f"{100 * cv_accuracy:.2f}" == results["p003"]["accuracy %"]
+    # A single cv draws its pictures; a sweep's points leave them to `show --plots`.
+    pictures = {"learning_curves.png", "folds.png"}
+    assert pictures <= {p.name for p in cv_run.iterdir()}
+    point = sweep_dir / results["p003"]["run"]
+    assert not list(point.glob("*.png"))
+    shown = _densecli("show", str(point), "--plots")
+    assert shown.returncode == 0, shown.stderr
+    assert {p.name for p in point.glob("*.png")} == pictures
+    assert "learning_curves.png" in shown.stdout
 
 
 def _wait_for_a_finished_point(runs: Path, process: subprocess.Popen[str]) -> Path:
@@ -240,8 +249,8 @@ def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
     grid = ["--grid", "model.layers.0.units=4,8", "--grid", "model.layers.0.init=uniform,normal"]
     common = [*grid, *SMALL, "--workers", "2"]
     local = _densecli("sweep", PIMA, *common, "--runs-dir", str(tmp_path / "local"))
-    on_ray = _densecli(
-        "sweep", PIMA, *common, "--runs-dir", str(tmp_path / "ray"), "--ray", "local"
+    on_ray = _densecli(  # --plots travels with the task: every point draws its pictures
+        "sweep", PIMA, *common, "--runs-dir", str(tmp_path / "ray"), "--ray", "local", "--plots"
     )
     assert local.returncode == 0, local.stderr
     assert on_ray.returncode == 0, on_ray.stderr
@@ -252,6 +261,7 @@ def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
         assert [row[c] for c in columns] == [by_ray[point][c] for c in columns], point
     ray_runs = [p for p in _only_sweep(tmp_path / "ray").iterdir() if p.is_dir()]
     assert len(ray_runs) == 4 and all((p / "metrics.json").is_file() for p in ray_runs)
+    assert all((p / "learning_curves.png").is_file() for p in ray_runs)
 
 
 def test_exponent_values_are_numbers_and_names_take_parameters(tmp_path: Path) -> None:

@@ -61,6 +61,14 @@ SetOption = Annotated[
 RunsOption = Annotated[
     Path, typer.Option("--runs-dir", help="Folder that receives the run folder.")
 ]
+PlotsOption = Annotated[
+    bool,
+    typer.Option(
+        "--plots",
+        help="Draw every point's pictures as it finishes (slower); without it, "
+        "`densecli show RUN --plots` draws one run's when wanted.",
+    ),
+]
 EngineOption = Annotated[
     Engine,
     typer.Option(
@@ -241,6 +249,7 @@ def sweep(
             min=1, help="Refuse a grid of more points than this (counted before they are made)."
         ),
     ] = 10_000,
+    plots: PlotsOption = False,
 ) -> None:
     """Cross-validate every point of a grid or random search; one run folder per point.
 
@@ -259,6 +268,7 @@ def sweep(
         ray,
         this_command(),
         max_points,
+        plots,
     )
     with user_errors():
         home = source.parent if source.is_dir() else runs_dir  # a resumed sweep's runs folder
@@ -320,6 +330,7 @@ def tune(
             min=0, help="Re-run the best trial with cv --repeats R on unseen CV seeds (0: skip)."
         ),
     ] = 3,
+    plots: PlotsOption = False,
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
     workers: Annotated[
@@ -364,6 +375,7 @@ def tune(
         storage=storage,
         confirm_repeats=confirm_repeats,
         batch=batch,
+        plots=plots,
     )
     with user_errors():
         code = commands.tune(request)
@@ -472,13 +484,21 @@ def predict(
 @app.command()
 def show(
     run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
+    plots: Annotated[
+        bool,
+        typer.Option(
+            "--plots",
+            help="Draw the run's pictures into its folder first (a sweep's points have none "
+            "until asked).",
+        ),
+    ] = False,
 ) -> None:
     """Show a run: its resolved spec, the model with parameter counts, metrics and files.
 
-    Example: `densecli show runs/20250101-120000-pima-tutorial-cv`
+    Example: `densecli show runs/20250101-120000-pima-tutorial-cv --plots`
     """
     with user_errors():
-        commands.show(run)
+        commands.show(run, plots)
 
 
 @app.command("mlflow")

@@ -288,10 +288,17 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
     notice(f"Scored {len(rows.lines)} rows with {how}{note}. Written: {output}")
 
 
-def show(run_dir: Path) -> None:
+def show(run_dir: Path, plots: bool = False) -> None:
+    """The run's summary; with `plots`, its pictures are drawn into its folder first."""
     from densecli.report import render_run_folder
 
-    render_run_folder(Console(), load_run(run_dir))
+    run = load_run(run_dir)
+    if plots:
+        from densecli.report import write_run_plots
+
+        written = write_run_plots(run.folder)
+        notice("Drawn: " + ", ".join(str(path) for path in written))
+    render_run_folder(Console(), run)
 
 
 def compare_runs(

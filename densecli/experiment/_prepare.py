@@ -41,12 +41,14 @@ class Plan:
 @dataclass(frozen=True)
 class Output:
     """Where runs go and who hears about training: the runs folder, the progress display,
-    notices, and the command line each run records."""
+    notices, the command line each run records, and whether runs draw their pictures (a
+    sweep's points leave them to `densecli show RUN --plots`)."""
 
     runs_dir: Path
     progress: Progress = field(default_factory=Silent)
     notice: Callable[[str], None] = print
     command: Sequence[str] = ()
+    plots: bool = True
 
 
 def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:

@@ -166,7 +166,8 @@ def _write_results(recording: _Recording, results: list[JobResult]) -> None:
 
 
 def _write_extras(recording: _Recording, output: Output) -> None:
-    """inputs.json for predict, the plots, and TensorBoard logs if the spec asks for them.
+    """inputs.json for predict, the plots (unless `output` leaves them out), and TensorBoard
+    logs if the spec asks for them.
 
     Called while the run is still in its scratch folder, after metrics.json is written.
     """
@@ -181,7 +182,8 @@ def _write_extras(recording: _Recording, output: Output) -> None:
     write_json(path / INPUTS, inputs)
     # A bug in these extras must not throw away the trained models: it only warns.
     try:
-        write_run_plots(path)
+        if output.plots:
+            write_run_plots(path)
     except Exception as err:
         output.notice(f"warning: plots not written ({type(err).__name__}: {err})")
     if exp.spec.train.tensorboard:

@@ -15,7 +15,12 @@ for the resource tracker to report), in its own process group:
   scratch folder is then `abandoned`, and `--resume` clears it);
 - a worker whose sweep died (kill -9) stops itself the same way.
 
-No TensorFlow import here; the workers import it when their first group trains.
+The workers start warm and stay for the whole search: each imports TensorFlow as soon as it
+starts, while the sweep validates the points; the first worker then lets Keras check the
+grid, so the sweep's own process never imports TensorFlow. A worker takes its thread
+settings from its first message, before its first TensorFlow op. A `densecli tune` keeps
+the same workers from one batch of trials to the next.
+No TensorFlow import here.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
+from densecli.errors import ConfigError
 from densecli.signals import STOP_SIGNALS, Interrupted, redeliver_swallowed
+from densecli.sweep._definition import Point
+from densecli.sweep._groups import check_with_keras
 from densecli.sweep._worker import GroupTask, PointResult, failed_group, train_group
 
 STOP_GRACE_SECONDS = 5.0  # for workers to save what an interruption left, before SIGKILL
@@ -46,6 +54,16 @@ OnStart = Callable[[GroupTask], None]
 
 class WorkerDied(Exception):
     """A worker's process ended while it trained a group (out of memory, killed, a crash)."""
+
+
+@dataclass(frozen=True)
+class KerasCheck:
+    """Let Keras resolve the points' names and parameters (`check_with_keras`) in a worker,
+    whose TensorFlow is imported anyway; the reply is the list of problems (none: all good)."""
+
+    points: list[Point]
+    n_features: int
+    step_macs: int  # the largest group's, for the worker's threads (see prefer_threads_for)
 
 
 # --- the sweep's side ----------------------------------------------------------------------
@@ -86,14 +104,41 @@ def _interpreter_flags() -> list[str]:
 
 @dataclass
 class Pool:
+    """Up to `size` worker processes."""
+
     size: int
     workers: list[Worker] = field(default_factory=list)
 
-    def idle(self) -> Iterator[Worker]:
-        """Workers with nothing to do; started on demand up to `size`."""
+    def fill(self) -> None:
+        """Start workers up to `size` (again after one died)."""
         while len(self.workers) < self.size:
             self.workers.append(Worker.start())
+
+    def trim(self, size: int) -> None:
+        """No more than `size` workers (fewer groups than workers): idle ones end at once."""
+        self.size = min(self.size, size)
+        for worker in [w for w in self.workers if w.task is None][: len(self.workers) - self.size]:
+            worker.send_signal(signal.SIGKILL)  # it holds nothing: no group, no folder
+            self.remove(worker)
+
+    def idle(self) -> Iterator[Worker]:
+        """Workers with nothing to do."""
+        self.fill()
         yield from (w for w in self.workers if w.task is None)
+
+    def check(self, points: list[Point], n_features: int, step_macs: int) -> None:
+        """`check_with_keras` in the first worker (here, if it ended before replying)."""
+        self.fill()
+        worker = self.workers[0]
+        try:
+            worker.connection.send(KerasCheck(points, n_features, step_macs))
+            problems: list[str] = worker.connection.recv()
+        except (EOFError, OSError):  # it died: the next round starts another
+            self.remove(worker)
+            check_with_keras(points, n_features)
+            return
+        if problems:
+            raise ConfigError(*problems)
 
     def busy(self) -> bool:
         return any(w.task is not None for w in self.workers)
@@ -129,9 +174,10 @@ class Pool:
         self._end(time.monotonic() + STOP_GRACE_SECONDS)
 
     def stop(self) -> None:
-        """The sweep was interrupted: SIGTERM to every worker, SIGKILL after the grace."""
+        """The sweep was interrupted: SIGTERM to every worker with a group, SIGKILL after
+        the grace; one without a group holds nothing to save and ends at once."""
         for worker in self.workers:
-            worker.send_signal(signal.SIGTERM)
+            worker.send_signal(signal.SIGTERM if worker.task is not None else signal.SIGKILL)
         self._end(time.monotonic() + STOP_GRACE_SECONDS)
         for worker in self.workers:
             worker.connection.close()
@@ -164,36 +210,42 @@ def signals_noted() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def run_local(tasks: list[GroupTask], workers: int, on_start: OnStart, on_done: OnResult) -> None:
-    """Groups in worker processes, one group per worker at a time; raises `Interrupted` once
-    every worker has stopped (or was killed after the grace period) when a signal came."""
-    if not tasks:
-        return
-    waiting = list(reversed(tasks))
-    pool = Pool(max(1, min(workers, len(tasks))))
+@contextlib.contextmanager
+def local_workers(size: int) -> Iterator[Pool]:
+    """`size` warm workers for the groups of one sweep or tune; they end with the block (at
+    once and by signal if it raised)."""
+    pool = Pool(max(1, size))
     try:
-        with signals_noted() as caught:
-            while (waiting or pool.busy()) and not caught:
-                for worker in pool.idle():
-                    if not waiting:
-                        break
-                    task = waiting.pop()
-                    try:
-                        worker.give(task)
-                    except OSError:  # it died while idle: the next round starts another
-                        pool.remove(worker)
-                        waiting.append(task)
-                        break
-                    on_start(task)
-                for results in pool.results(POLL_SECONDS):
-                    on_done(results)
-            if caught:
-                pool.stop()
-                raise Interrupted(caught[0])
+        pool.fill()
+        yield pool
     except BaseException:
-        pool.stop()  # a no-op after the stop above; ends the workers after any other error
+        pool.stop()  # a no-op after run_local's stop; ends the workers after any other error
         raise
     pool.close()
+
+
+def run_local(pool: Pool, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
+    """Groups in the pool's workers, one group per worker at a time; raises `Interrupted`
+    once every worker has stopped (or was killed after the grace period) when a signal came."""
+    waiting = list(reversed(tasks))
+    with signals_noted() as caught:
+        while (waiting or pool.busy()) and not caught:
+            for worker in pool.idle():
+                if not waiting:
+                    break
+                task = waiting.pop()
+                try:
+                    worker.give(task)
+                except OSError:  # it died while idle: the next round starts another
+                    pool.remove(worker)
+                    waiting.append(task)
+                    break
+                on_start(task)
+            for results in pool.results(POLL_SECONDS):
+                on_done(results)
+        if caught:
+            pool.stop()
+            raise Interrupted(caught[0])
 
 
 # --- the worker's side ---------------------------------------------------------------------
@@ -204,8 +256,10 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 
 def worker_main() -> None:
-    """`python -c WORKER_CODE FD`: train each group that arrives on socket FD, reply with its
-    results; end at the socket's end or at a stop signal."""
+    """`python -c WORKER_CODE FD`: import TensorFlow, then train each group that arrives on
+    socket FD and reply with its results; end at the socket's end or at a stop signal."""
+    from densecli.backend import import_keras
+
     code = 0
     try:
         for s in STOP_SIGNALS:  # training stops at its next chunk, keeping its history
@@ -214,6 +268,7 @@ def worker_main() -> None:
         parent = os.getppid()
         threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
         connection = Connection(int(sys.argv[1]))
+        import_keras()  # warm: while the sweep validates, before the first group arrives
         _serve(connection)
     except KeyboardInterrupt:
         code = 128 + signal.SIGTERM
@@ -229,12 +284,26 @@ def worker_main() -> None:
 
 def _serve(connection: Connection) -> None:
     while True:
-        task: GroupTask = connection.recv()
+        task: GroupTask | KerasCheck = connection.recv()
+        if isinstance(task, KerasCheck):
+            connection.send(_problems(task))
+            continue
         try:
             results = train_group(task)
         except Exception as error:  # a bug or a late error: this group fails, the sweep goes on
             results = failed_group(task, error)
         connection.send(results)
+
+
+def _problems(check: KerasCheck) -> list[str]:
+    from densecli.backend import prefer_threads_for
+
+    prefer_threads_for(check.step_macs)  # before Keras builds the first model
+    try:
+        check_with_keras(check.points, check.n_features)
+    except ConfigError as err:
+        return list(err.problems)
+    return []
 
 
 def _exit_with_parent(parent: int) -> None:

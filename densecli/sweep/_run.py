@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -21,10 +20,10 @@ from densecli.sweep._definition import Point, Sweep, load_sweep, sweep_from_reco
 from densecli.sweep._display import SweepDisplay
 from densecli.sweep._folder import SweepFolder, find_sweep_to_resume
 from densecli.sweep._groups import check_with_keras, group_points
-from densecli.sweep._local import OnResult, OnStart, run_local
+from densecli.sweep._local import OnResult, OnStart, Pool, local_workers, run_local
 from densecli.sweep._ray import cluster_for, run_ray
 from densecli.sweep._results import PointRow, write_results
-from densecli.sweep._worker import GroupTask, PointResult
+from densecli.sweep._worker import GroupTask, PointResult, group_step_macs
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class SweepRequest:
     ray: str | None
     command: tuple[str, ...] = ()  # recorded in every point's env.json
     max_points: int = 10_000  # refuse a grid of more points than this, before making them
+    plots: bool = False  # draw every point's pictures (else `densecli show RUN --plots`)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class SweepJob:
         assert self.folder is not None, "the sweep folder is made before training"
         return self.folder
 
-    def task(self, group: list[Point]) -> GroupTask:
+    def task(self, group: list[Point], plots: bool) -> GroupTask:
         data_path = self.data_paths[group[0].number]  # equal within a group: data is in the key
         return GroupTask(
             str(self.sweep_folder.path),
@@ -71,6 +71,7 @@ class SweepJob:
             str(data_path),
             self.plan,
             command=self.command,
+            plots=plots,
         )
 
 
@@ -99,34 +100,40 @@ def run_sweep(
 
 
 def _run(request: SweepRequest, console: Console, notice: Callable[[str], None]) -> SweepOutcome:
-    job = _sweep_job(request)
     with contextlib.ExitStack() as stack:
+        # Local workers start now and import TensorFlow while the points are validated.
+        pool = None if request.ray else stack.enter_context(local_workers(request.workers))
+        job = _sweep_job(request)
         cluster = cluster_for(request.ray, request.workers, stack)
         # Only now: a bad --ray address leaves no empty sweep folder behind.
         new = job.folder is None
         job = _with_folder(job, request.runs_dir, request.data)
-        with _stopping(job):
-            try:  # in the folder's shadow, so that an interruption here can be resumed
-                check_with_keras(job.sweep.points, job.n_features)
+        with _stopping(job):  # in the folder's shadow, so that a stop from here can be resumed
+            tasks = _tasks_to_train(job, request, notice)
+            if pool is not None:
+                pool.trim(len(tasks))
+            try:
+                _check_with_keras(job, tasks, pool)
             except ConfigError:
                 if new:  # nothing was trained: leave no empty sweep folder behind
                     shutil.rmtree(job.sweep_folder.path, ignore_errors=True)
                 raise
             if job.inference:
                 notice(job.inference)
-            _train_points(job, request, cluster, console, notice)
+            already = len(job.sweep.points) - sum(len(t.points) for t in tasks)
+            with _display(job, console, already, notice) as (on_start, on_done):
+                if pool is not None:
+                    run_local(pool, tasks, on_start, on_done)
+                else:
+                    run_ray(cluster, tasks, on_start, on_done)
             rows = write_results(job.sweep_folder, job.sweep)
     return SweepOutcome(job.sweep, job.sweep_folder.path, rows)
 
 
-def _train_points(
-    job: SweepJob,
-    request: SweepRequest,
-    cluster: Any,
-    console: Console,
-    notice: Callable[[str], None],
-) -> None:
-    """Every point not finished yet, group by group, locally or on Ray."""
+def _tasks_to_train(
+    job: SweepJob, request: SweepRequest, notice: Callable[[str], None]
+) -> list[GroupTask]:
+    """The groups of every point not finished yet; half-finished runs are cleared."""
     finished = job.sweep_folder.finished()
     todo = [p for p in job.sweep.points if p.spec.name not in finished]
     removed = job.sweep_folder.clear_leftovers({p.spec.name for p in todo})
@@ -136,13 +143,19 @@ def _train_points(
             f"{len(job.sweep.points)} points kept, {len(todo)} to train"
             + (f"; removed {len(removed)} half-finished run(s)" if removed else "")
         )
-    tasks = [job.task(group) for group in group_points(todo, request.workers)]
-    already = len(job.sweep.points) - len(todo)
-    with _display(job, console, already, notice) as (on_start, on_done):
-        if cluster is None:
-            run_local(tasks, request.workers, on_start, on_done)
-        else:
-            run_ray(cluster, tasks, on_start, on_done)
+    return [job.task(group, request.plots) for group in group_points(todo, request.workers)]
+
+
+def _check_with_keras(job: SweepJob, tasks: list[GroupTask], pool: Pool | None) -> None:
+    """Keras resolves every point before anything trains: in a local worker, whose
+    TensorFlow is imported anyway, else here. Nothing left to train: nothing to check."""
+    if not tasks:
+        return
+    if pool is None:
+        check_with_keras(job.sweep.points, job.n_features)
+        return
+    largest = max(group_step_macs(task, job.n_features) for task in tasks)
+    pool.check(job.sweep.points, job.n_features, largest)
 
 
 @contextlib.contextmanager

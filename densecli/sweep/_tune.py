@@ -37,7 +37,7 @@ from densecli.runs.files import (
 from densecli.signals import Interrupted, signals_as_interrupts
 from densecli.sweep._definition import Point
 from densecli.sweep._groups import check_with_keras, group_points
-from densecli.sweep._local import run_local
+from densecli.sweep._local import Pool, local_workers, run_local
 from densecli.sweep._pruning import PrunerKind, PruningPlan, checkpoints_for, make_pruner
 from densecli.sweep._ray import cluster_for, run_ray
 from densecli.sweep._run import SweepRequest
@@ -366,8 +366,12 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
             retried = _retried(study)
             done = sum(counted(t, retried) for t in study.trials)
             notice(f"resume {setup.folder}: {done} of {request.trials} trials done")
-        with signals_as_interrupts(), _saved_on_stop(setup, study):
-            _search(setup, study, request, cluster, notice)
+        with (  # the workers end before the results are written
+            signals_as_interrupts(),
+            _saved_on_stop(setup, study),
+            _workers_for(setup, request, cluster) as pool,
+        ):
+            _search(setup, study, request, cluster or pool, notice)
         write_tune_results(setup, study)
         confirmation = None
         if request.confirm_repeats > 0:
@@ -389,8 +393,22 @@ def _saved_on_stop(setup: TuneSetup, study: Any) -> Iterator[None]:
         raise
 
 
+@contextlib.contextmanager
+def _workers_for(setup: TuneSetup, request: TuneRequest, cluster: Any) -> Iterator[Pool | None]:
+    """Warm local workers kept from one batch to the next; None on Ray."""
+    if cluster is not None:
+        yield None
+        return
+    with local_workers(request.workers) as pool:
+        yield pool
+
+
 def _search(
-    setup: TuneSetup, study: Any, request: TuneRequest, cluster: Any, notice: Callable[[str], None]
+    setup: TuneSetup,
+    study: Any,
+    request: TuneRequest,
+    runner: Any,  # the local Pool, or the Ray module
+    notice: Callable[[str], None],
 ) -> None:
     started = time.monotonic()
     session = uuid.uuid4().hex[:12]
@@ -405,7 +423,7 @@ def _search(
             notice(f"--timeout {request.timeout:g} s reached: {done} trial(s) done")
             return
         size = first_batch(request.trials) if done == 0 else later
-        _run_batch(setup, study, min(size, left), session, request, cluster, notice)
+        _run_batch(setup, study, min(size, left), session, request, runner, notice)
         write_tune_results(setup, study)
 
 
@@ -415,7 +433,7 @@ def _run_batch(
     size: int,
     session: str,
     request: TuneRequest,
-    cluster: Any,
+    runner: Any,
     notice: Callable[[str], None],
 ) -> None:
     from optuna.trial import TrialState
@@ -446,6 +464,7 @@ def _run_batch(
             setup.plan,
             command=request.command,
             pruning=pruning,
+            plots=request.plots,
         )
         for group in group_points(points, request.workers)
     ]
@@ -459,10 +478,10 @@ def _run_batch(
             notice(f"trial {result.number}: {result.status}{extra}{shown}")
 
     try:
-        if cluster is None:
-            run_local(tasks, request.workers, lambda task: None, on_done)
+        if isinstance(runner, Pool):
+            run_local(runner, tasks, lambda task: None, on_done)
         else:
-            run_ray(cluster, tasks, lambda task: None, on_done)
+            run_ray(runner, tasks, lambda task: None, on_done)
     except BaseException:
         _tell(study, setup.folder, asked, results, interrupted=True)
         raise

@@ -4,7 +4,7 @@ process or a Ray task. Everything a group needs travels as plain data (`GroupTas
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +29,7 @@ class GroupTask:
     data_bytes: bytes | None = None  # for Ray workers that may not see data_path
     command: tuple[str, ...] = field(default=())  # the sweep's command line, for env.json
     pruning: PruningPlan | None = None  # densecli tune: its pruner judges the points
+    plots: bool = False  # draw every point's pictures (else `densecli show RUN --plots`)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class PointResult:
     ranked_by: Score | None = None  # which score that is
     reports: tuple[tuple[int, float], ...] = ()  # tune: (step, intermediate value) reported
     pruned_at: int | None = None  # tune: the epoch its pruner stopped it
+
+
+def group_step_macs(task: GroupTask, n_features: int) -> int:
+    """Multiply-adds of one training step of the group's bundle (all its models)."""
+    models = task.plan.repeats * task.plan.seeds
+    return sum(step_macs(spec, n_features, spec.cv.folds * models) for _, spec in task.points)
 
 
 def run_group(task: GroupTask) -> list[PointResult]:
@@ -57,11 +64,12 @@ def train_group(task: GroupTask) -> list[PointResult]:
     plan = task.plan
     data_path = Path(task.data_path) if task.data_path else None
     experiments = [prepare(spec, data_path) for _, spec in task.points]
-    models = experiments[0].spec.cv.folds * plan.repeats * plan.seeds
-    prefer_threads_for(sum(step_macs(e.spec, e.data.n_features, models) for e in experiments))
+    prefer_threads_for(group_step_macs(task, experiments[0].data.n_features))  # if not warm
     import_keras().backend.clear_session()  # each group starts from a fresh Keras state
     # The runs record the sweep's command, not the worker's own (a Ray worker's is Ray's).
-    output = Output(Path(task.sweep_dir), notice=notices.append, command=task.command)
+    output = Output(
+        Path(task.sweep_dir), notice=notices.append, command=task.command, plots=task.plots
+    )
     judges = None if task.pruning is None else make_judges(task.pruning, len(experiments))
     outcomes = run_cv_together(experiments, plan, output, list(judges) if judges else None)
     message = "; ".join(dict.fromkeys(notices))
@@ -104,9 +112,7 @@ def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
             Path(data_path).write_bytes(task.data_bytes)
         runs = Path(scratch) / "runs"
         runs.mkdir()
-        local = GroupTask(
-            str(runs), task.points, data_path, task.plan, None, task.command, task.pruning
-        )
+        local = replace(task, sweep_dir=str(runs), data_path=data_path, data_bytes=None)
         results = run_group(local)
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w:gz") as archive:

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from densecli.tasks._evaluation import majority_accuracy
-from densecli.tasks._stats import paired_on_folds
+from densecli.tasks._stats import once_per_fold, paired_on_folds
 
 
+@once_per_fold
 def logistic_accuracy(
     features: np.ndarray, class_index: np.ndarray, train_rows: np.ndarray, eval_rows: np.ndarray
 ) -> float:

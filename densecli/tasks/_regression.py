@@ -18,7 +18,7 @@ from densecli.errors import ConfigError, DataError
 from densecli.spec import Spec
 from densecli.tasks._base import JobTargets, Score, Task
 from densecli.tasks._labels import snake_case
-from densecli.tasks._stats import Folds, mean_or_none, paired_on_folds, t_interval
+from densecli.tasks._stats import Folds, mean_or_none, once_per_fold, paired_on_folds, t_interval
 
 RMSE = Score("rmse", "RMSE", higher_is_better=False, percent=False, short="rmse")
 # The tutorial's regression losses, by Keras' names and short names.
@@ -224,22 +224,11 @@ def ridge_references(
 ) -> dict[str, Any]:
     """The training targets' mean and a standardized RidgeCV per fold; the network against
     the ridge by the corrected resampled t-test on the fold RMSEs."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     ridge, ridge_r2, mean = [], [], []
     for train, test in folds:
-        model = make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True),  # missing cells
-            StandardScaler(),
-            RidgeCV(alphas=np.logspace(-3, 3, 13)),
-        )
-        model.fit(features[train], values[train])
-        scores = regression_metrics(values[test], model.predict(features[test]))
-        ridge.append(scores["rmse"])
-        ridge_r2.append(scores["r2"])
+        rmse, r2 = ridge_scores(features, values, train, test)
+        ridge.append(rmse)
+        ridge_r2.append(r2)
         mean.append(float(np.sqrt(np.mean((values[test] - values[train].mean()) ** 2))))
     difference, t_statistic, p_value = paired_on_folds(network_rmse, ridge, folds)
     return {
@@ -251,6 +240,26 @@ def ridge_references(
         "t_statistic": t_statistic,
         "p_value": p_value,
     }
+
+
+@once_per_fold
+def ridge_scores(
+    features: np.ndarray, values: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> tuple[float, float | None]:
+    """RMSE and R² of a standardized RidgeCV fitted on the training rows."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),  # missing cells
+        StandardScaler(),
+        RidgeCV(alphas=np.logspace(-3, 3, 13)),
+    )
+    model.fit(features[train], values[train])
+    scores = regression_metrics(values[test], model.predict(features[test]))
+    return scores["rmse"], scores["r2"]
 
 
 class ValuePredictions:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import statistics
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+Score = TypeVar("Score")
+FoldFit = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], Score]
 
 
 def mean_or_none(values: list[float | None]) -> float | None:
@@ -68,3 +76,29 @@ def paired_on_folds(
     t_test = corrected_resampled_t_test(differences, n_train, n_test)
     t, p = (None, None) if t_test is None else t_test
     return statistics.fmean(differences), t, p
+
+
+def once_per_fold(fit: FoldFit[Score]) -> FoldFit[Score]:
+    """A reference model's score on (features, targets, training rows, evaluation rows),
+    computed once per process for equal arrays: the points of a sweep share the data and
+    the folds, so a worker fits each fold's reference once, not once per point."""
+    scores: dict[bytes, Score] = {}
+
+    @functools.wraps(fit)
+    def remembered(
+        features: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray
+    ) -> Score:
+        key = _content_key(features, targets, train, test)
+        if key not in scores:
+            scores[key] = fit(features, targets, train, test)
+        return scores[key]
+
+    return remembered
+
+
+def _content_key(*arrays: np.ndarray) -> bytes:
+    digest = hashlib.blake2b(digest_size=20)
+    for array in arrays:
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.digest()
