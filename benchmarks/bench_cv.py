@@ -1,6 +1,7 @@
 """The compiled engine against the per-fold `model.fit` loop, measured in one run.
 
     python benchmarks/bench_cv.py [--epochs 1500] [--seeds 1] [--skip-rss]
+    python benchmarks/bench_cv.py --epochs 300 --compiled-only [--checkout OTHER_DENSECLI]
 
 On the same folds, epochs and batch size of configs/pima.yaml it times (a) `model.fit` per
 fold as `densecli --engine fit` runs it (with a per-epoch evaluation of the held-out rows,
@@ -15,6 +16,10 @@ script would. With --seeds S, each fold is trained S times (the equivalence chec
 engine: mean accuracy over S seeds must differ by less than 1 point between the engines).
 
 Last line: `cv speedup: N.Nx`. Also records peak RSS of `densecli cv --repeats 5`.
+
+With --compiled-only it times only the compiled engine (`train` and `cv`, three runs each,
+the median of their recorded training seconds): run it here and with --checkout on an
+older checkout, alternately, to see whether a change kept the engine's per-epoch rate.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "pima.yaml"
+CWD = ROOT  # --checkout: the densecli folder whose code is measured
+PYTHON = sys.executable
 
 
 def run(command: str, engine: str, epochs: int, extra: list[str]) -> tuple[dict, float]:
@@ -40,7 +48,7 @@ def run(command: str, engine: str, epochs: int, extra: list[str]) -> tuple[dict,
     if engine == "fit":
         env["DENSECLI_INTRA_OP_THREADS"] = "0"  # TensorFlow's default, as in a user's script
     args = [
-        sys.executable,
+        PYTHON,
         "-m",
         "densecli",
         command,
@@ -54,7 +62,7 @@ def run(command: str, engine: str, epochs: int, extra: list[str]) -> tuple[dict,
         *extra,
     ]
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, cwd=CWD, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(args)} failed:\n{done.stderr}{done.stdout}")
@@ -145,6 +153,18 @@ def compare(label: str, command: str, epochs: int, extra: list[str]) -> float:
     return strict
 
 
+def compiled_only(epochs: int, runs: int = 3) -> None:
+    """The compiled engine's training seconds (median of `runs`) for train and cv."""
+    for command in ("train", "cv"):
+        measured = [run(command, "compiled", epochs, [])[0] for _ in range(runs)]
+        seconds = statistics.median(m["train_seconds"] for m in measured)
+        print(
+            f"{command} ({measured[0]['models']} models × {epochs} epochs) on {CWD}: "
+            f"median {seconds:.2f} s training of {runs} runs, "
+            f"{1000 * seconds / epochs:.2f} ms per epoch"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,7 +172,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1500)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--compiled-only", action="store_true")
+    parser.add_argument("--checkout", type=Path, default=None, help="another densecli folder")
+    parser.add_argument("--python", default=None, help="its interpreter (default: its .venv)")
     options = parser.parse_args()
+    if options.checkout is not None:
+        global CWD, PYTHON
+        CWD = options.checkout.resolve()
+        PYTHON = options.python or str(CWD / ".venv" / "bin" / "python")
+    if options.compiled_only:
+        compiled_only(options.epochs)
+        return
     seeds = ["--seeds", str(options.seeds)]
     if not options.skip_rss:  # first, so that the peak RSS of children is this run's
         repeated, _ = run("cv", "compiled", options.epochs, ["--repeats", "5"])
