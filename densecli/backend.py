@@ -119,9 +119,15 @@ def versions() -> dict[str, str]:
     import sklearn
     import tensorflow as tf
 
+    threads = tf.config.threading
     return {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "numpy": numpy.__version__,
         "scikit-learn": sklearn.__version__,
+        # intra-op/inter-op threads as set (0: TensorFlow's default); see prefer_threads_for
+        "tensorflow_threads": (
+            f"{threads.get_intra_op_parallelism_threads()}/"
+            f"{threads.get_inter_op_parallelism_threads()}"
+        ),
     }

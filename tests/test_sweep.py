@@ -180,6 +180,11 @@ def test_small_grid_end_to_end(tmp_path: Path) -> None:
     (cv_run,) = (tmp_path / "alone").iterdir()
     cv_accuracy = json.loads((cv_run / "metrics.json").read_text())["accuracy"]
     assert f"{100 * cv_accuracy:.2f}" == results["p003"]["accuracy %"]
+    # Small networks train on one thread each way (TensorFlow's default is 2.7x slower here):
+    # the choice is made before the first op, in a cv as in a warm sweep worker.
+    for run in (cv_run, *(sweep_dir / row["run"] for row in results.values())):
+        environment = json.loads((run / "env.json").read_text())
+        assert environment["tensorflow_threads"] == "1/1", run
     # A single cv draws its pictures; a sweep's points leave them to `show --plots`.
     pictures = {"learning_curves.png", "folds.png"}
     assert pictures <= {p.name for p in cv_run.iterdir()}

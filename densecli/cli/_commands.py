@@ -23,6 +23,7 @@ from densecli.experiment import (
     prepare,
     run_cv,
     run_split,
+    step_macs,
 )
 from densecli.report import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.runs import (
@@ -146,7 +147,7 @@ def _run(request: Request, cv: bool) -> None:
     _preflight(experiment, request.runs_dir, folds * plan.seeds, eval_rows)
     if cv:
         cv_folds(experiment, plan)  # a fold count the data cannot fill: refused before the bar
-    _check_with_keras(experiment)
+    _check_with_keras(experiment, folds * plan.seeds)
     notice_inference(experiment)
     run = run_cv if cv else run_split
     with signals_as_interrupts(), _progress(experiment, folds * plan.seeds) as progress:
@@ -170,15 +171,19 @@ def _check_memory(experiment: Experiment, models: int) -> None:
     check_fits([needed], fix=fix)
 
 
-def _check_with_keras(experiment: Experiment) -> None:
+def _check_with_keras(experiment: Experiment, models: int) -> None:
     """Keras checks optimizer and initializer parameters (SGD's momentum in [0, 1], a
     positive VarianceScaling scale) when it builds them: do that once before the progress
-    bar, so a bad value is a one-line error and not a failure after it appeared."""
-    from densecli.backend import import_keras
+    bar, so a bad value is a one-line error and not a failure after it appeared.
+
+    Building runs TensorFlow's first op, after which its threads are fixed: they are chosen
+    for the training ahead first."""
+    from densecli.backend import import_keras, prefer_threads_for
     from densecli.engine import build_model, compile_model
 
-    spec = experiment.spec
-    compile_model(build_model(spec, experiment.data.n_features), spec)
+    spec, n_features = experiment.spec, experiment.data.n_features
+    prefer_threads_for(step_macs(spec, n_features, models))
+    compile_model(build_model(spec, n_features), spec)
     import_keras().backend.clear_session()  # training starts from a fresh Keras state
 
 

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 from rich.console import Console
 
+from densecli.backend import prefer_threads_for
 from densecli.errors import ConfigError, RunsError
-from densecli.experiment import Plan, prepare
+from densecli.experiment import Plan, prepare, step_macs
 from densecli.runs.files import (
     METRICS,
     PRUNED_SUFFIX,
@@ -202,6 +203,9 @@ def _checked(request: TuneRequest) -> TuneSetup:
     experiment = prepare(corners[0].spec, data)
     for point in corners[1:]:
         prepare(point.spec, data)
+    # Keras' check runs TensorFlow's first op here: threads for the confirmation's CV first.
+    confirming = experiment.spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
+    prefer_threads_for(step_macs(experiment.spec, experiment.data.n_features, confirming))
     check_with_keras(corners, experiment.data.n_features)
     if folder is not None:
         recorded = read_record(folder).get("data_sha256")
