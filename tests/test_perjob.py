@@ -12,7 +12,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from densecli.data import dataset_for, stratified_folds
-from densecli.engine import Job, JobResult, Part, Silent, Watch, bundle_key, train_parts
+from densecli.engine import Job, JobResult, Judge, Part, Silent, Watch, bundle_key, train_parts
 from densecli.spec import Spec, load_spec
 from densecli.sweep import group_points
 from densecli.sweep._definition import load_sweep
@@ -34,14 +34,14 @@ def _jobs() -> list[Job]:
     return [Job(f"fold-{i}", train, test, 100 + i) for i, (train, test) in enumerate(folds)]
 
 
-def _train(specs: list[Spec], between_chunks=None) -> list[list[JobResult]]:  # type: ignore[no-untyped-def]
+def _train(specs: list[Spec], judges: list[Judge | None] | None = None) -> list[list[JobResult]]:
     data, notices = dataset_for(None), []  # type: ignore[var-annotated]
     parts = []
-    for spec in specs:
+    for spec, judge in zip(specs, judges or [None] * len(specs), strict=True):
         task, jobs = task_for(spec, data), _jobs()
         watch = Watch([j.name for j in jobs], spec.train.epochs, task.history_keys[:4])
-        parts.append(Part(spec, task, jobs, watch))
-    results = train_parts(parts, data, Silent(), "compiled", notices.append, between_chunks)
+        parts.append(Part(spec, task, jobs, watch, judge))
+    results = train_parts(parts, data, Silent(), "compiled", notices.append)
     assert notices == [], notices
     return results
 
@@ -135,32 +135,31 @@ def test_per_job_adam_settings_train_as_each_job_alone() -> None:
     assert not np.allclose(together[0][0].outputs, together[1][0].outputs, atol=1e-3)
 
 
-def test_a_frozen_job_stops_changing_and_the_others_do_not_notice() -> None:
+def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
     specs = [
         _spec("train.epochs=12"),
         _spec("train.epochs=12", "train.optimizer={name: adam, learning_rate: 0.01}"),
     ]
-    frozen_at: list[int] = []
+    judged: list[int] = []
 
-    def prune_first_job(done: int, logs: np.ndarray, freeze) -> None:  # type: ignore[no-untyped-def]
-        if not frozen_at:
-            frozen_at.append(done)
-            freeze([0, 4])  # fold 1 of the first part, fold 2 of the second
+    def prune_at_once(done: int, logs: np.ndarray) -> bool:
+        judged.append(done)
+        return True  # the first part's three jobs freeze after the first chunk
 
     free = _train(specs)
-    pruned = _train(specs, prune_first_job)
-    assert frozen_at == [5]  # the first chunk is 5 epochs
+    pruned = _train(specs, [prune_at_once, None])
+    assert judged == [5]  # the first chunk is 5 epochs; a pruned part is not judged again
     five = [s.model_copy(update={"train": s.train.model_copy(update={"epochs": 5})}) for s in specs]
     at_freeze = _train(five)
     flat = [r for part in pruned for r in part]
     flat_free = [r for part in free for r in part]
     flat_five = [r for part in at_freeze for r in part]
-    for job in (0, 4):
+    for job in (0, 1, 2):
         # Its weights are those it had when frozen; its scores stop moving.
         now, then = flat[job].model.get_weights(), flat_five[job].model.get_weights()
         assert all(np.array_equal(a, b) for a, b in zip(now, then, strict=True))
         assert len(set(flat[job].history["eval_loss"][5:])) == 1
-    for job in (1, 2, 3, 5):  # the rest train exactly as without freezing
+    for job in (3, 4, 5):  # the other part trains exactly as without freezing
         assert np.array_equal(flat[job].outputs, flat_free[job].outputs)
         assert flat[job].history == flat_free[job].history
 

@@ -23,7 +23,6 @@ from densecli.engine._monitor import Divergence, Journal, Progress, Silent, Watc
 from densecli.engine._perjob import PER_JOB_OPTIMIZER_KEYS, bundle_key
 from densecli.engine._train import (
     ENGINES,
-    BetweenChunks,
     EngineName,
     JobResult,
     Judge,
@@ -34,7 +33,6 @@ from densecli.engine._train import (
 __all__ = [
     "ENGINES",
     "PER_JOB_OPTIMIZER_KEYS",
-    "BetweenChunks",
     "Divergence",
     "EngineName",
     "Job",

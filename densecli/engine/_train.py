@@ -71,19 +71,16 @@ def train_parts(
     progress: Progress,
     engine: EngineName = "compiled",
     notice: Callable[[str], None] = print,
-    between_chunks: BetweenChunks | None = None,
 ) -> list[list[JobResult]]:
-    """Train every part's jobs; with the compiled engine, all of them as one bundle.
-
-    `between_chunks` (compiled engine only) sees each chunk's logs and may freeze jobs.
-    """
+    """Train every part's jobs; with the compiled engine, all of them as one bundle (whose
+    parts' judges may stop them after any chunk)."""
     if engine == "compiled":
         from densecli.engine._compiled import Unsupported, check_supported
 
         try:
             for part in {id(part.spec): part for part in parts}.values():
                 check_supported(part.spec, part.task, data.n_features)
-            return _train_compiled(parts, data, progress, between_chunks)
+            return _train_compiled(parts, data, progress)
         except Unsupported as reason:
             notice(f"notice: the compiled engine cannot run {reason}; using --engine fit")
     total = sum(len(part.jobs) for part in parts)
@@ -93,16 +90,10 @@ def train_parts(
 # --- the compiled engine -----------------------------------------------------------------
 
 
-# Called after every compiled chunk with the epochs done, the chunk's logs [epochs, B, 6]
-# (the task's history keys) and a function that freezes the given jobs (bundle columns).
-BetweenChunks = Callable[[int, np.ndarray, Callable[[list[int]], None]], None]
-
-
 def _train_compiled(
     parts: list[Part],
     data: Dataset,
     progress: Progress,
-    between_chunks: BetweenChunks | None = None,
 ) -> list[list[JobResult]]:
     from densecli.engine._compiled import CompiledTrainer, build_models, make_bundle, train_bundle
 
@@ -126,8 +117,6 @@ def _train_compiled(
         last = logs[-1].mean(axis=0)
         shown = {"loss": float(last[0]), task.history_metric: float(last[1])}
         progress.advance(len(jobs) * len(logs), shown)
-        if between_chunks is not None:
-            between_chunks(done, logs, trainer.freeze)
 
     history, seconds = train_bundle(trainer, spec.train.epochs, on_chunk)
     trainer.write_back()
