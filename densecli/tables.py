@@ -15,9 +15,7 @@ def titled_table(title: str) -> Table:
     return Table(title=title, title_justify="left", min_width=len(title) + 2)
 
 
-def right_aligned_table(
-    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]
-) -> Table:
+def right_aligned_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
     """A titled table of numbers (every column right-aligned), one row per item."""
     table = titled_table(title)
     for column in columns:

@@ -222,9 +222,7 @@ def _sweep_job(request: SweepRequest) -> SweepJob:
     )  # fmt: skip
 
 
-def _check_memory(
-    sweep: Sweep, experiments: list[Experiment], plan: Plan, workers: int
-) -> None:
+def _check_memory(sweep: Sweep, experiments: list[Experiment], plan: Plan, workers: int) -> None:
     """The largest bundles that `workers` processes train at once must fit in memory."""
     models = plan.repeats * plan.seeds
     per_point = {
