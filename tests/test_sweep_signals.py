@@ -22,7 +22,8 @@ from pathlib import Path
 from conftest import CONFIGS, ROOT
 
 POINTS = 4
-GRID = ["--grid", "model.layers.0.units=2,3,4,5", "--set", "train.epochs=400", "--folds", "2"]
+# Long enough that every moment below comes before the sweep ends, with warm workers too.
+GRID = ["--grid", "model.layers.0.units=2,3,4,5", "--set", "train.epochs=1000", "--folds", "2"]
 # (event, seconds after it). start: the process is past start-up (its sweep folder exists),
 # then checks the grid with Keras while the workers start and import TensorFlow; training:
 # a point has trained an epoch; finished: a point of this run has finished (the next group
@@ -40,6 +41,7 @@ MOMENTS = [
     ("last", 1.0),
 ]
 EXIT_SECONDS = 15.0
+TRIES = 4  # sweeps that may end before a moment comes, before the moment counts as unreachable
 NOISE = ("Traceback", "resource_tracker", "leaked", "tensorflow", "oneDNN", "cuda", "E0000")
 
 
@@ -192,8 +194,10 @@ def _point(run: Path) -> str:
 def _run_chain(chain: Chain, logs: Path) -> None:
     logs.mkdir(parents=True)
     for number, moment in enumerate(MOMENTS):
+        tries = 1
         while not chain.stop_at(moment, logs / f"stop-{number}.log"):
-            pass  # finished before the moment: a new sweep takes it
+            tries += 1  # finished before the moment: a new sweep takes it
+            assert tries <= TRIES, f"{moment}: {TRIES} sweeps ended before it; lengthen GRID"
     assert chain.stops == len(MOMENTS)
     if chain.folder is not None:
         log = logs / "resume.log"

@@ -126,6 +126,8 @@ def _run(request: SweepRequest, console: Console, notice: Callable[[str], None])
                     run_local(pool, tasks, on_start, on_done)
                 else:
                     run_ray(cluster, tasks, on_start, on_done)
+            if pool is not None:
+                pool.close()  # here: a stop while the workers end still names the folder
             rows = write_results(job.sweep_folder, job.sweep)
     return SweepOutcome(job.sweep, job.sweep_folder.path, rows)
 
