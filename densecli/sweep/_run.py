@@ -100,11 +100,11 @@ def run_sweep(
 
 
 def _run(request: SweepRequest, console: Console, notice: Callable[[str], None]) -> SweepOutcome:
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as runners:  # the local workers or the Ray session
         # Local workers start now and import TensorFlow while the points are validated.
-        pool = None if request.ray else stack.enter_context(local_workers(request.workers))
+        pool = None if request.ray else runners.enter_context(local_workers(request.workers))
         job = _sweep_job(request)
-        cluster = cluster_for(request.ray, request.workers, stack)
+        cluster = cluster_for(request.ray, request.workers, runners)
         # Only now: a bad --ray address leaves no empty sweep folder behind.
         new = job.folder is None
         job = _with_folder(job, request.runs_dir, request.data)
@@ -126,8 +126,7 @@ def _run(request: SweepRequest, console: Console, notice: Callable[[str], None])
                     run_local(pool, tasks, on_start, on_done)
                 else:
                     run_ray(cluster, tasks, on_start, on_done)
-            if pool is not None:
-                pool.close()  # here: a stop while the workers end still names the folder
+            runners.close()  # here: a stop while the workers or Ray end still names the folder
             rows = write_results(job.sweep_folder, job.sweep)
     return SweepOutcome(job.sweep, job.sweep_folder.path, rows)
 
