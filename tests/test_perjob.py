@@ -46,6 +46,16 @@ def _train(specs: list[Spec], judges: list[Judge | None] | None = None) -> list[
     return results
 
 
+def _trained_together_as_alone(specs: list[Spec]) -> list[list[JobResult]]:
+    """Train the specs as one bundle; each job's outputs equal its spec trained alone."""
+    together = _train(specs)
+    for spec, bundled in zip(specs, together, strict=True):
+        (alone,) = _train([spec])
+        for a, b in zip(alone, bundled, strict=True):
+            assert np.allclose(a.outputs, b.outputs, atol=1e-4)
+    return together
+
+
 def test_optimizer_and_penalty_settings_do_not_split_bundles(tmp_path: Path) -> None:
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(
@@ -193,11 +203,7 @@ def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> No
 def test_dropout_rates_share_a_bundle_and_train_as_each_job_alone() -> None:
     specs = [_spec(f"model.layers.0.dropout={rate}", "train.epochs=4") for rate in (0.1, 0.4)]
     assert bundle_key(specs[0]) == bundle_key(specs[1])
-    together = _train(specs)
-    for spec, bundled in zip(specs, together, strict=True):
-        (alone,) = _train([spec])
-        for a, b in zip(alone, bundled, strict=True):
-            assert np.allclose(a.outputs, b.outputs, atol=1e-4)
+    together = _trained_together_as_alone(specs)
     assert not np.allclose(together[0][0].outputs, together[1][0].outputs, atol=1e-3)
 
 
@@ -210,8 +216,4 @@ def test_cosine_schedules_with_their_own_starting_rates_share_a_bundle() -> None
         for rate in (0.001, 0.01)
     ]
     assert bundle_key(specs[0]) == bundle_key(specs[1])
-    together = _train(specs)
-    for spec, bundled in zip(specs, together, strict=True):
-        (alone,) = _train([spec])
-        for a, b in zip(alone, bundled, strict=True):
-            assert np.allclose(a.outputs, b.outputs, atol=1e-4)
+    _trained_together_as_alone(specs)

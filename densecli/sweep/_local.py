@@ -224,6 +224,16 @@ def local_workers(size: int) -> Iterator[Pool]:
     pool.close()
 
 
+@contextlib.contextmanager
+def local_workers_unless(ray: str | None, size: int) -> Iterator[Pool | None]:
+    """`local_workers(size)`, or None when the groups go to a Ray cluster (`--ray`)."""
+    if ray is not None:
+        yield None
+        return
+    with local_workers(size) as pool:
+        yield pool
+
+
 def run_local(pool: Pool, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
     """Groups in the pool's workers, one group per worker at a time; raises `Interrupted`
     once every worker has stopped (or was killed after the grace period) when a signal came."""

@@ -20,7 +20,7 @@ from densecli.sweep._definition import Point, Sweep, load_sweep, sweep_from_reco
 from densecli.sweep._display import SweepDisplay
 from densecli.sweep._folder import SweepFolder, find_sweep_to_resume
 from densecli.sweep._groups import check_with_keras, group_points
-from densecli.sweep._local import OnResult, OnStart, Pool, local_workers, run_local
+from densecli.sweep._local import OnResult, OnStart, Pool, local_workers_unless, run_local
 from densecli.sweep._ray import cluster_for, run_ray
 from densecli.sweep._results import PointRow, write_results
 from densecli.sweep._worker import GroupTask, PointResult, group_step_macs
@@ -102,7 +102,7 @@ def run_sweep(
 def _run(request: SweepRequest, console: Console, notice: Callable[[str], None]) -> SweepOutcome:
     with contextlib.ExitStack() as runners:  # the local workers or the Ray session
         # Local workers start now and import TensorFlow while the points are validated.
-        pool = None if request.ray else runners.enter_context(local_workers(request.workers))
+        pool = runners.enter_context(local_workers_unless(request.ray, request.workers))
         job = _sweep_job(request)
         cluster = cluster_for(request.ray, request.workers, runners)
         # Only now: a bad --ray address leaves no empty sweep folder behind.

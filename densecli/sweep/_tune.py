@@ -38,7 +38,7 @@ from densecli.runs.files import (
 from densecli.signals import Interrupted, signals_as_interrupts
 from densecli.sweep._definition import Point
 from densecli.sweep._groups import check_with_keras, group_points
-from densecli.sweep._local import Pool, local_workers, run_local
+from densecli.sweep._local import Pool, local_workers_unless, run_local
 from densecli.sweep._pruning import PrunerKind, PruningPlan, checkpoints_for, make_pruner
 from densecli.sweep._ray import cluster_for, run_ray
 from densecli.sweep._run import SweepRequest
@@ -370,10 +370,10 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
             retried = _retried(study)
             done = sum(counted(t, retried) for t in study.trials)
             notice(f"resume {setup.folder}: {done} of {request.trials} trials done")
-        with (  # the workers end before the results are written
+        with (  # warm workers kept from batch to batch; they end before the results are written
             signals_as_interrupts(),
             _saved_on_stop(setup, study),
-            _workers_for(setup, request, cluster) as pool,
+            local_workers_unless(request.ray, request.workers) as pool,
         ):
             _search(setup, study, request, cluster or pool, notice)
         write_tune_results(setup, study)
@@ -395,16 +395,6 @@ def _saved_on_stop(setup: TuneSetup, study: Any) -> Iterator[None]:
         if isinstance(stop, Interrupted):
             stop.saved = f"{setup.folder}; continue it with: densecli tune {setup.folder} --resume"
         raise
-
-
-@contextlib.contextmanager
-def _workers_for(setup: TuneSetup, request: TuneRequest, cluster: Any) -> Iterator[Pool | None]:
-    """Warm local workers kept from one batch to the next; None on Ray."""
-    if cluster is not None:
-        yield None
-        return
-    with local_workers(request.workers) as pool:
-        yield pool
 
 
 def _search(
