@@ -25,6 +25,7 @@ from densecli.experiment._resampling import (
     job_seed,
     split_resampling,
 )
+from densecli.experiment._starter import write_fitted_spec
 
 __all__ = [
     "Experiment",
@@ -45,4 +46,5 @@ __all__ = [
     "split_resampling",
     "step_macs",
     "train_and_record",
+    "write_fitted_spec",
 ]
