@@ -23,6 +23,7 @@ from mkdocs.structure.files import File, Files
 
 COMMANDS_PAGE = "reference/commands.md"
 SPEC_PAGE = "reference/spec.md"
+TOP_LEVEL = "Top-level keys"
 TABLE_HEAD = "| key | type | default | description |\n| --- | --- | --- | --- |"
 
 SPEC_INTRO = """\
@@ -59,11 +60,11 @@ def commands_page(root: Path) -> str:
 
 def spec_page(root: Path) -> str:
     schema = json.loads(_run(root, "densecli", "schema"))
-    sections: dict[str, list[str]] = {"top level": []}
+    sections: dict[str, list[str]] = {TOP_LEVEL: []}
     for key, node in schema["properties"].items():
         section = _object(node, schema)
         if section is None:
-            sections["top level"].append(_row(key, node, schema, schema.get("required", [])))
+            sections[TOP_LEVEL].append(_row(key, node, schema, schema.get("required", [])))
         else:
             sections[f"`{key}`"] = list(_key_rows(key, section, schema))
     parts = [SPEC_INTRO]
