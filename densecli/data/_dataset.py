@@ -147,7 +147,9 @@ class Dataset:
         for j, categories in enumerate(self.layout.categories):
             codes = self.block.codes[:, j]
             blocks.append((codes[:, None] == np.arange(len(categories))).astype(np.float32))
-        return np.hstack(blocks)
+        features = np.hstack(blocks)
+        features.flags.writeable = False  # shared by every reference fit of the run
+        return features
 
     def default_train_rows(self) -> int:
         known = self.known

@@ -18,7 +18,14 @@ from densecli.errors import ConfigError, DataError
 from densecli.spec import Spec
 from densecli.tasks._base import JobTargets, Score, Task
 from densecli.tasks._labels import snake_case
-from densecli.tasks._stats import Folds, mean_or_none, once_per_fold, paired_on_folds, t_interval
+from densecli.tasks._stats import (
+    Folds,
+    mean_or_none,
+    median_filled,
+    once_per_fold,
+    paired_on_folds,
+    t_interval,
+)
 
 RMSE = Score("rmse", "RMSE", higher_is_better=False, percent=False, short="rmse")
 # The tutorial's regression losses, by Keras' names and short names.
@@ -234,6 +241,7 @@ def ridge_references(
     difference, t_statistic, p_value = paired_on_folds(network_rmse, ridge, folds)
     return {
         "ridge_rmse": statistics.fmean(ridge),
+        "ridge_model": RIDGE_REFERENCE,
         "ridge_fold_rmse": ridge,
         "ridge_r2": mean_or_none(ridge_r2),
         "mean_rule_rmse": statistics.fmean(mean),
@@ -243,23 +251,27 @@ def ridge_references(
     }
 
 
+# What the linear reference is, recorded in metrics.json beside its scores.
+RIDGE_ALPHAS = np.logspace(-3, 3, 13)
+RIDGE_REFERENCE = (
+    "median-imputed, standardized RidgeCV over 13 alphas 1e-3..1e3 (leave-one-out by "
+    "generalized cross-validation)"
+)
+
+
 @once_per_fold
 def ridge_scores(
     features: np.ndarray, values: np.ndarray, train: np.ndarray, test: np.ndarray
 ) -> tuple[float, float | None]:
     """RMSE and R² of a standardized RidgeCV fitted on the training rows."""
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),  # missing cells
-        StandardScaler(),
-        RidgeCV(alphas=np.logspace(-3, 3, 13)),
-    )
-    model.fit(features[train], values[train])
-    scores = regression_metrics(values[test], model.predict(features[test]))
+    x_train, x_test = median_filled(features, train, test)
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS))
+    model.fit(x_train, values[train])
+    scores = regression_metrics(values[test], model.predict(x_test))
     return scores["rmse"], scores["r2"]
 
 

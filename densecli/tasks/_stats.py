@@ -6,6 +6,7 @@ import functools
 import hashlib
 import math
 import statistics
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -78,6 +79,24 @@ def paired_on_folds(
     return statistics.fmean(differences), t, p
 
 
+def median_filled(
+    features: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A reference model's training and evaluation rows, with missing cells (NaN) given the
+    training rows' median by scikit-learn's SimpleImputer, fitted on the columns that have
+    one anywhere (on the others it would change nothing, and its median over a wide table
+    costs more than the model's fit)."""
+    from sklearn.impute import SimpleImputer
+
+    x_train, x_test = features[train], features[test]
+    gaps = np.flatnonzero(np.isnan(features).any(axis=0))
+    if gaps.size:
+        imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+        x_train[:, gaps] = imputer.fit_transform(x_train[:, gaps])
+        x_test[:, gaps] = imputer.transform(x_test[:, gaps])
+    return x_train, x_test
+
+
 def once_per_fold(fit: FoldFit[Score]) -> FoldFit[Score]:
     """A reference model's score on (features, targets, training rows, evaluation rows),
     computed once per process for equal arrays: the points of a sweep share the data and
@@ -99,6 +118,30 @@ def once_per_fold(fit: FoldFit[Score]) -> FoldFit[Score]:
 def _content_key(*arrays: np.ndarray) -> bytes:
     digest = hashlib.blake2b(digest_size=20)
     for array in arrays:
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(_array_digest(array))
+    return digest.digest()
+
+
+# Digests of large read-only arrays, by identity: a run's feature matrix (read-only, so it
+# cannot change under its digest) is hashed once, not once per fold (hashing a wide table ten
+# times cost more than the ten fits).
+_DIGESTS: dict[int, tuple[weakref.ref[np.ndarray], bytes]] = {}
+_LARGE = 1 << 20  # bytes
+
+
+def _array_digest(array: np.ndarray) -> bytes:
+    if array.nbytes < _LARGE or array.flags.writeable:
+        return _digest(array)
+    known = _DIGESTS.get(id(array))
+    if known is not None and known[0]() is array:
+        return known[1]
+    found = _digest(array)
+    _DIGESTS[id(array)] = (weakref.ref(array), found)
+    return found
+
+
+def _digest(array: np.ndarray) -> bytes:
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{array.dtype}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
     return digest.digest()
