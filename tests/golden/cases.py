@@ -60,7 +60,7 @@ def _messy_spec(folder: Path, table: Path) -> Path:
         "preprocess": {"impute": "median", "standardize": True},
         "model": {
             "layers": [{"units": 8, "activation": "relu"}, {"units": 3, "activation": "softmax"}]
-        },  # fmt: skip
+        },
         "train": {"loss": "categorical_crossentropy", "epochs": 30, "batch_size": 16},
     }
     path = folder / "messy.yaml"
