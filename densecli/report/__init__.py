@@ -4,13 +4,18 @@ Everything here reads what a run recorded (or is told by the engine), never the 
 task of each run (`densecli.tasks`) says which score and columns to show.
 """
 
+from densecli.report._compare import CompareRequest, compare_runs
 from densecli.report._plots import write_comparison_plot, write_run_plots
 from densecli.report._show import dense_parameters, render_run_folder
 from densecli.report._tables import EpochProgress, render_compare, render_run, render_unfinished
 from densecli.report._tensorboard import write_tensorboard_logs
+from densecli.report._terminal import Terminal
 
 __all__ = [
+    "CompareRequest",
     "EpochProgress",
+    "Terminal",
+    "compare_runs",
     "dense_parameters",
     "render_compare",
     "render_run",

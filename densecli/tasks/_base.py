@@ -64,7 +64,7 @@ class Task(ABC):
 
     @property
     def history_keys(self) -> tuple[str, ...]:
-        """history.csv's columns per epoch and model, in the engines' order."""
+        """The history's columns per epoch and model, in the engines' order."""
         m = self.history_metric
         return ("loss", m, "eval_loss", f"eval_{m}", "val_loss", f"val_{m}")
 
@@ -157,7 +157,7 @@ class TaskView(ABC):
 
     name: str
     score: Score
-    history_columns: tuple[str, ...]  # history.csv's name of the metric (older names after)
+    history_columns: tuple[str, ...]  # the history's name of the metric (older names after)
     # Scores compare can sort by, each with whether higher is better.
     sort_keys: ClassVar[dict[str, bool]]
     json_keys: tuple[str, ...]  # scores `compare --format json` lists, as recorded
@@ -189,6 +189,11 @@ class TaskView(ABC):
     @abstractmethod
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         """References a sweep's points are ranked among: label and value, from their runs."""
+
+    @abstractmethod
+    def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
+        """The reference model scored on this run's own folds: its name and score (None:
+        the run has none, e.g. a classic split)."""
 
     @abstractmethod
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:

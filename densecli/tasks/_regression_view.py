@@ -86,6 +86,10 @@ class RegressionView(TaskView):
                 references.append((label, sum(values) / len(values)))
         return references
 
+    def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
+        value = metrics.get("ridge_rmse")
+        return None if value is None else ("ridge regression", float(value))
+
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
         if not metrics:
             return dict.fromkeys(("RMSE", "± std", "R²", "vs ridge"), "")

@@ -1,7 +1,7 @@
 """MLflow tracking of finished run folders (an optional extra: `densecli[mlflow]`).
 
 Each run folder becomes one MLflow run in experiment `densecli/<spec name>`: the resolved
-spec as params, metrics.json's numbers as metrics, history.csv as metrics per epoch, the
+spec as params, metrics.json's numbers as metrics, the history as metrics per epoch, the
 folder itself as artifacts. A sweep folder becomes a parent run with its points nested.
 
 The CLI needs three calls: `settings_for` (its options), `check_reachable` (before any
