@@ -15,7 +15,7 @@ from densecli.data import (
 )
 from densecli.engine import EngineName, Progress, Silent, check_input_dim
 from densecli.errors import ConfigError
-from densecli.spec import Spec
+from densecli.spec import Spec, load_spec
 from densecli.tasks import Task, task_for
 
 
@@ -36,6 +36,9 @@ class Plan:
     engine: EngineName = "compiled"
     repeats: int = 1
     seeds: int = 1
+
+
+DEFAULT_PLAN = Plan()  # the command line's defaults of --engine, --repeats and --seeds
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,22 @@ def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:
     classic_split(data.n_rows, train_rows)  # fails early if it leaves no test rows
     resolved_data = spec.data.model_copy(update={"train_rows": train_rows})
     return Experiment(spec.model_copy(update={"data": resolved_data}), data, task)
+
+
+def spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec:
+    """The spec file with its overrides; `--data FILE` on a spec written for a built-in data
+    set drops its data.train_rows (that data set's classic split), so the file gets its own
+    default unless --set gives one."""
+    spec = load_spec(config, overrides)
+    chosen = any(o.startswith(("data.train_rows=", "data=")) for o in overrides)
+    if data is None or spec.data.path is not None or chosen:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"train_rows": None})})
+
+
+def prepare_file(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
+    """A spec file (with --set and --data) checked against its data."""
+    return prepare(spec_for(config, overrides, data), data)
 
 
 def load_data(spec: Spec) -> Dataset:
