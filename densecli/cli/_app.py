@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 import densecli.cli._commands as commands
-from densecli import __version__
+from densecli import __version__, search
 from densecli.engine import EngineName
 from densecli.errors import DensecliError
 from densecli.experiment import (
@@ -31,24 +31,6 @@ from densecli.experiment import (
 )
 from densecli.report import CompareRequest, compare_runs, show_run
 from densecli.runs import DEFAULT_RUNS_DIR, Mode, OutputFormat, SortKey, this_command
-from densecli.search import (
-    DEFAULT_CONFIRM_REPEATS,
-    DEFAULT_PRUNER,
-    DEFAULT_SAMPLER,
-    DEFAULT_TRIALS,
-    DEFAULT_WORKERS,
-    MAX_POINTS,
-    PrunerKind,
-    SamplerKind,
-    SweepRequest,
-    TuneRequest,
-)
-from densecli.search import (
-    sweep as sweep_points,
-)
-from densecli.search import (
-    tune as tune_study,
-)
 from densecli.signals import Interrupted, interrupted_message
 from densecli.tracking import MlflowOptions
 
@@ -237,7 +219,7 @@ def sweep(
     workers: Annotated[
         int,
         typer.Option(min=1, help="Processes training groups of points at once (default: cores)."),
-    ] = DEFAULT_WORKERS,
+    ] = search.DEFAULT_WORKERS,
     folds: FoldsOption = None,
     repeats: RepeatsOption = DEFAULT_PLAN.repeats,
     seeds: SeedsOption = DEFAULT_PLAN.seeds,
@@ -265,7 +247,7 @@ def sweep(
         typer.Option(
             min=1, help="Refuse a grid of more points than this (counted before they are made)."
         ),
-    ] = MAX_POINTS,
+    ] = search.MAX_POINTS,
     plots: PlotsOption = False,
     wide: WideOption = False,
 ) -> None:
@@ -274,7 +256,7 @@ def sweep(
     Example: `densecli sweep configs/sweep-pima.yaml` or
     `densecli sweep configs/pima.yaml --grid model.layers.0.units=8,12,16 --set train.epochs=300`
     """
-    request = SweepRequest(
+    request = search.SweepRequest(
         source,
         tuple(_with_folds(set_, folds)),
         tuple(grid or []),
@@ -290,7 +272,7 @@ def sweep(
     )
     tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
     with user_errors():
-        code = sweep_points(request, tracking, wide)
+        code = search.sweep(request, tracking, wide)
     if code:
         raise typer.Exit(code)
 
@@ -307,26 +289,26 @@ def tune(
     ],
     trials: Annotated[
         int, typer.Option(min=1, help="Trials in the study in all (a resumed tune continues).")
-    ] = DEFAULT_TRIALS,
+    ] = search.DEFAULT_TRIALS,
     grid: Annotated[
         list[str] | None,
         typer.Option("--grid", "-g", metavar="KEY=V1,V2", help="Choose a spec key among values."),
     ] = None,
     set_: SetOption = None,
     sampler: Annotated[
-        SamplerKind,
+        search.SamplerKind,
         typer.Option(
             help="tpe (seeded from the spec's seed, constant liar), random, gp (needs PyTorch), "
             "cmaes (ranges only: lists are drawn at random)."
         ),
-    ] = DEFAULT_SAMPLER,
+    ] = search.DEFAULT_SAMPLER,
     pruner: Annotated[
-        PrunerKind,
+        search.PrunerKind,
         typer.Option(
             help="Stop bad trials inside their bundle: median (at every 5 % of the epochs), "
             "wilcoxon (per fold at 25/50/75 %; its p-value is not nominal there), none."
         ),
-    ] = DEFAULT_PRUNER,
+    ] = search.DEFAULT_PRUNER,
     batch: Annotated[
         int | None,
         typer.Option(min=1, help="Trials asked at a time after the first batch (default 8)."),
@@ -346,13 +328,13 @@ def tune(
         typer.Option(
             min=0, help="Re-run the best trial with cv --repeats R on unseen CV seeds (0: skip)."
         ),
-    ] = DEFAULT_CONFIRM_REPEATS,
+    ] = search.DEFAULT_CONFIRM_REPEATS,
     plots: PlotsOption = False,
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
     workers: Annotated[
         int, typer.Option(min=1, help="Processes training groups of trials at once.")
-    ] = DEFAULT_WORKERS,
+    ] = search.DEFAULT_WORKERS,
     folds: FoldsOption = None,
     repeats: RepeatsOption = DEFAULT_PLAN.repeats,
     seeds: SeedsOption = DEFAULT_PLAN.seeds,
@@ -375,7 +357,7 @@ def tune(
     Example: `densecli tune configs/tune-pima.yaml --trials 100`. Needs
     pip install 'densecli[tune]'.
     """
-    request = TuneRequest(
+    request = search.TuneRequest(
         source,
         tuple(_with_folds(set_, folds)),
         tuple(grid or []),
@@ -396,7 +378,7 @@ def tune(
         batch=batch,
     )
     with user_errors():
-        code = tune_study(request, wide)
+        code = search.tune(request, wide)
     if code:
         raise typer.Exit(code)
 

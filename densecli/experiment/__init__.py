@@ -4,6 +4,7 @@ into a finished run folder."""
 from densecli.experiment._checks import (
     Candidate,
     KerasCheck,
+    Scope,
     check_before_training,
     check_with_keras,
     keras_problems,
@@ -49,6 +50,7 @@ __all__ = [
     "Plan",
     "Resampling",
     "RunRequest",
+    "Scope",
     "announce",
     "announce_inferences",
     "check_before_training",

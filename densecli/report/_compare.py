@@ -13,25 +13,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from densecli import runs
 from densecli.report._plots import write_comparison_plot
 from densecli.report._tables import render_compare, render_unfinished
 from densecli.report._terminal import Terminal
-from densecli.runs import (
-    Mode,
-    OutputFormat,
-    RunRow,
-    SortKey,
-    by_task,
-    collect_runs,
-    collect_unfinished,
-    describe_order,
-    render_text,
-    select_runs,
-    sweep_folders,
-    table_rows,
-    unfinished_cells,
-    write_tables,
-)
+from densecli.runs import Mode, OutputFormat, RunRow, SortKey
 from densecli.runs.files import RESULTS_MD
 from densecli.tables import print_line
 
@@ -58,21 +44,21 @@ def compare_runs(request: CompareRequest, terminal: Terminal | None = None) -> N
     stdout, for tools); a plot when asked."""
     terminal = terminal or Terminal.open()
     runs_dir, sort, mode, top = request.runs_dir, request.sort, request.mode, request.top
-    rows, warnings = collect_runs(runs_dir)
+    rows, warnings = runs.collect_runs(runs_dir)
     for warning in warnings:
         terminal.notice(f"warning: {warning}")
-    groups = [select_runs(group, sort, mode, top) for group in by_task(rows)]
+    groups = [runs.select_runs(group, sort, mode, top) for group in runs.by_task(rows)]
     groups = [group for group in groups if group]
-    cells = [table_rows(group) for group in groups]
-    unfinished = collect_unfinished(runs_dir)  # interrupted, failed, abandoned: never ranked
-    written = write_tables(runs_dir, cells, unfinished)
+    cells = [runs.table_rows(group) for group in groups]
+    unfinished = runs.collect_unfinished(runs_dir)  # interrupted, failed, abandoned: never ranked
+    written = runs.write_tables(runs_dir, cells, unfinished)
     titles = [_order_title(group, sort, mode, len(groups) > 1) for group in groups]
     if request.plot is not None:
         chosen = groups[0] if groups else []
         written.append(write_comparison_plot(chosen, request.plot, titles[0] if titles else ""))
     if request.fmt != "table":
         shown_rows = [row for group in groups for row in group]
-        sys.stdout.write(render_text(cells, shown_rows, request.fmt))  # clean for pipes
+        sys.stdout.write(runs.render_text(cells, shown_rows, request.fmt))  # clean for pipes
         terminal.notice("Written: " + ", ".join(map(str, written)))
         return
     console = Console(width=100_000) if request.wide else terminal.wide
@@ -83,8 +69,8 @@ def compare_runs(request: CompareRequest, terminal: Terminal | None = None) -> N
         _render_group(console, group, group_cells, shown, request.wide)
     if groups:
         print_line(console, "Written: " + ", ".join(str(p) for p in written))
-    render_unfinished(console, unfinished_cells(unfinished))
-    for sweep in sweep_folders(runs_dir):
+    render_unfinished(console, runs.unfinished_cells(unfinished))
+    for sweep in runs.sweep_folders(runs_dir):
         print_line(
             console,
             f"Sweep {sweep.name}: its points are runs of their own; "
@@ -94,7 +80,7 @@ def compare_runs(request: CompareRequest, terminal: Terminal | None = None) -> N
 
 def _order_title(rows: list[RunRow], sort: str | None, mode: str | None, named: bool) -> str:
     view = rows[0].view
-    return describe_order(sort or view.score.key, mode, view.name if named else "")
+    return runs.describe_order(sort or view.score.key, mode, view.name if named else "")
 
 
 def _render_group(

@@ -9,14 +9,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from densecli.experiment import Candidate, Experiment, KerasCheck, Plan, check_before_training
-from densecli.experiment._checks import Scope
+from densecli.experiment import (
+    Candidate,
+    Experiment,
+    KerasCheck,
+    Plan,
+    Scope,
+    check_before_training,
+)
 from densecli.search._file import Point
 from densecli.search._folder import SearchFolder
 from densecli.search._groups import group_points
 from densecli.search._local import OnResult, OnStart, Pool, local_workers_unless, run_local
 from densecli.search._pruning import PruningPlan
-from densecli.search._ray import cluster_for, run_ray
+from densecli.search._ray import run_ray
 from densecli.search._request import SearchRequest
 from densecli.search._worker import GroupTask
 from densecli.signals import Interrupted, signals_deferred
@@ -28,11 +34,6 @@ def runners(request: SearchRequest) -> Iterator[tuple[Pool | None, contextlib.Ex
     TensorFlow while the points are validated; the stack also closes a Ray session."""
     with contextlib.ExitStack() as stack:
         yield stack.enter_context(local_workers_unless(request.ray, request.workers)), stack
-
-
-def connect(request: SearchRequest, pool: Pool | None, stack: contextlib.ExitStack[Any]) -> Any:
-    """Where groups run: the local pool, or a Ray session (closed with `stack`)."""
-    return pool if pool is not None else cluster_for(request.ray, request.workers, stack)
 
 
 def group_tasks(
@@ -74,7 +75,7 @@ def check_points(
     request: SearchRequest,
     scope: Scope,
     pool: Pool | None = None,
-    threads_for: int | None = None,
+    threads_models: int | None = None,
 ) -> None:
     """The checks `train` and `cv` make, for every point about to train: in a warm worker
     for Keras when there is one (the search's own process then never imports TensorFlow)."""
@@ -85,7 +86,7 @@ def check_points(
     keras: KerasCheck | None = None if pool is None else pool.check
     check_before_training(
         candidates, plan, runs_dir, bundles=bundles, at_once=request.workers, scope=scope,
-        threads_for=threads_for, keras=keras,
+        threads_models=threads_models, keras=keras,
     )  # fmt: skip
 
 

@@ -133,6 +133,22 @@ class Definition:
         }
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A strategy's reading of a definition (a sweep's points, a tune's space), named."""
+
+    name: str
+    spec: Definition
+
+    def definition(self) -> dict[str, Any]:
+        """What makes the search's points, as plain data (recorded in its folder)."""
+        return self.spec.record(self.name)
+
+    @property
+    def grid(self) -> Grid:
+        return self.spec.grid
+
+
 def definition_from_record(record: dict[str, Any]) -> Definition:
     """The definition a search folder recorded (for --resume)."""
     grid: Grid = {
@@ -277,6 +293,12 @@ def check_base(definition: Definition) -> None:
             raise ConfigError(
                 *(f"base spec: {p}" for p in own), "nothing was trained; fix the base spec or --set"
             ) from None
+
+
+def checked_points(definition: Definition, combinations: list[dict[str, Any]]) -> list[Point]:
+    """A new search's points: the base checked once, then every point validated."""
+    check_base(definition)
+    return validated_points(definition, combinations)
 
 
 def validated_points(definition: Definition, combinations: list[dict[str, Any]]) -> list[Point]:

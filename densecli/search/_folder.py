@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from densecli.errors import ConfigError, RunsError
 from densecli.experiment import Plan
@@ -27,7 +28,13 @@ from densecli.runs.files import (
     spec_name,
     write_json,
 )
-from densecli.search._file import SearchKind
+from densecli.search._file import (
+    Definition,
+    Reading,
+    SearchKind,
+    definition_from_record,
+    read_definition,
+)
 from densecli.search._request import SearchRequest
 
 RECORD_FILE: dict[SearchKind, str] = {"sweep": SWEEP, "tune": TUNE}
@@ -165,3 +172,32 @@ def open_to_resume(request: SearchRequest, kind: SearchKind) -> Resumed:
 def data_record(data: Path | None, sha256: str) -> dict[str, Any]:
     """What a search folder records of its data: --data, if given, and the checksum."""
     return {"data": None if data is None else str(data.resolve()), "data_sha256": sha256}
+
+
+R = TypeVar("R", bound=Reading)
+
+
+@dataclass(frozen=True)
+class Located(Generic[R]):
+    """A search ready to check: its reading, and the folder it resumes (None: a new one)."""
+
+    reading: R
+    folder: SearchFolder | None
+    plan: Plan
+    data: Path | None
+
+
+def locate(request: SearchRequest, kind: SearchKind, read: Callable[[Definition], R]) -> Located[R]:
+    """The search a request names: a search file (or a spec with --grid), with --resume the
+    newest folder made from it; or a search folder given to --resume, read back."""
+    if request.source.is_dir():
+        resumed = open_to_resume(request, kind)
+        reading = read(definition_from_record(resumed.record["definition"]))
+        return Located(reading, resumed.folder, resumed.plan, resumed.data)
+    reading = read(read_definition(request.source, request.overrides, request.grid_options, kind))
+    folder = None
+    if request.resume:
+        folder = find_to_resume(
+            request.runs_dir, kind, reading.definition(), request.plan, reading.spec.source
+        )
+    return Located(reading, folder, request.plan, request.data)

@@ -22,31 +22,20 @@ from densecli.search._file import (
     Point,
     RandomSearch,
     Range,
-    check_base,
+    Reading,
+    checked_points,
     definition_from_record,
     read_definition,
-    validated_points,
 )
 
 
 @dataclass(frozen=True)
-class Sweep:
+class Sweep(Reading):
     """A definition and every point it makes, all validated."""
 
-    name: str
-    spec: Definition
     points: list[Point]
 
-    @property
-    def source(self) -> str:
-        return self.spec.source
-
-    @property
-    def grid(self) -> Grid:
-        return self.spec.grid
-
     def definition(self) -> dict[str, Any]:
-        """What makes the sweep's points, as plain data (recorded in the sweep folder)."""
         random = self.spec.random
         return {
             **self.spec.record(self.name),
@@ -71,9 +60,8 @@ def sweep_from_record(record: dict[str, Any]) -> Sweep:
 
 
 def make_sweep(definition: Definition, max_points: int = MAX_POINTS) -> Sweep:
-    check_base(definition)
     _check_count(definition, max_points)
-    points = validated_points(definition, _combinations(definition.grid, definition.random))
+    points = checked_points(definition, _combinations(definition.grid, definition.random))
     return Sweep(definition.named(points[0]), definition, points)
 
 

@@ -26,7 +26,8 @@ from densecli.search._file import (
     Grid,
     Point,
     Range,
-    check_base,
+    Reading,
+    checked_points,
     definition_from_record,
     read_definition,
     validated_points,
@@ -36,18 +37,8 @@ SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
-class Space:
-    name: str
-    spec: Definition
+class Space(Reading):
     corners: list[Point]  # every list value and both ends of every range, validated
-
-    @property
-    def source(self) -> str:
-        return self.spec.source
-
-    @property
-    def grid(self) -> Grid:
-        return self.spec.grid
 
     def categorical_labels(self, key: str) -> bool:
         values = self.grid[key]
@@ -91,9 +82,6 @@ class Space:
         spec = point.spec.model_copy(update={"name": trial_name(self.name, number)})
         return Point(number, values, spec)
 
-    def definition(self) -> dict[str, Any]:
-        return self.spec.record(self.name)
-
 
 def trial_name(name: str, number: int) -> str:
     return f"{name[:72]}-t{number:04d}"
@@ -112,8 +100,7 @@ def space_from_record(record: dict[str, Any]) -> Space:
 
 
 def make_space(definition: Definition) -> Space:
-    check_base(definition)
-    corners = validated_points(definition, _corners(definition.grid))
+    corners = checked_points(definition, _corners(definition.grid))
     return Space(definition.named(corners[0]), definition, corners)
 
 

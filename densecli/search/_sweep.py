@@ -17,7 +17,6 @@ from densecli.runs.files import METRICS, RESULTS_CSV, RESULTS_MD, read_run
 from densecli.search._choices import MAX_POINTS
 from densecli.search._core import (
     check_points,
-    connect,
     group_tasks,
     runners,
     saved_on_stop,
@@ -25,14 +24,10 @@ from densecli.search._core import (
 )
 from densecli.search._display import SweepDisplay
 from densecli.search._file import Point, format_value
-from densecli.search._folder import (
-    SearchFolder,
-    data_record,
-    find_to_resume,
-    open_to_resume,
-)
-from densecli.search._grid import Sweep, load_sweep, sweep_from_record
+from densecli.search._folder import SearchFolder, data_record, locate
+from densecli.search._grid import Sweep, make_sweep
 from densecli.search._local import OnResult, OnStart
+from densecli.search._ray import cluster_for
 from densecli.search._request import SearchRequest
 from densecli.search._results import Ranked, best_first, render_ranked, search_view, write_results
 from densecli.search._worker import PointResult
@@ -89,7 +84,8 @@ def run_sweep(
     """
     with signals_as_interrupts(), runners(request) as (pool, stack):
         job = _sweep_job(request)
-        runner = connect(request, pool, stack)  # a bad --ray address leaves no folder behind
+        # Only now: a bad --ray address leaves no folder behind.
+        runner = pool or cluster_for(request.ray, request.workers, stack)
         folder = job.folder or _new_folder(request, job)
         with saved_on_stop(folder, lambda: record_results(folder, job.sweep)):
             todo = _points_to_train(job.sweep, folder, request.resume, notice)
@@ -115,19 +111,10 @@ def run_sweep(
 
 def _sweep_job(request: SweepRequest) -> SweepJob:
     """The sweep's points, all validated against the data; the folder if it is resumed."""
-    folder, plan, data = None, request.plan, request.data
-    if request.source.is_dir():
-        resumed = open_to_resume(request, "sweep")
-        folder, plan, data = resumed.folder, resumed.plan, resumed.data
-        sweep = sweep_from_record(resumed.record["definition"])
-    else:
-        sweep = load_sweep(
-            request.source, request.overrides, request.grid_options, request.max_points
-        )
-        if request.resume:
-            folder = find_to_resume(
-                request.runs_dir, "sweep", sweep.definition(), plan, sweep.source
-            )
+    located = locate(
+        request, "sweep", lambda definition: make_sweep(definition, request.max_points)
+    )
+    sweep, folder, plan, data = located.reading, located.folder, located.plan, located.data
     experiments = {point.number: prepare(point.spec, data) for point in sweep.points}
     if folder is not None:
         folder.check_same_data({e.data.sha256 for e in experiments.values()})

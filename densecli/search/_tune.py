@@ -9,6 +9,7 @@ trial is confirmed on CV seeds the search never saw (`_confirm`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 import uuid
@@ -31,21 +32,9 @@ from densecli.search._choices import (
     SamplerKind,
 )
 from densecli.search._confirm import confirm_best
-from densecli.search._core import (
-    check_points,
-    connect,
-    group_tasks,
-    runners,
-    saved_on_stop,
-    train_groups,
-)
+from densecli.search._core import check_points, group_tasks, runners, saved_on_stop, train_groups
 from densecli.search._file import Point
-from densecli.search._folder import (
-    SearchFolder,
-    data_record,
-    find_to_resume,
-    open_to_resume,
-)
+from densecli.search._folder import SearchFolder, data_record, locate
 from densecli.search._optuna import (
     check_sampler,
     counted,
@@ -55,9 +44,10 @@ from densecli.search._optuna import (
     study_name,
 )
 from densecli.search._pruning import PruningPlan, checkpoints_for
+from densecli.search._ray import cluster_for
 from densecli.search._request import SearchRequest
 from densecli.search._results import Ranked
-from densecli.search._space import Space, load_space, space_from_record
+from densecli.search._space import Space, make_space
 from densecli.search._tune_results import write_tune_results
 from densecli.search._worker import PointResult
 from densecli.signals import signals_as_interrupts
@@ -92,9 +82,6 @@ class TuneSetup:
     sampler: SamplerKind  # a resumed tune keeps its sampler and pruner
     pruner: PrunerKind
 
-    def write_results(self, study: Any, confirmation: dict[str, Any] | None = None) -> list[Ranked]:
-        return write_tune_results(self.space, self.folder, study, self.seed, confirmation)
-
 
 @dataclass(frozen=True)
 class TuneOutcome:
@@ -114,34 +101,33 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
     import_optuna()
     with runners(request) as (pool, stack):
         setup = _checked(request)
-        runner = connect(request, pool, stack)
-        name = study_name(setup.folder, setup.space, setup.plan, request.storage)
-        study = open_study(
-            name, setup.folder, request.storage, setup.maximize, setup.seed, request.trials,
-            setup.sampler, setup.pruner, setup.epochs,
-        )  # fmt: skip
-        if request.resume and request.storage is None:
-            _recover_stale(study, setup, notice)  # a shared storage's may be another machine's
-            notice(f"resume {setup.folder.path}: {counted(study)} of {request.trials} trials done")
-        with (
-            signals_as_interrupts(),
-            saved_on_stop(setup.folder, lambda: setup.write_results(study)),
-        ):
+        runner = pool or cluster_for(request.ray, request.workers, stack)
+        study = _opened(setup, request, notice)
+        write = functools.partial(write_tune_results, setup.space, setup.folder, study, setup.seed)
+        with signals_as_interrupts(), saved_on_stop(setup.folder, write):
             _search(setup, study, request, runner, notice)
             stack.close()  # the workers end before the results are written
-        setup.write_results(study)
-        confirmation = None
-        if request.confirm_repeats > 0:
-            with (
-                signals_as_interrupts(),
-                saved_on_stop(setup.folder, lambda: setup.write_results(study)),
-            ):
+            write()
+            confirmation = None
+            if request.confirm_repeats > 0:
                 confirmation = confirm_best(
                     study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
                     request.confirm_repeats, notice,
                 )  # fmt: skip
-        rows = setup.write_results(study, confirmation)
-    return TuneOutcome(setup, study, confirmation, rows)
+    return TuneOutcome(setup, study, confirmation, write(confirmation))
+
+
+def _opened(setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None]) -> Any:
+    """The study (the folder's own, or in --storage); a resumed one's stale trials recovered."""
+    name = study_name(setup.folder, setup.space, setup.plan, request.storage)
+    study = open_study(
+        name, setup.folder, request.storage, setup.maximize, setup.seed, request.trials,
+        setup.sampler, setup.pruner, setup.epochs,
+    )  # fmt: skip
+    if request.resume and request.storage is None:  # a shared storage's may be another machine's
+        _recover_stale(study, setup, notice)
+        notice(f"resume {setup.folder.path}: {counted(study)} of {request.trials} trials done")
+    return study
 
 
 # --- setting up ---------------------------------------------------------------------------
@@ -149,18 +135,9 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
 
 def _checked(request: TuneRequest) -> TuneSetup:
     """Everything validated against the data and Keras before a study or folder exists."""
-    folder, plan, data = None, request.plan, request.data
+    located = locate(request, "tune", make_space)
+    space, folder, plan, data = located.reading, located.folder, located.plan, located.data
     sampler, pruner = request.sampler, request.pruner
-    if request.source.is_dir():
-        resumed = open_to_resume(request, "tune")
-        folder, plan, data = resumed.folder, resumed.plan, resumed.data
-        space = space_from_record(resumed.record["definition"])
-    else:
-        space = load_space(request.source, request.overrides, request.grid_options)
-        if request.resume:
-            folder = find_to_resume(
-                request.runs_dir, "tune", space.definition(), plan, space.source
-            )
     if folder is not None:
         options = folder.record()["options"]
         sampler, pruner = options["sampler"], options["pruner"]
@@ -174,20 +151,15 @@ def _checked(request: TuneRequest) -> TuneSetup:
     spec = first.spec
     confirming = spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
     runs_dir = request.runs_dir if folder is None else folder.path
-    step = _step_macs(first, confirming)
-    check_points(space.corners, experiments, plan, runs_dir, request, "tune", threads_for=step)
+    check_points(
+        space.corners, experiments, plan, runs_dir, request, "tune", threads_models=confirming
+    )
     if folder is None:
         folder = _new_folder(request, space, plan, data, first.data.sha256, sampler, pruner)
     return TuneSetup(
         space, folder, plan, first.data.path, spec.seed, first.task.score.higher_is_better,
         spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner,
     )  # fmt: skip
-
-
-def _step_macs(experiment: Any, models: int) -> int:
-    from densecli.experiment._record import step_macs
-
-    return step_macs(experiment.spec, experiment.data.n_features, models)
 
 
 def _new_folder(
@@ -269,7 +241,7 @@ def _search(
             return
         size = first_batch(request.trials) if done == 0 else later
         _run_batch(setup, study, min(size, left), session, request, runner, notice)
-        setup.write_results(study)
+        write_tune_results(setup.space, setup.folder, study, setup.seed)
 
 
 def _run_batch(

@@ -190,10 +190,14 @@ class TaskView(ABC):
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         """References a sweep's points are ranked among: label and value, from their runs."""
 
-    @abstractmethod
+    # The reference model every CV run also scores on its own folds: its name and key.
+    fold_reference_score: ClassVar[tuple[str, str]]
+
     def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
-        """The reference model scored on this run's own folds: its name and score (None:
-        the run has none, e.g. a classic split)."""
+        """That reference's name and score in this run (None: it has none, e.g. a split)."""
+        name, key = self.fold_reference_score
+        value = metrics.get(key)
+        return None if value is None else (name, float(value))
 
     @abstractmethod
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:

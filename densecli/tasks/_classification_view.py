@@ -37,6 +37,8 @@ class ClassificationView(TaskView):
         "baseline_accuracy", "reported_best_accuracy",
     )  # fmt: skip
 
+    fold_reference_score = ("logistic regression", "logistic_regression_accuracy")
+
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in (
             "accuracy",
@@ -108,10 +110,6 @@ class ClassificationView(TaskView):
         label = "logistic regr. (same folds)" if same_folds else "logistic regr. (mean)"
         references.append((label, sum(logistic) / len(logistic)))
         return references
-
-    def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
-        value = metrics.get("logistic_regression_accuracy")
-        return None if value is None else ("logistic regression", float(value))
 
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
         reported = references.get(_REPORTED)

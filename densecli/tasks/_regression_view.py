@@ -35,6 +35,8 @@ class RegressionView(TaskView):
     json_keys = ("rmse", "rmse_std", "mae", "r2", "mape", "loss", "ridge_rmse", "mean_rule_rmse")
     prediction_plot = True
 
+    fold_reference_score = ("ridge regression", "ridge_rmse")
+
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in ("rmse", "rmse_std", "mae"):
             if metrics.get(key) is None and key != "rmse":
@@ -85,10 +87,6 @@ class RegressionView(TaskView):
             if values:
                 references.append((label, sum(values) / len(values)))
         return references
-
-    def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
-        value = metrics.get("ridge_rmse")
-        return None if value is None else ("ridge regression", float(value))
 
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
         if not metrics:
