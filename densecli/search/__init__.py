@@ -6,7 +6,8 @@ random draw (`_grid`, `densecli sweep`); the Optuna strategy asks a study a batc
 (`_space`, `_optuna`, `_tune`, `densecli tune`), with its own pruning (`_pruning`) and
 confirmation (`_confirm`). Both share one folder type (`_folder`), the checks and the
 evaluation of points (`_core`: `_groups` bundles equal networks, `_worker` trains one group,
-`_local` and `_ray` run groups) and one ranked table (`_results`).
+`_local` and `_ray` run groups) and one ranked table (`_results`). `run_search` drives them
+all; a `Strategy` only reads the file, names the points to validate and proposes points.
 """
 
 from densecli.engine import bundle_key
@@ -24,6 +25,7 @@ from densecli.search._choices import (
     SamplerKind,
 )
 from densecli.search._commands import sweep, tune
+from densecli.search._core import Search, Strategy, run_search
 from densecli.search._file import (
     Definition,
     Point,
@@ -66,10 +68,12 @@ __all__ = [
     "Range",
     "Ranked",
     "SamplerKind",
+    "Search",
     "SearchFile",
     "SearchFolder",
     "SearchRequest",
     "Space",
+    "Strategy",
     "Sweep",
     "SweepOutcome",
     "SweepRequest",
@@ -92,6 +96,7 @@ __all__ = [
     "run_group_packed",
     "run_local",
     "run_ray",
+    "run_search",
     "run_sweep",
     "run_tune",
     "sweep",

@@ -1,37 +1,27 @@
-"""`densecli sweep`: the grid strategy's points, validated against the data, trained in the
-sweep folder; results.csv after every group, the ranked table at the end."""
+"""`densecli sweep`: the grid strategy. Every point of the grid (or of its seeded random
+draw) not finished yet is checked and trained once, as bundles of equal networks; results.csv
+after every group, the ranked table at the end."""
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 
-from densecli.errors import DensecliError
-from densecli.experiment import Experiment, Plan, prepare
 from densecli.runs.files import METRICS, RESULTS_CSV, RESULTS_MD, read_run
 from densecli.search._choices import MAX_POINTS
-from densecli.search._core import (
-    check_points,
-    group_tasks,
-    runners,
-    saved_on_stop,
-    train_groups,
-)
+from densecli.search._core import Search, Strategy, run_search
 from densecli.search._display import SweepDisplay
-from densecli.search._file import Point, format_value
-from densecli.search._folder import SearchFolder, data_record, locate
+from densecli.search._file import Definition, Point, SearchKind, format_value
+from densecli.search._folder import SearchFolder
 from densecli.search._grid import Sweep, make_sweep
 from densecli.search._local import OnResult, OnStart
-from densecli.search._ray import cluster_for
 from densecli.search._request import SearchRequest
 from densecli.search._results import Ranked, best_first, render_ranked, search_view, write_results
 from densecli.search._worker import PointResult
-from densecli.signals import signals_as_interrupts
 from densecli.tables import print_line
 
 
@@ -40,26 +30,6 @@ class SweepRequest(SearchRequest):
     """What `densecli sweep` was asked for."""
 
     max_points: int = MAX_POINTS  # refuse a grid of more points than this, before making them
-
-
-@dataclass(frozen=True)
-class SweepJob:
-    """A validated sweep, where it trains, and each point's experiment."""
-
-    sweep: Sweep
-    folder: SearchFolder | None  # None until a new sweep's folder is made
-    plan: Plan
-    data: Path | None  # --data, or what the resumed folder recorded
-    experiments: dict[int, Experiment]  # point number → its spec checked against its data
-
-    def inference(self) -> str:
-        """What was inferred for the points (the same data for all), said once."""
-        first = next(iter(self.experiments.values()))
-        lines = [first.data.inference_line() or ""]
-        task = first.task
-        if task.reason:
-            lines.append(f"task: {task.name} ({task.reason}); set task: in the base spec to choose")
-        return "\n".join(line for line in lines if line)
 
 
 @dataclass(frozen=True)
@@ -77,62 +47,61 @@ class SweepOutcome:
 def run_sweep(
     request: SweepRequest, console: Console, notice: Callable[[str], None]
 ) -> SweepOutcome:
-    """Train every point of a sweep not yet finished; results.csv after every group.
-
-    SIGINT / SIGTERM stop it at any moment as `Interrupted`; once the sweep folder exists,
-    results.csv is written and the resume command named first.
-    """
-    with signals_as_interrupts(), runners(request) as (pool, stack):
-        job = _sweep_job(request)
-        # Only now: a bad --ray address leaves no folder behind.
-        runner = pool or cluster_for(request.ray, request.workers, stack)
-        folder = job.folder or _new_folder(request, job)
-        with saved_on_stop(folder, lambda: record_results(folder, job.sweep)):
-            todo = _points_to_train(job.sweep, folder, request.resume, notice)
-            paths = {number: e.data.path for number, e in job.experiments.items()}
-            tasks = group_tasks(todo, folder, paths, job.plan, request)
-            if pool is not None:
-                pool.trim(len(tasks))
-            try:
-                check_points(todo, job.experiments, job.plan, folder.path, request, "sweep", pool)
-            except DensecliError:
-                if job.folder is None:  # nothing was trained: leave no empty folder behind
-                    shutil.rmtree(folder.path, ignore_errors=True)
-                raise
-            if job.inference():
-                notice(job.inference())
-            already = len(job.sweep.points) - len(todo)
-            with _display(job.sweep, folder, console, already, notice) as (on_start, on_done):
-                train_groups(runner, tasks, on_start, on_done)
-            stack.close()  # here: a stop while the workers or Ray end still names the folder
-            rows = record_results(folder, job.sweep)
-    return SweepOutcome(job.sweep, folder, rows)
+    """Train every point of a sweep not yet finished (see `run_search`)."""
+    grid = GridSearch(request.max_points, request.resume, console)
+    search = run_search(request, grid, notice)
+    return SweepOutcome(search.reading, search.folder, grid.rows)
 
 
-def _sweep_job(request: SweepRequest) -> SweepJob:
-    """The sweep's points, all validated against the data; the folder if it is resumed."""
-    located = locate(
-        request, "sweep", lambda definition: make_sweep(definition, request.max_points)
-    )
-    sweep, folder, plan, data = located.reading, located.folder, located.plan, located.data
-    experiments = {point.number: prepare(point.spec, data) for point in sweep.points}
-    if folder is not None:
-        folder.check_same_data({e.data.sha256 for e in experiments.values()})
-    return SweepJob(sweep, folder, plan, data, experiments)
+class GridSearch(Strategy[Sweep]):
+    """Every point at once: those not finished yet train, the rest are kept."""
+
+    kind: SearchKind = "sweep"
+
+    def __init__(self, max_points: int, resume: bool, console: Console) -> None:
+        self.max_points, self.resume, self.console = max_points, resume, console
+        self.rows: list[Ranked] = []
+
+    def read(self, definition: Definition) -> Sweep:
+        return make_sweep(definition, self.max_points)
+
+    def to_validate(self, reading: Sweep) -> list[Point]:
+        return reading.points
+
+    def record(self, reading: Sweep) -> dict[str, Any]:
+        points = [
+            {"point": p.label, "values": p.values, "name": p.spec.name} for p in reading.points
+        ]
+        return {"points": points}
+
+    def run(self, search: Search[Sweep]) -> None:
+        sweep, folder, notice = search.reading, search.folder, search.notice
+        todo = _points_to_train(sweep, folder, self.resume, notice)
+        paths = {number: e.data.path for number, e in search.experiments.items()}
+        tasks = search.tasks(todo, paths)
+        search.keep_workers(len(tasks))
+        search.check(todo)
+        said = _inference(search)
+        if said:
+            notice(said)
+        already = len(sweep.points) - len(todo)
+        with _display(sweep, folder, self.console, already, notice) as (on_start, on_done):
+            search.train(tasks, on_start, on_done)
+        search.end_workers()
+        self.rows = record_results(folder, sweep)
+
+    def write_results(self, search: Search[Sweep]) -> None:
+        record_results(search.folder, search.reading)
 
 
-def _new_folder(request: SweepRequest, job: SweepJob) -> SearchFolder:
-    sweep = job.sweep
-    sha256 = next(iter(job.experiments.values())).data.sha256
-    record = {
-        "definition": sweep.definition(),
-        "protocol": asdict(job.plan),
-        **data_record(job.data, sha256),
-        "points": [
-            {"point": p.label, "values": p.values, "name": p.spec.name} for p in sweep.points
-        ],
-    }
-    return SearchFolder.create(request.runs_dir, "sweep", sweep.name, record)
+def _inference(search: Search[Sweep]) -> str:
+    """What was inferred for the points (the same data for all), said once."""
+    first = next(iter(search.experiments.values()))
+    lines = [first.data.inference_line() or ""]
+    task = first.task
+    if task.reason:
+        lines.append(f"task: {task.name} ({task.reason}); set task: in the base spec to choose")
+    return "\n".join(line for line in lines if line)
 
 
 def _points_to_train(

@@ -9,19 +9,18 @@ trial is confirmed on CV seeds the search never saw (`_confirm`).
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import time
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from densecli.experiment import Plan, prepare
+from densecli.experiment import Plan
 from densecli.search._choices import (
     BATCH,
     DEFAULT_CONFIRM_REPEATS,
@@ -32,9 +31,9 @@ from densecli.search._choices import (
     SamplerKind,
 )
 from densecli.search._confirm import confirm_best
-from densecli.search._core import check_points, group_tasks, runners, saved_on_stop, train_groups
-from densecli.search._file import Point
-from densecli.search._folder import SearchFolder, data_record, locate
+from densecli.search._core import Search, Strategy, run_search
+from densecli.search._file import Definition, Point, SearchKind
+from densecli.search._folder import SearchFolder
 from densecli.search._optuna import (
     check_sampler,
     counted,
@@ -44,13 +43,11 @@ from densecli.search._optuna import (
     study_name,
 )
 from densecli.search._pruning import PruningPlan, checkpoints_for
-from densecli.search._ray import cluster_for
 from densecli.search._request import SearchRequest
 from densecli.search._results import Ranked
 from densecli.search._space import Space, make_space
 from densecli.search._tune_results import write_tune_results
 from densecli.search._worker import PointResult
-from densecli.signals import signals_as_interrupts
 
 
 @dataclass(frozen=True)
@@ -97,24 +94,86 @@ class TuneOutcome:
 
 
 def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], None]) -> TuneOutcome:
-    """Search until --trials trials count (or --timeout), then confirm the best one."""
+    """Search until --trials trials count (or --timeout), then confirm the best one (see
+    `run_search`)."""
     import_optuna()
-    with runners(request) as (pool, stack):
-        setup = _checked(request)
-        runner = pool or cluster_for(request.ray, request.workers, stack)
-        study = _opened(setup, request, notice)
-        write = functools.partial(write_tune_results, setup.space, setup.folder, study, setup.seed)
-        with signals_as_interrupts(), saved_on_stop(setup.folder, write):
-            _search(setup, study, request, runner, notice)
-            stack.close()  # the workers end before the results are written
-            write()
-            confirmation = None
-            if request.confirm_repeats > 0:
-                confirmation = confirm_best(
-                    study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
-                    request.confirm_repeats, notice,
-                )  # fmt: skip
-    return TuneOutcome(setup, study, confirmation, write(confirmation))
+    study = OptunaSearch(request)
+    run_search(request, study, notice)
+    assert study.outcome is not None, "a tune that returns has its outcome"
+    return study.outcome
+
+
+class OptunaSearch(Strategy[Space]):
+    """Points asked from an Optuna study a batch at a time, told when their bundle ends."""
+
+    kind: SearchKind = "tune"
+
+    def __init__(self, request: TuneRequest) -> None:
+        self.request = request
+        self.setup: TuneSetup | None = None
+        self.study: Any = None
+        self.outcome: TuneOutcome | None = None
+
+    def read(self, definition: Definition) -> Space:
+        return make_space(definition)
+
+    def to_validate(self, reading: Space) -> list[Point]:
+        return reading.corners  # every value of every list, both ends of every range
+
+    def record(self, reading: Space) -> dict[str, Any]:
+        request, storage = self.request, self.request.storage
+        options = {
+            "trials": request.trials,
+            "sampler": request.sampler,
+            "pruner": request.pruner,
+            "batch": request.batch,
+            "confirm_repeats": request.confirm_repeats,
+        }
+        hidden = None if storage is None else re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", storage)
+        return {"options": options, "storage": hidden}
+
+    def run(self, search: Search[Space]) -> None:
+        request, notice = self.request, search.notice
+        self.setup = setup = _checked(search, request)
+        self.study = study = _opened(setup, request, notice)
+        _search(setup, study, request, search)
+        search.end_workers()  # before the results are written and the best one confirmed
+        self.write_results(search)
+        confirmation = None
+        if request.confirm_repeats > 0:
+            confirmation = confirm_best(
+                study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
+                request.confirm_repeats, notice,
+            )  # fmt: skip
+        rows = write_tune_results(setup.space, setup.folder, study, setup.seed, confirmation)
+        self.outcome = TuneOutcome(setup, study, confirmation, rows)
+
+    def write_results(self, search: Search[Space]) -> None:
+        if self.setup is not None and self.study is not None:
+            setup = self.setup
+            write_tune_results(setup.space, setup.folder, self.study, setup.seed)
+
+
+def _checked(search: Search[Space], request: TuneRequest) -> TuneSetup:
+    """The sampler's packages, then the checks `train` and `cv` make, for every corner.
+
+    Keras checks in this process, not in a worker: its first op fixes this process's
+    threads, which the confirmation's CV uses, so they are chosen for that first."""
+    space, folder, plan = search.reading, search.folder, search.plan
+    sampler, pruner = request.sampler, request.pruner
+    if not search.new:  # a resumed tune keeps its sampler and pruner
+        options = folder.record()["options"]
+        sampler, pruner = options["sampler"], options["pruner"]
+    with search.refusing():
+        check_sampler(sampler)
+    first = search.experiments[space.corners[0].number]
+    spec = first.spec
+    confirming = spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
+    search.check(space.corners, in_worker=False, threads_models=confirming)
+    return TuneSetup(
+        space, folder, plan, first.data.path, spec.seed, first.task.score.higher_is_better,
+        spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner,
+    )  # fmt: skip
 
 
 def _opened(setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None]) -> Any:
@@ -128,66 +187,6 @@ def _opened(setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None
         _recover_stale(study, setup, notice)
         notice(f"resume {setup.folder.path}: {counted(study)} of {request.trials} trials done")
     return study
-
-
-# --- setting up ---------------------------------------------------------------------------
-
-
-def _checked(request: TuneRequest) -> TuneSetup:
-    """Everything validated against the data and Keras before a study or folder exists."""
-    located = locate(request, "tune", make_space)
-    space, folder, plan, data = located.reading, located.folder, located.plan, located.data
-    sampler, pruner = request.sampler, request.pruner
-    if folder is not None:
-        options = folder.record()["options"]
-        sampler, pruner = options["sampler"], options["pruner"]
-    check_sampler(sampler)
-    experiments = {p.number: prepare(p.spec, data) for p in space.corners}
-    first = experiments[space.corners[0].number]
-    if folder is not None:
-        folder.check_same_data({first.data.sha256})
-    # Keras checks here, not in a worker: its first op fixes this process's threads, which
-    # the confirmation's CV uses, so they are chosen for that first.
-    spec = first.spec
-    confirming = spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
-    runs_dir = request.runs_dir if folder is None else folder.path
-    check_points(
-        space.corners, experiments, plan, runs_dir, request, "tune", threads_models=confirming
-    )
-    if folder is None:
-        folder = _new_folder(request, space, plan, data, first.data.sha256, sampler, pruner)
-    return TuneSetup(
-        space, folder, plan, first.data.path, spec.seed, first.task.score.higher_is_better,
-        spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner,
-    )  # fmt: skip
-
-
-def _new_folder(
-    request: TuneRequest,
-    space: Space,
-    plan: Plan,
-    data: Path | None,
-    sha256: str,
-    sampler: SamplerKind,
-    pruner: PrunerKind,
-) -> SearchFolder:
-    storage = request.storage
-    record = {
-        "definition": space.definition(),
-        "protocol": asdict(plan),
-        **data_record(data, sha256),
-        "options": {
-            "trials": request.trials,
-            "sampler": sampler,
-            "pruner": pruner,
-            "batch": request.batch,
-            "confirm_repeats": request.confirm_repeats,
-        },
-        "storage": None
-        if storage is None
-        else re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", storage),
-    }
-    return SearchFolder.create(request.runs_dir, "tune", space.name, record)
 
 
 def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) -> None:
@@ -221,13 +220,9 @@ def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) 
 # --- the search ---------------------------------------------------------------------------
 
 
-def _search(
-    setup: TuneSetup,
-    study: Any,
-    request: TuneRequest,
-    runner: Any,  # the local Pool, or the Ray module
-    notice: Callable[[str], None],
-) -> None:
+def _search(setup: TuneSetup, study: Any, request: TuneRequest, search: Search[Space]) -> None:
+    """Batches until --trials trials count (or --timeout); the results after each."""
+    notice = search.notice
     started = time.monotonic()
     session = uuid.uuid4().hex[:12]
     later = request.batch or max(2 * request.workers, BATCH)
@@ -240,7 +235,7 @@ def _search(
             notice(f"--timeout {request.timeout:g} s reached: {done} trial(s) done")
             return
         size = first_batch(request.trials) if done == 0 else later
-        _run_batch(setup, study, min(size, left), session, request, runner, notice)
+        _run_batch(setup, study, min(size, left), session, request, search)
         write_tune_results(setup.space, setup.folder, study, setup.seed)
 
 
@@ -250,11 +245,12 @@ def _run_batch(
     size: int,
     session: str,
     request: TuneRequest,
-    runner: Any,
-    notice: Callable[[str], None],
+    search: Search[Space],
 ) -> None:
+    """Ask `size` trials, train them as bundles with the pruner inside, tell them."""
     from optuna.trial import TrialState
 
+    notice = search.notice
     space = setup.space
     distributions = space.distributions()
     snapshot = study.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -274,7 +270,7 @@ def _run_batch(
         setup.validation,
     )
     paths = dict.fromkeys((p.number for p in points), setup.data_path)
-    tasks = group_tasks(points, setup.folder, paths, setup.plan, request, pruning)
+    tasks = search.tasks(points, paths, pruning)
     results: dict[int, PointResult] = {}
 
     def on_done(finished: list[PointResult]) -> None:
@@ -285,7 +281,7 @@ def _run_batch(
             notice(f"trial {result.number}: {result.status}{extra}{shown}")
 
     try:
-        train_groups(runner, tasks, lambda task: None, on_done)
+        search.train(tasks, lambda task: None, on_done)
     except BaseException:
         _tell(study, setup.folder, asked, results, interrupted=True)
         raise
