@@ -311,7 +311,11 @@ def tune(
     ] = search.DEFAULT_PRUNER,
     batch: Annotated[
         int | None,
-        typer.Option(min=1, help="Trials asked at a time after the first batch (default 8)."),
+        typer.Option(
+            min=1,
+            help=f"Trials asked at a time after the first batch (default {search.BATCH}, "
+            "or two per worker).",
+        ),
     ] = None,
     timeout: Annotated[
         float | None, typer.Option(min=0, help="No new batch after this many seconds.")
