@@ -13,9 +13,33 @@ CASES = Path(__file__).parent / "cases"
 EXPECTED: dict[str, Any] = yaml.safe_load((CASES / "expected.yaml").read_text())
 
 
+@pytest.fixture(scope="module")
+def pima_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Pima run for the `command: predict` cases (two epochs: only its columns matter)."""
+    runs = tmp_path_factory.mktemp("case-run")
+    config = str(CONFIGS / "pima.yaml")
+    result = invoke(
+        CliRunner(), "train", config, "--set", "train.epochs=2", "--runs-dir", str(runs)
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = runs.iterdir()
+    return run
+
+
 def _command(case: str, expectation: Any, runs: Path) -> tuple[list[str], str]:
     if isinstance(expectation, dict):
         command = expectation.get("command", "validate")
+        if command == "predict":  # the input file is the case; the run comes from the fixture
+            return [
+                "predict",
+                "{run}",
+                str(CASES / case),
+                "-o",
+                str(runs / "out.csv"),
+            ], expectation["error"]
+        if command == "init":
+            args = [a.replace("{cases}", str(CASES)) for a in expectation["args"]]
+            return ["init", str(runs / "spec.yaml"), *args], expectation["error"]
         config = expectation.get("config", str(CONFIGS / "pima.yaml")).replace(
             "{cases}", str(CASES)
         )
@@ -38,9 +62,13 @@ def test_every_case_file_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
-def test_bad_input_gives_a_one_line_error(case: str, tmp_path: Path) -> None:
+def test_bad_input_gives_a_one_line_error(
+    case: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     runs = tmp_path / "runs"
     args, message = _command(case, EXPECTED[case], runs)
+    if "{run}" in args:
+        args = [str(request.getfixturevalue("pima_run")) if a == "{run}" else a for a in args]
     result = invoke(CliRunner(), *args)
     expected_exit = EXPECTED[case].get("exit", 2) if isinstance(EXPECTED[case], dict) else 2
     assert result.exit_code == expected_exit, result.output

@@ -266,5 +266,5 @@ def test_the_progress_bar_is_not_cut_when_stderr_is_not_a_terminal(tmp_path: Pat
         check=True,
     )
     (bar,) = [line for line in done.stderr.splitlines() if "loss" in line]
-    assert bar.startswith("100 models (compiled)") and "10000/10000 loss" in bar, bar
+    assert bar.startswith("100 models (compiled)") and "epoch 100/100 loss" in bar, bar
     assert bar.rstrip().endswith(("0:00:00", "-:--:--")) and "…" not in bar, bar

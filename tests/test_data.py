@@ -50,7 +50,7 @@ def test_folds_are_exactly_sklearns_stratified_kfold() -> None:
 def test_a_header_is_detected_and_the_target_can_be_named(tmp_path: Path) -> None:
     csv = tmp_path / "tiny.csv"
     csv.write_text("a,label,b\n1,0,2\n3,1,4\n5,0,6\n\n")
-    table = data.load_dataset(csv, target="label")
+    table = data.load_dataset(csv, data.TableOptions(target="label"))
     assert table.feature_names == ("a", "b") and table.target_name == "label"
     assert table.features.tolist() == [[1, 2], [3, 4], [5, 6]]
     assert table.default_train_rows() == 2
@@ -63,7 +63,9 @@ def test_a_first_row_mixing_numbers_and_text_is_refused_unless_header_is_true(
     csv.write_text("1,x2,0\n3,4,1\n5,6,0\n")
     with pytest.raises(DataError, match=r"row 1 mixes numbers .*column 2 'x2'"):
         data.load_dataset(csv)
-    forced = data.load_dataset(csv, header=True)  # a header whose names happen to be numbers
+    forced = data.load_dataset(
+        csv, data.TableOptions(header=True)
+    )  # a header whose names happen to be numbers
     assert forced.feature_names == ("1", "x2") and forced.n_rows == 2
     headerless = tmp_path / "plain.csv"
     headerless.write_text("1,2,0\n3,4,1\n")

@@ -160,6 +160,7 @@ def test_fold_exports_one_fold_model_with_its_own_preprocessing(
 ) -> None:
     import keras
 
+    from densecli.data import FeatureBlock
     from densecli.predict import prepare_features
 
     _, rows = raw_rows
@@ -169,7 +170,8 @@ def test_fold_exports_one_fold_model_with_its_own_preprocessing(
     assert result.exit_code == 0, result.output
     fold_path = runs["cv"] / "models" / "fold-02.keras"
     fold = keras.saving.load_model(fold_path, compile=False)
-    expected = fold.predict(prepare_features(fold_path, rows), verbose=0)[:, 0]
+    block = FeatureBlock.numbers(rows)
+    expected = fold.predict(prepare_features(fold_path, block), verbose=0)[:, 0]
     assert np.max(np.abs(_run_keras(artifact, rows)[:, 1] - expected)) < TOLERANCE
 
 

@@ -80,7 +80,7 @@ def test_cv_run_averages_its_fold_models_and_reads_a_header(
     out = tmp_path / "scored.csv"
     result = invoke(runner, "predict", str(cv_run), str(source), "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert "mean of 2 fold models" in result.output and "target column was ignored" in result.output
+    assert "mean of 2 fold models" in result.output and "ignored column(s) outcome" in result.output
     scored = _parse(out.read_text())
     assert [int(r["line"]) for r in scored] == list(range(2, 12))
     features = np.array([line.split(",")[:8] for line in _pima_lines()[:10]], dtype=np.float32)
@@ -111,26 +111,29 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(
     runner: CliRunner, split_run: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "rows.csv"
-    source.write_text(
-        "\n".join(
-            [
-                _pima_lines()[0],
-                "1,2,3",
-                _pima_lines()[1],
-                "6,148,72,35,0,abc,0.627,50",
-                "6,148,72,35,0,33.6,,50",
-            ]
-        )
-        + "\n"
-    )
     out = tmp_path / "scored.csv"
+    source.write_text("\n".join([_pima_lines()[0], "1,2,3", _pima_lines()[1]]) + "\n")
+    ragged = invoke(runner, "predict", str(split_run), str(source), "-o", str(out))
+    assert ragged.exit_code == 2, ragged.output
+    assert ragged.output.strip().splitlines() == [
+        f"error: {source}: row 2 has 3 columns, expected 9 like the first row"
+    ]
+    rows = [
+        _pima_lines()[0],
+        "6,148,72,35,0,abc,0.627,50",
+        "6,148,72,35,0,33.6,,50",
+        "1,2,3,4,5,6,inf,8",
+    ]
+    source.write_text(
+        "\n".join(line.rsplit(",", 1)[0] if i == 0 else line for i, line in enumerate(rows)) + "\n"
+    )
     result = invoke(runner, "predict", str(split_run), str(source), "-o", str(out))
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert lines == [
-        f"error: {source}: row 2 has 3 columns, expected 8 or 9",
-        f"error: {source}: row 4, column 6: 'abc' is not a finite number",
-        f"error: {source}: row 5, column 7: missing value; fill it in or drop the row",
+        f"error: {source}: row 2, column 6: 'abc' is not a finite number",
+        f"error: {source}: row 3, column 7: missing value; fill it in or drop the row",
+        f"error: {source}: row 4, column 7: 'inf' is not a finite number",
     ]
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["rows.csv"]

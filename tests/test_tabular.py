@@ -194,7 +194,7 @@ def test_categorical_column_and_empty_cells(
 def test_forced_categorical_and_header_true(tmp_path: Path) -> None:
     path = tmp_path / "coded.csv"
     path.write_text("1,2,0\n1,3,1\n2,4,0\n1,2,1\n2,5,0\n")
-    table = data.load_dataset(path, header=True, categorical=[0])
+    table = data.load_dataset(path, data.TableOptions(header=True, categorical=[0]))
     assert table.feature_names == ("1", "2") and table.header
     assert table.layout.categorical == (0,) and table.layout.categories == (("1", "2"),)
     assert table.n_features == 3  # one numeric column, two categories
@@ -212,8 +212,12 @@ def test_a_string_target_is_read_as_class_names(tmp_path: Path) -> None:
     assert table.target.tolist() == ["yes", "no", "yes"]
     missing = tmp_path / "m.csv"
     missing.write_text("x,label\n1,yes\n2,\n3,no\n")
+    kept = data.load_dataset(missing)  # data.missing_target: drop, the default
+    assert kept.target.tolist() == ["yes", "no"]
+    assert kept.lines.tolist() == [2, 4] and kept.dropped_lines == (3,)
+    assert kept.describe()["rows_without_target"] == {"count": 1, "lines": [3]}
     with pytest.raises(DataError, match=r"target column 'label' is missing in row 3"):
-        data.load_dataset(missing)
+        data.load_dataset(missing, data.TableOptions(missing_target="error"))
 
 
 @pytest.mark.parametrize(
@@ -263,7 +267,7 @@ def test_pimas_train_rows_do_not_leak_onto_another_file(tmp_path: Path) -> None:
     assert "train_rows: 5" in kept.output
 
 
-def test_export_fills_missing_cells_as_predict_does_and_refuses_categories(
+def test_export_fills_missing_cells_as_predict_does(
     messy_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
     import keras
@@ -292,20 +296,3 @@ def test_export_fills_missing_cells_as_predict_does_and_refuses_categories(
     )
     got = np.asarray(keras.saving.load_model(artifact).predict(rows, verbose=0))
     assert np.allclose(got, want, atol=1e-5)
-    categorical_spec = _spec(tmp_path / "messy.yaml", messy_csv, 7, preprocess=impute)
-    other = tmp_path / "other-runs"
-    assert (
-        invoke(runner, "train", str(categorical_spec), "--runs-dir", str(other), *QUICK).exit_code
-        == 0
-    )
-    refused = invoke(
-        runner,
-        "export",
-        str(_only_run(other, "-split")),
-        "-f",
-        "keras",
-        "-o",
-        str(tmp_path / "x.keras"),
-    )
-    assert refused.exit_code == 2, refused.output
-    assert "one-hot encodes categorical columns (site)" in refused.output

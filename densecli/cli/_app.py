@@ -448,13 +448,33 @@ def init(
     path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path(
         "experiment.yaml"
     ),
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            metavar="FILE",
+            help="Fit the spec to this CSV: task, output layer, loss, columns to drop, "
+            "text columns, imputation, a starting network; each choice explained.",
+        ),
+    ] = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            metavar="COLUMN",
+            help="With --data: the target column, by name or 0-based index (-1: the last).",
+        ),
+    ] = "-1",
 ) -> None:
-    """Write a commented starter spec (the tutorial's network); never overwrites a file.
+    """Write a commented starter spec; never overwrites a file.
 
-    Example: `densecli init configs/mine.yaml`
+    Without --data, the tutorial's network on the Pima data; with --data, a spec fitted to
+    your CSV that `densecli cv` runs as it is.
+
+    Example: `densecli init configs/mine.yaml --data mine.csv --target outcome`
     """
     with user_errors():
-        commands.init(path)
+        commands.init(path, data, target)
 
 
 @app.command()

@@ -16,14 +16,20 @@ def schema() -> None:
     sys.stdout.write(schema_text())  # plain bytes: redirected into a file, never wrapped
 
 
-def init(path: Path) -> None:
-    from densecli.spec import write_starter
+def init(path: Path, data: Path | None = None, target: str = "-1") -> None:
+    if data is None:
+        from densecli.spec import write_starter
 
-    written = write_starter(path)
-    print_line(
-        Terminal.open().out,
-        f"Wrote {written}: the tutorial's 12-8-1 network. Next: densecli validate {written}",
-    )
+        written = write_starter(path)
+        print_line(
+            Terminal.open().out,
+            f"Wrote {written}: the tutorial's 12-8-1 network. Next: densecli validate {written}",
+        )
+        return
+    from densecli.experiment import write_fitted_spec
+
+    written, fitted = write_fitted_spec(path, data, target)
+    print_line(Terminal.open().out, f"Wrote {written}: {fitted}. Next: densecli cv {written}")
 
 
 def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
@@ -41,7 +47,7 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
     if warning is not None:
         notice(f"warning: {warning}")
     rows = read_input_rows(input_csv, run)
-    outputs = model_outputs(run, rows.features, lambda w: notice(f"warning: {w}"))
+    outputs = model_outputs(run, rows, lambda w: notice(f"warning: {w}"))
     text = predictions_csv(run, rows, outputs)
     if output is None:
         sys.stdout.write(text)
@@ -49,8 +55,8 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
     write_predictions(output, text)
     models = len(run.model_paths)
     how = f"mean of {models} fold models" if models > 1 else "the run's model"
-    note = "; the target column was ignored" if rows.dropped_target else ""
-    notice(f"Scored {len(rows.lines)} rows with {how}{note}. Written: {output}")
+    ignored = f"; ignored column(s) {', '.join(rows.ignored)}" if rows.ignored else ""
+    notice(f"Scored {rows.n_rows} rows with {how}{ignored}. Written: {output}")
 
 
 def mlflow(path: Path, uri: str | None) -> None:

@@ -1,6 +1,7 @@
 """The Pima Indians Diabetes data: what is known about it, and finding the file.
 
-densecli looks for the file in `$DENSECLI_DATA_DIR`, then in its cache `data/`, and otherwise
+densecli looks for the file in `$DENSECLI_DATA_DIR`, then in its cache (`$DENSECLI_CACHE_DIR`,
+else the per-user cache folder), and otherwise
 downloads it with Keras' `get_file` into a scratch folder, moving it into the cache only when
 its sha256 matches. No TensorFlow here unless a download is needed.
 """
@@ -68,11 +69,19 @@ def sha256_of(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_DIR_ENV, "data"))
+    """$DENSECLI_CACHE_DIR, else the per-user cache folder (as Keras and scikit-learn keep
+    theirs outside the project): ~/.cache/densecli on Linux, ~/Library/Caches/densecli on
+    macOS, %LOCALAPPDATA%\\densecli\\Cache on Windows."""
+    given = os.environ.get(CACHE_DIR_ENV)
+    if given:
+        return Path(given)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("densecli", appauthor=False))
 
 
 def locate_pima() -> Path:
-    """$DENSECLI_DATA_DIR, else the cache in data/, else a verified download into the cache."""
+    """$DENSECLI_DATA_DIR, else the cache, else a verified download into the cache."""
     data_dir = os.environ.get(DATA_DIR_ENV)
     if data_dir:
         path = Path(data_dir) / PIMA_FILENAME

@@ -1,13 +1,13 @@
 """Feature preprocessing from the spec, fitted on one model's training rows only.
 
-Fitted with scikit-learn's `ColumnTransformer`: numeric columns through `SimpleImputer`
-(`preprocess.impute`, for missing cells and for "zero means missing" columns such as Pima's
-glucose, blood pressure, skin thickness, insulin and BMI) and an optional `StandardScaler`;
-categorical columns through a most-frequent `SimpleImputer` and a `OneHotEncoder`. Every
-statistic comes from the training rows of the model being trained, never from its
-evaluation rows. The fitted parameters are saved with the model as plain JSON (never a
-pickle) and applied from that JSON, in training and in `predict` alike, so both see exactly
-the same inputs.
+Numeric columns go through scikit-learn's `SimpleImputer` (`preprocess.impute`, for
+missing cells and for "zero means missing" columns such as Pima's glucose, blood pressure,
+skin thickness, insulin and BMI) and an optional `StandardScaler`, fitted on whole arrays;
+a categorical column's missing cells get its most frequent category and each category one
+input, counted from the category codes. Every statistic comes from the training rows of
+the model being trained, never from its evaluation rows. The fitted parameters are saved
+with the model as plain JSON (never a pickle) and applied from that JSON, in training and
+in `predict` alike, so both see exactly the same inputs.
 
 Every model of a run has the same input width: one input per category found anywhere in
 the file (the `ColumnLayout`); a category a model never saw in its training rows, or one
@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from densecli.data._dataset import ColumnLayout, Dataset, feature_index
+from densecli.data._dataset import (
+    MISSING_CODE,
+    UNKNOWN_CODE,
+    ColumnLayout,
+    Dataset,
+    FeatureBlock,
+    feature_index,
+)
 from densecli.errors import DataError
 from densecli.spec import PreprocessSpec
 
@@ -44,22 +51,18 @@ def check_missing_cells(spec: PreprocessSpec, data: Dataset) -> None:
     """Missing cells in numeric columns need preprocess.impute; say so before training."""
     if spec.impute is not None:
         return
-    cells = data.missing_cells()
-    if not cells:
+    count, cells = data.missing_cells(_SHOWN)
+    if not count:
         return
-    where = "; ".join(f"row {line}, column {column}" for line, column in cells[:_SHOWN])
-    more = f" and {len(cells) - _SHOWN} more" if len(cells) > _SHOWN else ""
+    where = "; ".join(f"row {line}, column {column}" for line, column in cells)
+    more = f" and {count - _SHOWN} more" if count > _SHOWN else ""
     first_line, first_column = cells[0]
-    listed = f" ({len(cells)} missing cells in numeric columns: {where}{more})"
+    listed = f" ({count} missing cells in numeric columns: {where}{more})"
     raise DataError(
         f"{data.path}: row {first_line}, column {first_column}: missing value"
-        f"{listed if len(cells) > 1 else ''}; set preprocess.impute: median (or mean) to "
+        f"{listed if count > 1 else ''}; set preprocess.impute: median (or mean) to "
         "fill missing cells per model, or fill them in"
     )
-
-
-def _missing(value: object) -> bool:
-    return isinstance(value, float) and np.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -72,15 +75,20 @@ class CategoricalStep:
     categories: list[str]  # the run's layout: one input each, in this order
     known: list[str]  # those seen in this model's training rows
 
-    def one_hot(self, values: np.ndarray, unknown: UnknownCategory | None) -> np.ndarray:
-        position = {c: i for i, c in enumerate(self.categories) if c in set(self.known)}
-        out = np.zeros((values.size, len(self.categories)), dtype=np.float64)
-        for row, value in enumerate(values):
-            cell = self.fill if _missing(value) else str(value)
-            if cell in position:
-                out[row, position[cell]] = 1.0
-            elif unknown is not None:
-                unknown(self.name, cell)
+    def one_hot(self, codes: np.ndarray, unknown: UnknownCategory | None) -> np.ndarray:
+        """Codes into the run's categories (-1 missing, -2 a category the run never saw)
+        → one input per category; a missing cell is the fill, a category this model did
+        not see in its training rows leaves every input at 0."""
+        known = np.isin(self.categories, self.known)
+        fill = self.categories.index(self.fill) if self.fill in self.categories else UNKNOWN_CODE
+        codes = np.where(codes == MISSING_CODE, fill, codes)
+        usable = codes >= 0
+        usable[usable] = known[codes[usable]]
+        out = np.zeros((codes.size, len(self.categories)), dtype=np.float64)
+        out[np.flatnonzero(usable), codes[usable]] = 1.0
+        if unknown is not None:
+            for code in np.unique(codes[(codes >= 0) & ~usable]):
+                unknown(self.name, self.categories[int(code)])
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -115,24 +123,25 @@ class Preprocessor:
             and not self.categorical
         )
 
-    def transform(self, features: np.ndarray, unknown: UnknownCategory | None = None) -> np.ndarray:
-        """Feature cells (numbers, or an object array with text) → the network's float32 inputs."""
-        features = np.asarray(features)
+    def transform(
+        self, features: FeatureBlock | np.ndarray, unknown: UnknownCategory | None = None
+    ) -> np.ndarray:
+        """Feature rows → the network's float32 inputs (a plain array: numeric columns)."""
+        block = features if isinstance(features, FeatureBlock) else FeatureBlock.numbers(features)
+        # Float64 arithmetic on the float32 features, as the statistics were computed.
+        out = block.numeric.astype(np.float64)
         numeric = self.numeric_columns
-        if numeric is None:
-            numeric = list(range(features.shape[1]))
-        # Through float32, as the features always were, so statistics and inputs match.
-        out = np.asarray(features[:, numeric], dtype=np.float32).astype(np.float64)
-        place = {column: i for i, column in enumerate(numeric)}
+        place = {column: i for i, column in enumerate(numeric or range(out.shape[1]))}
         for column, fill in zip(self.cell_columns, self.cell_fills, strict=True):
             values = out[:, place[column]]
             values[np.isnan(values)] = fill
         for column, fill in zip(self.missing_columns, self.fill_values, strict=True):
             out[out[:, place[column]] == 0, place[column]] = fill
         if self.means is not None and self.scales is not None:
-            out = (out - np.asarray(self.means)) / np.asarray(self.scales)
+            out -= np.asarray(self.means)
+            out /= np.asarray(self.scales)
         blocks = [out] + [
-            step.one_hot(features[:, step.column], unknown) for step in self.categorical
+            step.one_hot(block.codes[:, i], unknown) for i, step in enumerate(self.categorical)
         ]
         return np.hstack(blocks).astype(np.float32)
 
@@ -163,83 +172,47 @@ class Preprocessor:
         )
 
 
-def _transformer(spec: PreprocessSpec, layout: ColumnLayout, impute: bool) -> Any:
-    from sklearn.compose import ColumnTransformer
+def _numeric_steps(spec: PreprocessSpec, impute: bool) -> list[tuple[str, Any]]:
     from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
-    numeric: list[tuple[str, Any]] = []
+    steps: list[tuple[str, Any]] = []
     if impute:
         strategy = spec.impute or "median"
-        numeric.append(("impute", SimpleImputer(strategy=strategy, keep_empty_features=True)))
+        steps.append(("impute", SimpleImputer(strategy=strategy, keep_empty_features=True)))
     if spec.standardize:
-        numeric.append(("scale", StandardScaler()))
-    categorical = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
-            ("one_hot", OneHotEncoder(handle_unknown="ignore")),
-        ]
-    )
-    width = len(layout.numeric)
-    return ColumnTransformer(
-        [
-            ("numeric", Pipeline(numeric) if numeric else "passthrough", list(range(width))),
-            ("categorical", categorical, list(range(width, width + len(layout.categorical)))),
-        ]
-    )
+        steps.append(("scale", StandardScaler()))
+    return steps
 
 
 def fit_preprocessor(
     spec: PreprocessSpec,
     missing_columns: list[int],
-    train_features: np.ndarray,
+    train_features: FeatureBlock | np.ndarray,
     layout: ColumnLayout | None = None,
 ) -> Preprocessor:
-    """Fit on one model's training rows (feature cells, file order) and keep the statistics."""
-    features = np.asarray(train_features)
-    layout = layout or ColumnLayout.all_numeric(features.shape[1])
+    """Fit on one model's training rows (feature rows, file order) and keep the statistics."""
+    block = (
+        train_features
+        if isinstance(train_features, FeatureBlock)
+        else FeatureBlock.numbers(train_features)
+    )
+    layout = layout or ColumnLayout.all_numeric(block.numeric.shape[1])
     numeric = list(layout.numeric)
-    block = np.asarray(features[:, numeric], dtype=np.float32).astype(np.float64)
-    zero = [numeric.index(c) for c in missing_columns]
-    for j in zero:
-        block[block[:, j] == 0, j] = np.nan
-    impute = bool(zero) or spec.impute is not None
-    table = np.empty((features.shape[0], len(numeric) + len(layout.categorical)), dtype=object)
-    table[:, : len(numeric)] = block
-    table[:, len(numeric) :] = features[:, list(layout.categorical)]
-    fitted = _transformer(spec, layout, impute).fit(table)
-    return _statistics(spec, layout, missing_columns, fitted)
-
-
-def _statistics(
-    spec: PreprocessSpec, layout: ColumnLayout, missing_columns: list[int], fitted: Any
-) -> Preprocessor:
-    numeric = list(layout.numeric)
-    steps = fitted.named_transformers_["numeric"]
+    values = block.numeric.astype(np.float64)
+    for column in missing_columns:
+        j = numeric.index(column)
+        values[values[:, j] == 0, j] = np.nan
+    steps = _numeric_steps(spec, bool(missing_columns) or spec.impute is not None)
     fills: list[float] = []
     means = scales = None
-    if hasattr(steps, "named_steps"):  # else passthrough: nothing fitted
-        if "impute" in steps.named_steps:
-            fills = [float(v) for v in steps.named_steps["impute"].statistics_]
-        if "scale" in steps.named_steps:
-            means = [float(v) for v in steps.named_steps["scale"].mean_]
-            scales = [float(v) for v in steps.named_steps["scale"].scale_]
-    categorical = []
-    if layout.categorical:
-        pipeline = fitted.named_transformers_["categorical"]
-        most_frequent = pipeline.named_steps["impute"].statistics_
-        known = pipeline.named_steps["one_hot"].categories_
-        for i, column in enumerate(layout.categorical):
-            categorical.append(
-                CategoricalStep(
-                    column,
-                    layout.names[column] if layout.names else f"column_{column + 1}",
-                    str(most_frequent[i]),
-                    list(layout.categories[i]),
-                    sorted(str(c) for c in known[i]),
-                )
-            )
+    for name, step in steps:
+        values = step.fit_transform(values)
+        if name == "impute":
+            fills = [float(v) for v in step.statistics_]
+        else:
+            means = [float(v) for v in step.mean_]
+            scales = [float(v) for v in step.scale_]
     cell_columns = numeric if spec.impute is not None else []
     return Preprocessor(
         missing_columns,
@@ -249,8 +222,31 @@ def _statistics(
         numeric,
         cell_columns,
         [fills[numeric.index(c)] for c in cell_columns],
-        categorical,
+        _categorical_steps(layout, block.codes),
     )
+
+
+def _categorical_steps(layout: ColumnLayout, codes: np.ndarray) -> list[CategoricalStep]:
+    """Per categorical column: the most frequent category of these rows fills missing cells
+    (the first in sorted order on a tie, as scikit-learn's most_frequent imputer), and the
+    categories these rows hold are the ones this model knows."""
+    steps = []
+    for i, column in enumerate(layout.categorical):
+        categories = list(layout.categories[i])
+        present = codes[:, i][codes[:, i] >= 0]
+        counts = np.bincount(present, minlength=len(categories))
+        fill = categories[int(np.argmax(counts))] if present.size else ""
+        seen = counts > 0
+        steps.append(
+            CategoricalStep(
+                column,
+                layout.names[column] if layout.names else f"column_{column + 1}",
+                fill,
+                categories,
+                [c for c, s in zip(categories, seen, strict=True) if s],
+            )
+        )
+    return steps
 
 
 def unseen_category_warning(name: str, value: str) -> str:

@@ -71,7 +71,7 @@ def check_supported(spec: Spec, task: Task, n_features: int) -> None:
     schedule = spec.train.schedule
     if schedule is not None and schedule.name == "reduce_on_plateau":
         raise Unsupported("reduce_on_plateau (each model would need its own learning rate)")
-    extra_metrics = [m for m in spec.train.metrics if m not in task.keras_metrics]
+    extra_metrics = [m for m in spec.train.metrics or [] if m not in task.keras_metrics]
     if extra_metrics:
         raise Unsupported(
             f"train.metrics {extra_metrics} (the compiled engine tracks {task.history_metric})"

@@ -55,12 +55,14 @@ def _validation_split(spec: Spec, task: Task, job: Job) -> tuple[np.ndarray, np.
 def job_data(spec: Spec, task: Task, data: Dataset, job: Job) -> JobData:
     fit_rows, val_rows = _validation_split(spec, task, job)
     missing = resolve_columns(spec.preprocess, data.feature_names)
-    preprocessor = fit_preprocessor(spec.preprocess, missing, data.cells[fit_rows], data.layout)
+    preprocessor = fit_preprocessor(
+        spec.preprocess, missing, data.block.take(fit_rows), data.layout
+    )
 
     targets = task.job_targets(fit_rows)
 
     def features(rows: np.ndarray) -> np.ndarray:
-        return preprocessor.transform(data.cells[rows])
+        return preprocessor.transform(data.block.take(rows))
 
     return JobData(
         x_train=features(fit_rows),

@@ -178,7 +178,7 @@ def compile_model(
         optimizer=_optimizer(keras, spec, steps_per_epoch),
         metrics=metrics
         if metrics is not None
-        else [_metric(keras, name, i) for i, name in enumerate(spec.train.metrics)],
+        else [_metric(keras, name, i) for i, name in enumerate(spec.train.metrics or [])],
     )
 
 

@@ -29,7 +29,8 @@ from densecli.errors import TrainingDiverged
 class Progress(Protocol):
     """What the engines tell the user while they train (the bar, or nothing)."""
 
-    def describe(self, label: str) -> None: ...
+    def describe(self, label: str, models: int = 1) -> None:
+        """What trains now: `models` models together, each for the spec's epochs."""
 
     def advance(self, model_epochs: int, logs: dict[str, float]) -> None: ...
 
@@ -37,7 +38,7 @@ class Progress(Protocol):
 class Silent:
     """A Progress that shows nothing (worker processes, tests)."""
 
-    def describe(self, label: str) -> None:
+    def describe(self, label: str, models: int = 1) -> None:
         pass
 
     def advance(self, model_epochs: int, logs: dict[str, float]) -> None:

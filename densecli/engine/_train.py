@@ -107,7 +107,7 @@ def _train_compiled(
     ]
     job_specs = [part.spec for part in parts for _ in part.jobs]
     trainer = CompiledTrainer(spec, task, models, make_bundle(jobs, prepared), job_specs)
-    progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)")
+    progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)", len(jobs))
     watches = _part_columns(parts)
 
     def on_chunk(done: int, logs: np.ndarray) -> None:

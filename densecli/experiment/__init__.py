@@ -37,6 +37,7 @@ from densecli.experiment._resampling import (
     split_resampling,
 )
 from densecli.experiment._run import DEFAULT_CONFIG, RunRequest, announce, run_experiment
+from densecli.experiment._starter import write_fitted_spec
 from densecli.experiment._validate import validate_file
 
 __all__ = [
@@ -72,4 +73,5 @@ __all__ = [
     "step_macs",
     "train_and_record",
     "validate_file",
+    "write_fitted_spec",
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from densecli.data import (
     Dataset,
+    TableOptions,
     check_missing_cells,
     classic_split,
     dataset_for,
@@ -15,7 +16,7 @@ from densecli.data import (
 )
 from densecli.engine import EngineName, Progress, Silent, check_input_dim
 from densecli.errors import ConfigError
-from densecli.spec import Spec, load_spec
+from densecli.spec import DEFAULT_THRESHOLD, Spec, TrainSpec, load_spec
 from densecli.tasks import Task, task_for
 
 
@@ -73,7 +74,24 @@ def prepare(spec: Spec, data_path: Path | None = None) -> Experiment:
     train_rows = spec.data.train_rows or data.default_train_rows()
     classic_split(data.n_rows, train_rows)  # fails early if it leaves no test rows
     resolved_data = spec.data.model_copy(update={"train_rows": train_rows})
-    return Experiment(spec.model_copy(update={"data": resolved_data}), data, task)
+    resolved = spec.model_copy(update={"data": resolved_data, "train": _task_train(spec, task)})
+    return Experiment(resolved, data, task)
+
+
+def _task_train(spec: Spec, task: Task) -> TrainSpec:
+    """train.metrics and train.threshold as the task reads them: its own metric by default,
+    and a decision threshold only where there is a decision."""
+    train = spec.train
+    if task.name == "regression" and train.threshold is not None:
+        raise ConfigError(
+            "train.threshold: a regression has no decision threshold; remove train.threshold"
+        )
+    update: dict[str, object] = {}
+    if train.metrics is None:
+        update["metrics"] = list(task.default_metrics)
+    if task.name == "classification" and train.threshold is None:
+        update["threshold"] = DEFAULT_THRESHOLD
+    return train.model_copy(update=update)
 
 
 def spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec:
@@ -95,7 +113,16 @@ def prepare_file(config: Path, overrides: Sequence[str], data: Path | None) -> E
 def load_data(spec: Spec) -> Dataset:
     """The spec's data set, read as its data and preprocess sections say."""
     data = spec.data
-    return dataset_for(data.path, data.target, data.header, spec.preprocess.categorical, data.name)
+    options = TableOptions(
+        target=data.target,
+        header=data.header,
+        categorical=spec.preprocess.categorical,
+        features=data.features,
+        drop=data.drop,
+        missing_target=data.missing_target,
+        delimiter=data.delimiter,
+    )
+    return dataset_for(data.path, options, data.name)
 
 
 def announce_inferences(exp: Experiment, notice: Callable[[str], None]) -> None:

@@ -1,8 +1,9 @@
 """`densecli export`: a finished run as one model file for other tools.
 
-The artifact takes raw feature rows (the columns `predict` takes, in the run's order) and
-returns the class probabilities `predict` prints: the run's preprocessing is inside it, and a
-CV run's fold models are averaged (or one is chosen with `--fold K`). `<artifact>.export.json`
+The artifact takes raw feature rows (the columns `predict` takes: in the run's order for an
+all-numeric run, one input per column for a run with text columns) and returns what
+`predict` prints: the run's preprocessing is inside it, and a CV run's fold models are
+averaged (or one is chosen with `--fold K`). `<artifact>.export.json`
 beside it says what goes in and what comes out.
 """
 
@@ -14,8 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from densecli import __version__
-from densecli.export._formats import FORMATS, ExportError, Format, check_output, get, write
-from densecli.export._graph import INPUT_NAME, build_export_model, choose_models, output_name
+from densecli.export._formats import (
+    FORMATS,
+    ExportError,
+    Format,
+    check_output,
+    get,
+    input_names,
+    write,
+)
+from densecli.export._graph import (
+    INPUT_NAME,
+    RawInput,
+    build_export_model,
+    choose_models,
+    output_name,
+    raw_inputs,
+)
 from densecli.runs import SavedRun, load_run
 from densecli.runs.files import write_text
 from densecli.tasks import target_encoding, view_for
@@ -58,20 +74,58 @@ def _outputs(run: SavedRun) -> dict[str, Any]:
     }
 
 
+def _as_written(name: str, written: list[str]) -> str:
+    """Our input's name as the artifact spells it (LiteRT: `serving_default_<name>:0`)."""
+    for spelled in written:
+        bare = spelled.split(":")[0].removeprefix("serving_default_")
+        if name in (spelled, bare) or name.lower() == bare.lower():
+            return spelled
+    return name
+
+
+_MISSING_NOTE = (
+    "an empty cell is NaN in a number column and an empty string in a text column; it is "
+    "filled as densecli predict fills it (other spellings such as NA or ? are the caller's "
+    "to turn into these, and text is matched exactly, without trimming)"
+)
+
+
+def _inputs(run: SavedRun, raw: list[RawInput], written: list[str]) -> dict[str, Any]:
+    if not raw:
+        return {
+            "input": {
+                "name": _as_written(INPUT_NAME, written),
+                "dtype": "float32",
+                "shape": [None, run.n_features],
+                "columns": run.features,
+                "note": "raw values in this order, as in the training file; the run's "
+                "preprocessing (missing-cell and zero-as-missing fills, standardization) is "
+                "inside the model; " + _MISSING_NOTE,
+            }
+        }
+    return {
+        "inputs": [
+            {
+                "name": _as_written(r.name, written),
+                "column": r.column,
+                "dtype": r.dtype,
+                "shape": [None, 1],
+            }
+            for r in raw
+        ],
+        "inputs_note": "one input per raw column, in this order, fed by name; the run's "
+        "preprocessing (fills, standardization, one-hot categories) is inside the model; "
+        + _MISSING_NOTE,
+    }
+
+
 def describe(run: SavedRun, fmt: Format, output: Path, paths: list[Path]) -> dict[str, Any]:
     models = [str(p.relative_to(run.folder)) for p in paths]
     return {
         "format": fmt.name,
         "artifact": output.name,
         "usage": fmt.usage,
-        "input": {
-            "name": INPUT_NAME,
-            "dtype": "float32",
-            "shape": [None, run.n_features],
-            "columns": run.features,
-            "note": "raw values in this order, as in the training file; the run's "
-            "preprocessing (zero-as-missing fills, standardization) is inside the model",
-        },
+        **_inputs(run, raw_inputs(run), input_names(fmt, output)),
         "output": _outputs(run),
         "models": models,
         "combined": f"mean of {len(models)} models" if len(models) > 1 else "one model",
@@ -94,7 +148,11 @@ def export_run(run_dir: Path, format_name: str, output: Path, fold: int | None =
     text = json.dumps(describe(run, fmt, output, paths), indent=2) + "\n"
     write_text(description, text)
     how = f"the mean of {len(paths)} models" if len(paths) > 1 else "one model"
+    takes = (
+        f"one input per raw column ({len(run.features)})"
+        if raw_inputs(run)
+        else f"{run.n_features} raw feature columns"
+    )
     return (
-        f"Exported {how} as {fmt.name}, taking {run.n_features} raw feature columns: "
-        f"{output} (described in {description.name})"
+        f"Exported {how} as {fmt.name}, taking {takes}: {output} (described in {description.name})"
     )

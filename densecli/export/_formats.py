@@ -1,8 +1,10 @@
 """Writing the export model in each format, into a scratch path renamed into place.
 
-keras is Keras' own `.keras` file; saved_model, onnx and litert go through Keras 3's
-`model.export`. ONNX conversion needs tf2onnx and onnx (`densecli[export]`); SavedModel and
-LiteRT need only TensorFlow.
+keras is Keras' own `.keras` file; saved_model and litert go through Keras 3's
+`model.export`; onnx converts that SavedModel with tf2onnx at opset 18, the route that
+turns a text column's lookup into ONNX's CategoryMapper (Keras' own ONNX export cannot
+convert string lookups). ONNX conversion needs tf2onnx and onnx (`densecli[export]`);
+SavedModel and LiteRT need only TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import importlib.util
 import io
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +26,7 @@ from densecli.errors import DensecliError
 from densecli.runs.files import MODEL_SUFFIX  # Keras' own file format
 
 INSTALL_HINT = "pip install 'densecli[export]'"
+ONNX_OPSET = 18  # CategoryMapper for text columns; onnxruntime runs it
 
 
 class ExportError(DensecliError):
@@ -51,7 +57,7 @@ FORMATS = {
         ".onnx",
         "onnx",
         needs=("tf2onnx", "onnx"),
-        usage="onnxruntime.InferenceSession(path).run(None, {'features': rows})[0]",
+        usage="onnxruntime.InferenceSession(path).run(None, {input name: rows})[0]",
     ),
     "litert": Format(
         "litert",
@@ -84,12 +90,25 @@ def check_output(fmt: Format, output: Path) -> None:
         raise ExportError(
             f"--output {output}: no folder {output.parent}; create it first or pick another path"
         )
+    _check_writable(output)
     missing = [m for m in fmt.needs if importlib.util.find_spec(m) is None]
     if missing:
         raise ExportError(
             f"--format {fmt.name}: needs {' and '.join(missing)}, not installed here; "
             f"install them with {INSTALL_HINT}"
         )
+
+
+def _check_writable(output: Path) -> None:
+    """Before minutes of converting: can a file be made in the output's folder?"""
+    try:
+        with tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.probe-"):
+            pass
+    except OSError as err:
+        raise ExportError(
+            f"--output {output}: cannot write into {output.parent} ({err.strerror}); "
+            "pick a folder you may write to"
+        ) from None
 
 
 def _remove(path: Path) -> None:
@@ -114,6 +133,26 @@ def _name_onnx_output(path: Path, name: str) -> None:
     onnx.save(graph, str(path))
 
 
+def _convert_to_onnx(model: Any, scratch: Path) -> None:
+    """The model's SavedModel, converted by tf2onnx's own command line (its loader keeps
+    the lookup tables that a text column needs)."""
+    saved = Path(tempfile.mkdtemp(prefix=f".{scratch.name}.saved-", dir=scratch.parent))
+    try:
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        command = [
+            sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
+            "--signature_def", "serving_default", "--opset", str(ONNX_OPSET),
+            "--output", str(scratch),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not scratch.is_file():
+            errors = [line for line in done.stderr.splitlines() if "Error" in line]
+            raise RuntimeError((errors or done.stderr.splitlines() or ["tf2onnx failed"])[-1])
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)
+    _name_onnx_output(scratch, model.output_names[0])
+
+
 def write(model: Any, fmt: Format, output: Path) -> None:
     """The artifact at `output`, complete or not at all."""
     scratch = output.with_name(f".{output.name}.tmp-{os.getpid()}{fmt.suffix}")
@@ -125,10 +164,10 @@ def write(model: Any, fmt: Format, output: Path) -> None:
             warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
             if fmt.keras_format is None:
                 model.save(scratch)
+            elif fmt.name == "onnx":
+                _convert_to_onnx(model, scratch)
             else:
                 model.export(str(scratch), format=fmt.keras_format, verbose=False)
-        if fmt.name == "onnx":
-            _name_onnx_output(scratch, model.output_names[0])
         os.replace(scratch, output)
     except Exception as err:
         _remove(scratch)
@@ -137,3 +176,26 @@ def write(model: Any, fmt: Format, output: Path) -> None:
             f"--format {fmt.name}: cannot be produced on this stack "
             f"({type(err).__name__}{': ' + text if text else ''})"
         ) from None
+
+
+def input_names(fmt: Format, output: Path) -> list[str]:
+    """The inputs' names as the written artifact spells them (a converter may change them)."""
+    if fmt.name == "onnx":
+        import onnx
+
+        graph = onnx.load(str(output)).graph
+        initializers = {i.name for i in graph.initializer}
+        return [i.name for i in graph.input if i.name not in initializers]
+    if fmt.name == "litert":
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "use ai_edge_litert": the same interpreter
+            interpreter = tf.lite.Interpreter(model_path=str(output))
+        return [str(d["name"]) for d in interpreter.get_input_details()]
+    if fmt.name == "saved_model":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(output)).signatures["serving_default"]
+        return list(signature.structured_input_signature[1])
+    return []  # a .keras file keeps the Keras model's own names

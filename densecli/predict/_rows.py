@@ -1,21 +1,35 @@
-"""Rows to score: the feature columns in training order, checked before anything is written.
+"""Rows to score: the run's feature columns, found by name, checked before anything is written.
 
-A bad row is reported by its line number in the input file (counted from 1, header
-included). Cells are read as the training file's were: numbers in numeric columns, text in
-categorical ones, and empty / NA / NaN / ? as missing (allowed in numeric columns only when
-the run was trained with `preprocess.impute`). A header is optional; a target column, if
-the rows still have one, is recognised by its header name or, without a header, by its
-position in the training file, and dropped.
+With a header row (a first row that holds no number), columns are matched by name: in any
+order, with the run's target and the columns it dropped allowed and ignored; a feature
+column that is missing, or a column the run does not know, is an error naming it. Without
+a header, columns are taken by position: the run's features in training order, or every
+column of the training file. Cells are read as the training file's were (the same reader):
+numbers in numeric columns, text in categorical ones, and empty / NA / NaN / ? as missing
+(allowed in numeric columns only when the run was trained with `preprocess.impute`). A bad
+cell is reported by its line in the input file (counted from 1, header included).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from densecli.data import cell_problem, is_missing, is_number, read_rows
+from densecli.data import (
+    MISSING_CODE,
+    UNKNOWN_CODE,
+    FeatureBlock,
+    Table,
+    cell_problems,
+    is_number,
+    listed,
+    missing_mask,
+    read_numbers,
+    read_table,
+)
 from densecli.errors import DataError
 from densecli.runs import SavedRun
 
@@ -24,93 +38,127 @@ MAX_PROBLEMS = 20
 
 @dataclass(frozen=True)
 class InputRows:
-    features: np.ndarray  # object: rows × the run's feature columns, in training order
-    lines: list[int]  # each row's line number in the input file
-    dropped_target: bool
+    block: FeatureBlock  # the run's feature columns, in training order
+    lines: np.ndarray  # each row's line number in the input file
+    ignored: list[str]  # columns present but not features (the target, dropped columns)
+    unseen: list[tuple[str, str]]  # (column, category) the run never saw
 
-
-def _target_position(run: SavedRun, header: list[str] | None, width: int) -> int | None:
-    """Where the target column sits in a row that has one more column than the features."""
-    if header is not None and run.target in header:
-        return header.index(run.target)
-    if width == run.n_features + 1:
-        return run.target_index
-    return None
+    @property
+    def n_rows(self) -> int:
+        return self.block.n_rows
 
 
 def read_input_rows(path: Path, run: SavedRun) -> InputRows:
-    """The feature columns in training order; an extra target column is recognised and dropped."""
-    rows = read_rows(path, "input file; check the path", "rows of feature values")
-    n, header = run.n_features, None
-    # A header holds names only: a first row mixing numbers and text is a bad data row,
-    # reported like any other rather than silently skipped.
-    if not any(is_number(c) for c in rows[0][1]):
-        (header_line, header), rows = rows[0], rows[1:]
-        if len(header) not in (n, n + 1):
-            raise DataError(
-                f"{path}: row {header_line} (header) has {len(header)} columns; expected the "
-                f"{n} features ({', '.join(run.features)}), optionally with {run.target!r}"
-            )
-        if not rows:
+    """The run's feature columns of every row, in training order."""
+    table = read_table(path, None, "input file; check the path", "rows of feature values")
+    header = table.row(0)
+    if any(is_number(cell) for cell in header):  # no header: columns by position
+        positions, ignored = _by_position(path, table, run), list[str]()
+    else:
+        if table.n_rows == 1:
             raise DataError(f"{path}: only a header row; expected rows to score below it")
-    allowed = [len(header)] if header is not None else [n, n + 1]
-    kinds = _column_kinds(run)
-    problems: list[str] = []
-    features: list[list[object]] = []
-    lines: list[int] = []
-    for line, row in rows:
-        target = _target_position(run, header, len(row)) if len(row) == n + 1 else None
-        found = _row_problems(run, f"{path}: row {line}", row, allowed, target, kinds)
-        problems += found
-        if not found:
-            cells = [c for j, c in enumerate(row) if j != target]
-            features.append([_value(c, numeric) for c, numeric in zip(cells, kinds, strict=True)])
-            lines.append(line)
-    if problems:
-        extra = len(problems) - MAX_PROBLEMS
-        more = [f"{path}: … and {extra} more problems"] if extra > 0 else []
-        raise DataError(*problems[:MAX_PROBLEMS], *more)
-    dropped = any(len(r) == n + 1 for _, r in rows)
-    table = np.empty((len(features), n), dtype=object)
-    for i, values in enumerate(features):
-        table[i, :] = values
-    return InputRows(table, lines, dropped)
+        positions, ignored = _by_name(path, header, run)
+        table = table.rows_from(1)
+    block, unseen = _feature_block(table, positions, run)
+    return InputRows(block, table.lines, ignored, unseen)
 
 
-def _column_kinds(run: SavedRun) -> list[bool]:
-    """Per feature column: True if numeric (runs before categorical columns: all are)."""
-    categorical = set(run.inputs.get("categorical", []))
-    return [name not in categorical for name in run.features]
+def _training_columns(run: SavedRun) -> list[str]:
+    """The training file's columns (runs before data.drop record only features and target)."""
+    recorded = run.inputs.get("columns")
+    if recorded:
+        return [str(c) for c in recorded]
+    columns = list(run.features)
+    index = run.target_index
+    columns.insert(len(columns) if index is None else index, run.target)
+    return columns
 
 
-def _value(cell: str, numeric: bool) -> object:
-    if is_missing(cell):
-        return np.nan
-    return float(cell) if numeric else cell
-
-
-def _row_problems(
-    run: SavedRun,
-    where: str,
-    row: list[str],
-    allowed: list[int],
-    target: int | None,
-    kinds: list[bool],
-) -> list[str]:
-    """What is wrong with one row, one message per problem; empty when it can be scored."""
-    n = run.n_features
-    if len(row) not in allowed:
-        return [f"{where} has {len(row)} columns, expected {' or '.join(map(str, allowed))}"]
-    if len(row) == n + 1 and target is None:
-        return [
-            f"{where} has {n + 1} columns but the run does not know which is the target; "
-            f"add a header naming it {run.target!r}, or give only the {n} features"
-        ]
-    imputed = run.spec.preprocess.impute is not None
-    columns = [j for j in range(len(row)) if j != target]
-    cells = [
-        cell_problem(where, j + 1, row[j])
-        for j, numeric in zip(columns, kinds, strict=True)
-        if numeric and not (imputed and is_missing(row[j]))
+def _by_name(path: Path, header: list[str], run: SavedRun) -> tuple[list[int], list[str]]:
+    features = run.features
+    if len(set(header)) != len(header):
+        twice = sorted({name for name in header if header.count(name) > 1})
+        raise DataError(f"{path}: the header names {listed(twice)} more than once; name each once")
+    known = set(_training_columns(run))
+    problems = [
+        f"{path}: column {name!r} (column {j + 1}) is not a column of the run's training data; "
+        f"the run takes {listed(features)}; remove it or rename it"
+        for j, name in enumerate(header)
+        if name not in known
     ]
-    return [problem for problem in cells if problem]
+    problems += [
+        f"{path}: no column {name!r}, a feature of the run; add it (the run takes "
+        f"{listed(features)}, in any order)"
+        for name in features
+        if name not in header
+    ]
+    if problems:
+        raise DataError(*problems[:MAX_PROBLEMS])
+    ignored = [name for name in header if name not in features]
+    return [header.index(name) for name in features], ignored
+
+
+def _by_position(path: Path, table: Table, run: SavedRun) -> list[int]:
+    features, columns = run.features, _training_columns(run)
+    if table.width == len(features):
+        return list(range(len(features)))
+    if table.width == len(columns):
+        return [columns.index(name) for name in features]
+    raise DataError(
+        f"{path}: row {table.lines[0]} has {table.width} columns; expected the run's "
+        f"{len(features)} features ({listed(features)}) or the {len(columns)} columns of its "
+        "training file; or add a header row naming the columns, in any order"
+    )
+
+
+def _feature_block(
+    table: Table, positions: list[int], run: SavedRun
+) -> tuple[FeatureBlock, list[tuple[str, str]]]:
+    categories: dict[str, list[str]] = run.inputs.get("categories", {})
+    categorical = [str(c) for c in run.inputs.get("categorical", [])]
+    numeric = [f for f, name in enumerate(run.features) if name not in categorical]
+    values = np.empty((table.n_rows, len(numeric)), dtype=np.float32)
+    problems: list[tuple[int, int, str]] = []
+    total = 0
+    imputed = run.spec.preprocess.impute is not None
+    for i, f in enumerate(numeric):
+        column = table.columns[positions[f]]
+        numbers = read_numbers(column)
+        values[:, i] = numbers.values
+        found = cell_problems(numbers, column, imputed, MAX_PROBLEMS)
+        total += int((numbers.text if imputed else ~numbers.number).sum())
+        problems += [(row, positions[f] + 1, message) for row, message in found]
+    _raise_problems(table, problems, total)
+    codes = np.empty((table.n_rows, len(categorical)), dtype=np.int32)
+    unseen: list[tuple[str, str]] = []
+    for i, name in enumerate(categorical):
+        column = table.columns[positions[run.features.index(name)]]
+        codes[:, i], new = _category_codes(column, [str(c) for c in categories.get(name, [])])
+        unseen += [(name, value) for value in new]
+    return FeatureBlock(values, codes), unseen
+
+
+def _raise_problems(table: Table, problems: list[tuple[int, int, str]], total: int) -> None:
+    if not problems:
+        return
+    problems.sort()
+    lines = [
+        f"{table.path}: row {table.lines[row]}, column {column}: {message}"
+        for row, column, message in problems[:MAX_PROBLEMS]
+    ]
+    more = total - len(lines)
+    raise DataError(*lines, *([f"{table.path}: … and {more} more problems"] if more > 0 else []))
+
+
+def _category_codes(column: Any, categories: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes into the run's categories: -1 where missing, -2 for a category it never saw
+    (returned too, so predict can say so)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    missing = missing_mask(column)
+    found = pc.index_in(column, value_set=pa.array(categories, pa.string()))
+    codes = np.asarray(found.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False), np.int32)
+    codes = np.where(missing, MISSING_CODE, codes).astype(np.int32)
+    strange = pc.filter(column, pa.array(codes == UNKNOWN_CODE))
+    return codes, sorted(str(v) for v in pc.unique(strange).to_pylist())

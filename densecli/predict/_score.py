@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from densecli.data import Preprocessor, UnknownCategory, unseen_category_warning
+from densecli.data import FeatureBlock, Preprocessor, UnknownCategory, unseen_category_warning
 from densecli.errors import RunsError
 from densecli.predict._rows import InputRows
 from densecli.runs import SavedRun
@@ -22,7 +22,7 @@ from densecli.tasks import predictions_for
 
 
 def prepare_features(
-    model_path: Path, features: np.ndarray, unknown: UnknownCategory | None = None
+    model_path: Path, features: FeatureBlock, unknown: UnknownCategory | None = None
 ) -> np.ndarray:
     """The one place where rows become one model's inputs.
 
@@ -31,7 +31,7 @@ def prepare_features(
     """
     saved = preprocess_file(model_path)
     if not saved.is_file():
-        return np.asarray(features, dtype=np.float32)
+        return features.numeric
     try:
         step = Preprocessor.from_json(read_json(saved))
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -40,12 +40,13 @@ def prepare_features(
 
 
 def model_outputs(
-    run: SavedRun, features: np.ndarray, warn: Callable[[str], None] | None = None
+    run: SavedRun, rows: InputRows, warn: Callable[[str], None] | None = None
 ) -> np.ndarray:
     """The network's outputs; for a CV run, the mean over the fold models.
 
     `warn` hears once about each (column, category) some model did not know.
     """
+    features = rows.block
     from densecli.backend import import_keras
     from densecli.engine import register_custom_layers
 
@@ -55,7 +56,7 @@ def model_outputs(
     if not paths:
         raise RunsError(f"{run.folder}: no saved model ({MODEL_FILES}); this run cannot score rows")
     outputs = []
-    unseen: dict[tuple[str, str], None] = {}
+    unseen: dict[tuple[str, str], None] = dict.fromkeys(rows.unseen)
 
     def unknown(column: str, value: str) -> None:
         unseen[(column, value)] = None

@@ -9,7 +9,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -23,32 +22,38 @@ from densecli.tasks import Score, view_for
 
 
 class EpochProgress:
-    """One bar over every epoch of every model, with the latest training loss and the task's
-    metric."""
+    """One bar over every epoch of every model, counting the epochs of the models training
+    now (all of them together, or one after another), with the latest training loss and the
+    task's metric."""
 
     def __init__(self, console: Console, models: int, epochs: int, metric: Score) -> None:
         self._metric = metric
         self._bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[epoch]}"),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
         )
         self._total = models * epochs
+        self._epochs = epochs
         self._task: TaskID | None = None
+        self._together = 1  # models training at once
+        self._started = 0  # model-epochs done when they began
+        self._done = 0
 
     def __enter__(self) -> EpochProgress:
         self._bar.start()
-        self._task = self._bar.add_task("training", total=self._total, status="")
+        self._task = self._bar.add_task("training", total=self._total, status="", epoch="")
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._bar.stop()
 
-    def describe(self, label: str) -> None:
+    def describe(self, label: str, models: int = 1) -> None:
+        self._together, self._started = max(1, models), self._done
         if self._task is not None:
             self._bar.update(self._task, description=label)
 
@@ -59,8 +64,11 @@ class EpochProgress:
             value = logs[metric.key]
             shown = f"{100 * value:.1f} %" if metric.percent else f"{value:.4g}"
             status += f"  {metric.short} {shown}"
+        self._done += model_epochs
+        epoch = min(self._epochs, (self._done - self._started) // self._together)
         if self._task is not None:
-            self._bar.update(self._task, advance=model_epochs, status=status)
+            shown = f"epoch {epoch}/{self._epochs}"
+            self._bar.update(self._task, advance=model_epochs, status=status, epoch=shown)
 
 
 def render_run(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:

@@ -2,10 +2,13 @@
 
 from densecli.spec._jsonschema import SCHEMA_COMMENT, SCHEMA_FILENAME, schema_text, spec_schema
 from densecli.spec._model import (
+    DEFAULT_THRESHOLD,
     CVSpec,
     DataSpec,
+    Delimiter,
     EarlyStoppingSpec,
     LayerSpec,
+    MissingTarget,
     ModelSpec,
     PreprocessSpec,
     RegularizerSpec,
@@ -17,15 +20,24 @@ from densecli.spec._model import (
     validate_spec,
 )
 from densecli.spec._overrides import apply_overrides, assign_value, load_yaml, parse_override
-from densecli.spec._starter import starter_text, write_starter
+from densecli.spec._starter import (
+    schema_line,
+    starter_name,
+    starter_text,
+    write_new_file,
+    write_starter,
+)
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
     "SCHEMA_COMMENT",
     "SCHEMA_FILENAME",
     "CVSpec",
     "DataSpec",
+    "Delimiter",
     "EarlyStoppingSpec",
     "LayerSpec",
+    "MissingTarget",
     "ModelSpec",
     "PreprocessSpec",
     "RegularizerSpec",
@@ -38,9 +50,12 @@ __all__ = [
     "load_yaml",
     "parse_override",
     "read_yaml",
+    "schema_line",
     "schema_text",
     "spec_schema",
+    "starter_name",
     "starter_text",
     "validate_spec",
+    "write_new_file",
     "write_starter",
 ]

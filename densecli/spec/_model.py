@@ -78,6 +78,14 @@ def _check_class_weight(value: Any) -> Literal["balanced"] | dict[int, float] | 
     raise ValueError("expected balanced, or a mapping of class label to a positive weight")
 
 
+# A one-unit classifier's outputs at or above this mean the second class (train.threshold).
+DEFAULT_THRESHOLD = 0.5
+# The delimiters a CSV may use (data.delimiter); without one the reader sniffs them.
+Delimiter = Literal[",", ";", "\t"]
+# What a row whose target cell is empty does (data.missing_target).
+MissingTarget = Literal["error", "drop"]
+
+
 class _Strict(BaseModel):
     # A typo is an error, never a silently ignored key; `units: true` is not 1.
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
@@ -105,6 +113,35 @@ class DataSpec(_Strict):
     train_rows: int | None = Field(
         None, ge=1, description="Classic split: train on the first N rows (Pima: 700)."
     )
+    features: list[int | str] | None = Field(
+        None,
+        description="Only these columns are features: names, or 0-based indices over all "
+        "the file's columns (the target included, negative from the end). Not with drop.",
+    )
+    drop: list[int | str] = Field(
+        default_factory=list,
+        description="Columns that are not features (ids, free text): names or indices, "
+        "counted as for features. Not with features.",
+    )
+    missing_target: MissingTarget = Field(
+        "drop",
+        description="Rows whose target cell is empty: left out (drop: said in one line and "
+        "recorded with the run) or an error.",
+    )
+    delimiter: Delimiter | None = Field(
+        None,
+        description="The CSV's delimiter; empty means sniffed from the first lines "
+        "(comma, semicolon or tab) and recorded with the run.",
+    )
+
+    @model_validator(mode="after")
+    def _features_or_drop(self) -> DataSpec:
+        if self.features is not None and self.drop:
+            raise ValueError(
+                "features and drop are both set; keep one (features lists the columns to "
+                "use, drop the ones to leave out)"
+            )
+        return self
 
 
 class RegularizerSpec(_Strict):
@@ -202,7 +239,11 @@ class PreprocessSpec(_Strict):
 class TrainSpec(_Strict):
     loss: str = "binary_crossentropy"
     optimizer: Identifier = "adam"
-    metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+    metrics: list[str] | None = Field(
+        None,
+        description="Keras metrics the fit engine records; default the task's own: accuracy "
+        "for classification, none for regression (its history records RMSE anyway).",
+    )
     tensorboard: bool = Field(
         False, description="Also write TensorBoard logs of the history into the run folder."
     )
@@ -215,7 +256,12 @@ class TrainSpec(_Strict):
         PlainValidator(_check_class_weight),
         WithJsonSchema({"anyOf": [{"const": "balanced"}, {"type": "object"}, {"type": "null"}]}),
     ] = None
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Decision threshold, 1 unit.")
+    threshold: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description=f"Decision threshold of a one-unit classifier (default {DEFAULT_THRESHOLD}).",
+    )
 
 
 class CVSpec(_Strict):
@@ -278,8 +324,11 @@ def _describe(error: Any) -> str:
     if message.startswith(tuple(f"layers.{n}" for n in range(10))):
         return f"model.{message}"
     got = error.get("input")
+    text = f"{where}: {message[0].lower()}{message[1:]}"
+    if isinstance(got, dict) and error["type"] == "value_error":
+        return text  # a check across keys of a section: its message names them
     shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-    return f"{where}: {message[0].lower()}{message[1:]} (got {shown})"
+    return f"{text} (got {shown})"
 
 
 def _require_mapping(raw: Any, source: str) -> dict[str, Any]:

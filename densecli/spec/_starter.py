@@ -41,21 +41,32 @@ cv:
 """
 
 
-def _schema_line(target: Path) -> str:
+def schema_line(target: Path) -> str:
     """Point editors at ./densecli.schema.json, relative to where the spec is written."""
     schema = Path.cwd() / SCHEMA_FILENAME
     relative = os.path.relpath(schema, target.resolve().parent)
     return f"{SCHEMA_COMMENT}{Path(relative).as_posix()}\n"
 
 
-def starter_text(target: Path) -> str:
+def starter_name(target: Path) -> str:
+    """The spec's name from its file name: letters, digits, . _ - (as `name` must be)."""
     name = "".join(c if c.isalnum() or c in "._-" else "-" for c in target.stem) or "experiment"
     if not name[0].isalnum():
         name = f"x{name}"
-    return _schema_line(target) + STARTER.format(path=shlex.quote(str(target)), name=name[:80])
+    return name[:80]
+
+
+def starter_text(target: Path) -> str:
+    path = shlex.quote(str(target))
+    return schema_line(target) + STARTER.format(path=path, name=starter_name(target))
 
 
 def write_starter(target: Path) -> Path:
+    return write_new_file(target, starter_text(target))
+
+
+def write_new_file(target: Path, text: str) -> Path:
+    """A new spec file, never over an existing one."""
     if target.exists():
         raise ConfigError(
             f"{target}: already exists; densecli init never overwrites a file, "
@@ -64,7 +75,7 @@ def write_starter(target: Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("x", encoding="utf-8") as handle:  # "x": refuse a file made meanwhile
-            handle.write(starter_text(target))
+            handle.write(text)
     except FileExistsError:
         raise ConfigError(f"{target}: already exists; pick another path") from None
     except OSError as err:

@@ -61,6 +61,7 @@ class Task(ABC):
     score: Score
     history_metric: str  # the per-epoch metric recorded next to the loss
     keras_metrics: frozenset[str]  # train.metrics names that mean the history metric
+    default_metrics: tuple[str, ...]  # train.metrics when the spec gives none
 
     @property
     def history_keys(self) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ class ClassificationTask(Task):
     score = ACCURACY
     history_metric = "accuracy"
     keras_metrics = frozenset({"accuracy", "acc"})
+    default_metrics = ("accuracy",)
 
     def __init__(self, spec: Spec, data: Dataset) -> None:
         labels = class_labels(data.target, data.target_name, data.path)
@@ -107,10 +108,17 @@ class ClassificationTask(Task):
         return classification_metrics(self.class_index[eval_rows], outputs, self.encoding)
 
     def eval_references(self, train_rows: np.ndarray, eval_rows: np.ndarray) -> dict[str, Any]:
-        """The majority rule of the training rows, scored on the evaluation rows."""
+        """The majority rule of the training rows, scored on the evaluation rows, and the
+        evaluation rows' own share of their commonest class."""
         truth = self.class_index
         rate = majority_accuracy(truth[train_rows], truth[eval_rows], self.n_classes)
-        return {"majority_accuracy": rate}
+        counts = np.bincount(truth[eval_rows], minlength=self.n_classes)
+        return {
+            "majority_accuracy": rate,
+            # the evaluation rows' own balance: how often their commonest class appears
+            "test_majority_share": float(counts.max() / max(1, counts.sum())),
+            "test_classes": int(np.count_nonzero(counts)),
+        }
 
     def summarize(self, per_job: list[dict[str, Any]]) -> dict[str, Any]:
         summary: dict[str, Any] = {

@@ -214,11 +214,14 @@ def _render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> N
         title += f", mean of {metrics['seeds']} initialisations"
         console.print(_jobs_table("Each initialisation", metrics))
     console.print(_metric_table(title, metrics))
-    console.print(
-        _reference_table(
-            metrics, f"majority class on these {rows} test rows", metrics["majority_accuracy"]
+    share = metrics.get("test_majority_share", metrics["majority_accuracy"])
+    console.print(_reference_table(metrics, f"commonest class among these {rows} test rows", share))
+    if metrics.get("test_classes") == 1:
+        console.print(
+            f"Warning: all {rows} test rows hold one class (a file sorted by class?); accuracy "
+            "on them says little about the others. `densecli cv` uses stratified folds.",
+            highlight=False,
         )
-    )
     console.print(_confusion_table(metrics["confusion_matrix"], metrics.get("classes")))
     low, high = metrics["accuracy_interval_95"]
     console.print(

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from densecli.errors import ConfigError, DataError
-from densecli.spec import Spec
+from densecli.spec import DEFAULT_THRESHOLD, Spec
 
 # Losses whose labels are class indices rather than one value per output unit.
 _SPARSE_LOSSES = {"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"}
@@ -80,7 +80,10 @@ def target_encoding(spec: Spec, n_classes: int) -> TargetEncoding:
                 f"train.loss: {spec.train.loss} needs one output unit per class ({n_classes}), "
                 f"but {key} has 1; use binary_crossentropy or set {key}.units={n_classes}"
             )
-        return TargetEncoding("binary", n_classes, spec.train.threshold)
+        threshold = spec.train.threshold
+        return TargetEncoding(
+            "binary", n_classes, DEFAULT_THRESHOLD if threshold is None else threshold
+        )
     if output.units != n_classes:
         raise ConfigError(
             f"{key}.units: the output layer has {output.units} units but the target has "

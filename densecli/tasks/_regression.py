@@ -80,6 +80,7 @@ class RegressionTask(Task):
     history_metric = "rmse"
     # train.metrics is not used for regression: the history records RMSE.
     keras_metrics = frozenset({"accuracy", "acc", "rmse", "mse", "mae"})
+    default_metrics = ()  # the history records RMSE without a Keras metric
 
     def __init__(self, spec: Spec, data: Dataset, reason: str | None = None) -> None:
         try:
