@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -108,3 +108,20 @@ def signals_deferred(reraise: bool = True) -> Iterator[None]:
             signal.signal(s, handler)
     if caught and reraise:
         raise Interrupted(caught[0])
+
+
+def exit_on_late_stops(saved: str, notice: Callable[[str], None]) -> None:
+    """Everything is written and shown: a stop from now until the process ends has nothing
+    left to save. It ends the process at once with the stop's exit code and the usual line
+    (naming `saved`), never by the signal's default action."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        interrupted = Interrupted(signum)
+        interrupted.saved = saved
+        notice(interrupted_message(interrupted))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(interrupted.exit_code)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)

@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 
 from densecli.data import dataset_for, stratified_folds
 from densecli.engine import Job, JobResult, Judge, Part, Silent, Watch, bundle_key, train_parts
+from densecli.search import group_points, load_sweep
 from densecli.spec import Spec, load_spec
-from densecli.sweep import group_points
-from densecli.sweep._definition import load_sweep
 from densecli.tasks import task_for
 
 from conftest import CONFIGS, ROOT, invoke

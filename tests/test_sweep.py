@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from densecli.errors import ConfigError
-from densecli.sweep import bundle_key, group_points
-from densecli.sweep._definition import load_sweep, parse_grid_option, split_values
+from densecli.search import bundle_key, group_points
+from densecli.search._file import parse_grid_option, split_values
+from densecli.search._grid import load_sweep
 
 from conftest import CONFIGS, ROOT, invoke
 
@@ -135,7 +136,7 @@ def test_initializers_share_a_bundle_and_widths_do_not(tmp_path: Path) -> None:
 
 
 def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from densecli.sweep import import_ray
+    from densecli.search import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'densecli\[ray\]'"):
@@ -294,7 +295,7 @@ def test_float_ranges_with_whole_bounds_draw_floats(tmp_path: Path) -> None:
 
 def test_a_recorded_sweep_makes_the_same_points(tmp_path: Path) -> None:
     """--resume rebuilds the points from sweep.json (JSON turns integer keys into strings)."""
-    from densecli.sweep._definition import sweep_from_record
+    from densecli.search._grid import sweep_from_record
 
     sweep = load_sweep(
         Path(PIMA),

@@ -223,7 +223,7 @@ def test_ray_local_tune_equals_the_local_one(tmp_path: Path) -> None:
 
 def test_tune_without_optuna_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     from densecli.errors import ConfigError
-    from densecli.sweep._tune import import_optuna
+    from densecli.search._optuna import import_optuna
 
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ConfigError, match=r"pip install 'densecli\[tune\]'"):
@@ -231,7 +231,7 @@ def test_tune_without_optuna_says_how_to_install(monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_shipped_tune_file_maps_to_distributions() -> None:
-    from densecli.sweep import load_space
+    from densecli.search import load_space
 
     space = load_space(CONFIGS / "tune-pima.yaml")
     distributions = space.distributions()
@@ -253,7 +253,7 @@ def _first(distribution: Any) -> Any:
 
 def test_gp_without_torch_is_refused_before_any_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     from densecli.errors import ConfigError
-    from densecli.sweep._tune import check_sampler
+    from densecli.search._optuna import check_sampler
 
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ConfigError, match="--sampler gp needs PyTorch"):

@@ -1,7 +1,8 @@
-"""The command line: options are declared here and handed to one function in `_commands`.
+"""The command line: options are declared here and handed to one library function each.
 
-User errors (`DensecliError`) are caught at this edge and printed one line per problem,
-with exit code 2 and no traceback. Nothing imports this module.
+Every choice and default comes from the library. User errors (`DensecliError`) are caught
+at this edge and printed one line per problem, with exit code 2 and no traceback. Nothing
+imports this module.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ import typer
 from rich.console import Console
 
 import densecli.cli._commands as commands
-from densecli import __version__
+from densecli import __version__, search
+from densecli.engine import EngineName
 from densecli.errors import DensecliError
-from densecli.experiment import Plan
-from densecli.runs import this_command
+from densecli.experiment import (
+    DEFAULT_CONFIG,
+    DEFAULT_PLAN,
+    Plan,
+    RunRequest,
+    run_experiment,
+    validate_file,
+)
+from densecli.report import CompareRequest, compare_runs, show_run
+from densecli.runs import DEFAULT_RUNS_DIR, Mode, OutputFormat, SortKey, this_command
 from densecli.signals import Interrupted, interrupted_message
-from densecli.sweep import SweepRequest, TuneRequest
-from densecli.tracking import check_reachable, settings_for
+from densecli.tracking import MlflowOptions
 
 app = typer.Typer(
     name="densecli",
@@ -33,21 +42,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-DEFAULT_CONFIG = Path("configs/pima.yaml")
-DEFAULT_RUNS = Path("runs")
-DEFAULT_WORKERS = (
-    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-)
-# The choices of compare's options (densecli.runs implements each; a test keeps them equal).
-OutputFormat = Literal["table", "csv", "markdown", "json"]
-SortKey = Literal[
-    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "rmse", "mae", "r2",
-    "train_seconds", "created", "name",
-]  # fmt: skip
-Mode = Literal["split", "cv"]
-Engine = Literal["compiled", "fit"]  # densecli.engine.ENGINES; a test keeps them equal
-Sampler = Literal["tpe", "random", "gp", "cmaes"]  # densecli.sweep.SAMPLERS
-Pruner = Literal["none", "median", "wilcoxon"]
+DEFAULT_RUNS = DEFAULT_RUNS_DIR
 
 SetOption = Annotated[
     list[str] | None,
@@ -70,7 +65,7 @@ PlotsOption = Annotated[
     ),
 ]
 EngineOption = Annotated[
-    Engine,
+    EngineName,
     typer.Option(
         "--engine",
         help="compiled: all models in one TensorFlow graph (fast); "
@@ -109,6 +104,10 @@ MlflowOptionalOption = Annotated[
         "--mlflow-optional",
         help="If MLflow cannot be reached, warn and train anyway; implies --mlflow.",
     ),
+]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Every column, however wide the terminal (default: what fits)."),
 ]
 
 
@@ -155,8 +154,8 @@ def train(
     set_: SetOption = None,
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
-    engine: EngineOption = "compiled",
-    seeds: SeedsOption = 1,
+    engine: EngineOption = DEFAULT_PLAN.engine,
+    seeds: SeedsOption = DEFAULT_PLAN.seeds,
     mlflow: MlflowOption = False,
     mlflow_uri: MlflowUriOption = None,
     mlflow_optional: MlflowOptionalOption = False,
@@ -165,10 +164,10 @@ def train(
 
     Example: `densecli train configs/pima.yaml --set train.epochs=20`
     """
+    tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
+    plan = Plan(engine, DEFAULT_PLAN.repeats, seeds)
     with user_errors():
-        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
-        plan = Plan(engine, 1, seeds)
-        commands.train(commands.Request(config, set_ or [], runs_dir, data, plan, tracking))
+        run_experiment(RunRequest(config, set_ or [], runs_dir, data, plan, tracking, cv=False))
 
 
 @app.command()
@@ -178,9 +177,9 @@ def cv(
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
     folds: FoldsOption = None,
-    repeats: RepeatsOption = 1,
-    seeds: SeedsOption = 1,
-    engine: EngineOption = "compiled",
+    repeats: RepeatsOption = DEFAULT_PLAN.repeats,
+    seeds: SeedsOption = DEFAULT_PLAN.seeds,
+    engine: EngineOption = DEFAULT_PLAN.engine,
     mlflow: MlflowOption = False,
     mlflow_uri: MlflowUriOption = None,
     mlflow_optional: MlflowOptionalOption = False,
@@ -189,11 +188,11 @@ def cv(
 
     Example: `densecli cv configs/pima.yaml --repeats 5 --set train.epochs=300`
     """
+    tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
+    overrides = _with_folds(set_, folds)
+    plan = Plan(engine, repeats, seeds)
     with user_errors():
-        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, runs_dir))
-        plan = Plan(engine, repeats, seeds)
-        overrides = _with_folds(set_, folds)
-        commands.cv(commands.Request(config, overrides, runs_dir, data, plan, tracking))
+        run_experiment(RunRequest(config, overrides, runs_dir, data, plan, tracking, cv=True))
 
 
 @app.command()
@@ -220,11 +219,11 @@ def sweep(
     workers: Annotated[
         int,
         typer.Option(min=1, help="Processes training groups of points at once (default: cores)."),
-    ] = DEFAULT_WORKERS,
+    ] = search.DEFAULT_WORKERS,
     folds: FoldsOption = None,
-    repeats: RepeatsOption = 1,
-    seeds: SeedsOption = 1,
-    engine: EngineOption = "compiled",
+    repeats: RepeatsOption = DEFAULT_PLAN.repeats,
+    seeds: SeedsOption = DEFAULT_PLAN.seeds,
+    engine: EngineOption = DEFAULT_PLAN.engine,
     resume: Annotated[
         bool,
         typer.Option(
@@ -248,15 +247,16 @@ def sweep(
         typer.Option(
             min=1, help="Refuse a grid of more points than this (counted before they are made)."
         ),
-    ] = 10_000,
+    ] = search.MAX_POINTS,
     plots: PlotsOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Cross-validate every point of a grid or random search; one run folder per point.
 
     Example: `densecli sweep configs/sweep-pima.yaml` or
     `densecli sweep configs/pima.yaml --grid model.layers.0.units=8,12,16 --set train.epochs=300`
     """
-    request = SweepRequest(
+    request = search.SweepRequest(
         source,
         tuple(_with_folds(set_, folds)),
         tuple(grid or []),
@@ -267,13 +267,12 @@ def sweep(
         resume,
         ray,
         this_command(),
-        max_points,
         plots,
+        max_points=max_points,
     )
+    tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
     with user_errors():
-        home = source.parent if source.is_dir() else runs_dir  # a resumed sweep's runs folder
-        tracking = check_reachable(settings_for(mlflow, mlflow_uri, mlflow_optional, home))
-        code = commands.sweep(request, tracking)
+        code = search.sweep(request, tracking, wide)
     if code:
         raise typer.Exit(code)
 
@@ -290,29 +289,33 @@ def tune(
     ],
     trials: Annotated[
         int, typer.Option(min=1, help="Trials in the study in all (a resumed tune continues).")
-    ] = 50,
+    ] = search.DEFAULT_TRIALS,
     grid: Annotated[
         list[str] | None,
         typer.Option("--grid", "-g", metavar="KEY=V1,V2", help="Choose a spec key among values."),
     ] = None,
     set_: SetOption = None,
     sampler: Annotated[
-        Sampler,
+        search.SamplerKind,
         typer.Option(
             help="tpe (seeded from the spec's seed, constant liar), random, gp (needs PyTorch), "
             "cmaes (ranges only: lists are drawn at random)."
         ),
-    ] = "tpe",
+    ] = search.DEFAULT_SAMPLER,
     pruner: Annotated[
-        Pruner,
+        search.PrunerKind,
         typer.Option(
             help="Stop bad trials inside their bundle: median (at every 5 % of the epochs), "
             "wilcoxon (per fold at 25/50/75 %; its p-value is not nominal there), none."
         ),
-    ] = "median",
+    ] = search.DEFAULT_PRUNER,
     batch: Annotated[
         int | None,
-        typer.Option(min=1, help="Trials asked at a time after the first batch (default 8)."),
+        typer.Option(
+            min=1,
+            help=f"Trials asked at a time after the first batch (default {search.BATCH}, "
+            "or two per worker).",
+        ),
     ] = None,
     timeout: Annotated[
         float | None, typer.Option(min=0, help="No new batch after this many seconds.")
@@ -329,16 +332,16 @@ def tune(
         typer.Option(
             min=0, help="Re-run the best trial with cv --repeats R on unseen CV seeds (0: skip)."
         ),
-    ] = 3,
+    ] = search.DEFAULT_CONFIRM_REPEATS,
     plots: PlotsOption = False,
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
     workers: Annotated[
         int, typer.Option(min=1, help="Processes training groups of trials at once.")
-    ] = DEFAULT_WORKERS,
+    ] = search.DEFAULT_WORKERS,
     folds: FoldsOption = None,
-    repeats: RepeatsOption = 1,
-    seeds: SeedsOption = 1,
+    repeats: RepeatsOption = DEFAULT_PLAN.repeats,
+    seeds: SeedsOption = DEFAULT_PLAN.seeds,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue a stopped tune: its study, finished trials kept."),
@@ -351,23 +354,25 @@ def tune(
             "here).",
         ),
     ] = None,
+    wide: WideOption = False,
 ) -> None:
     """Adaptive search with Optuna: trials trained as compiled bundles, pruned, confirmed.
 
     Example: `densecli tune configs/tune-pima.yaml --trials 100`. Needs
     pip install 'densecli[tune]'.
     """
-    request = TuneRequest(
+    request = search.TuneRequest(
         source,
         tuple(_with_folds(set_, folds)),
         tuple(grid or []),
         runs_dir,
         data,
-        Plan("compiled", repeats, seeds),
+        Plan(repeats=repeats, seeds=seeds),  # the compiled engine: trials are pruned inside it
         workers,
         resume,
         ray,
         this_command(),
+        plots,
         trials=trials,
         sampler=sampler,
         pruner=pruner,
@@ -375,10 +380,9 @@ def tune(
         storage=storage,
         confirm_repeats=confirm_repeats,
         batch=batch,
-        plots=plots,
     )
     with user_errors():
-        code = commands.tune(request)
+        code = search.tune(request, wide)
     if code:
         raise typer.Exit(code)
 
@@ -389,7 +393,7 @@ def compare(
     fmt: Annotated[
         OutputFormat,
         typer.Option("--format", help="table for people; csv, markdown, json for tools."),
-    ] = "table",
+    ] = CompareRequest.fmt,
     sort: Annotated[
         SortKey | None,
         typer.Option(
@@ -405,19 +409,14 @@ def compare(
             metavar="FILE", help="Also draw accuracy (± std) per run into this .png, .svg or .pdf."
         ),
     ] = None,
-    wide: Annotated[
-        bool,
-        typer.Option(
-            "--wide", help="Every column, however wide the terminal (default: what fits)."
-        ),
-    ] = False,
+    wide: WideOption = False,
 ) -> None:
     """One table of all runs, best first; also written as compare.csv and compare.md.
 
     Example: `densecli compare runs/ --mode cv --top 5 --plot comparison.png`
     """
     with user_errors():
-        commands.compare_runs(runs_dir, fmt, sort, mode, top, plot, wide)
+        compare_runs(CompareRequest(runs_dir, fmt, sort, mode, top, plot, wide))
 
 
 @app.command()
@@ -431,7 +430,7 @@ def validate(
     Example: `densecli validate configs/pima.yaml --set model.layers.0.units=16`
     """
     with user_errors():
-        commands.validate(config, set_ or [], data)
+        validate_file(config, set_ or [], data)
 
 
 @app.command()
@@ -518,7 +517,7 @@ def show(
     Example: `densecli show runs/20250101-120000-pima-tutorial-cv --plots`
     """
     with user_errors():
-        commands.show(run, plots)
+        show_run(run, plots)
 
 
 @app.command("mlflow")

@@ -124,7 +124,7 @@ class Watch:
         return max((len(rows) for rows in self.history.values()), default=0)
 
     def history_rows(self) -> list[dict[str, Any]]:
-        """history.csv rows, in the same layout as a finished run's."""
+        """The history's rows, in the same layout as a finished run's."""
         return [{"job": job, **row} for job in self.jobs for row in self.history[job]]
 
     def divergence_error(self) -> TrainingDiverged:

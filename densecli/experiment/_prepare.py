@@ -16,7 +16,7 @@ from densecli.data import (
 )
 from densecli.engine import EngineName, Progress, Silent, check_input_dim
 from densecli.errors import ConfigError
-from densecli.spec import DEFAULT_THRESHOLD, Spec, TrainSpec
+from densecli.spec import DEFAULT_THRESHOLD, Spec, TrainSpec, load_spec
 from densecli.tasks import Task, task_for
 
 
@@ -37,6 +37,9 @@ class Plan:
     engine: EngineName = "compiled"
     repeats: int = 1
     seeds: int = 1
+
+
+DEFAULT_PLAN = Plan()  # the command line's defaults of --engine, --repeats and --seeds
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,22 @@ def _task_train(spec: Spec, task: Task) -> TrainSpec:
     if task.name == "classification" and train.threshold is None:
         update["threshold"] = DEFAULT_THRESHOLD
     return train.model_copy(update=update)
+
+
+def spec_for(config: Path, overrides: Sequence[str], data: Path | None) -> Spec:
+    """The spec file with its overrides; `--data FILE` on a spec written for a built-in data
+    set drops its data.train_rows (that data set's classic split), so the file gets its own
+    default unless --set gives one."""
+    spec = load_spec(config, overrides)
+    chosen = any(o.startswith(("data.train_rows=", "data=")) for o in overrides)
+    if data is None or spec.data.path is not None or chosen:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"train_rows": None})})
+
+
+def prepare_file(config: Path, overrides: Sequence[str], data: Path | None) -> Experiment:
+    """A spec file (with --set and --data) checked against its data."""
+    return prepare(spec_for(config, overrides, data), data)
 
 
 def load_data(spec: Spec) -> Dataset:

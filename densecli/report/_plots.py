@@ -243,7 +243,7 @@ def _fold_labels(metrics: dict[str, Any], count: int) -> list[str]:
 
 
 def write_run_plots(folder: Path) -> list[Path]:
-    """learning_curves.png, and folds.png for CV, from the run's metrics.json and history.csv."""
+    """learning_curves.png, and folds.png for CV, from the run's metrics and history."""
     metrics = read_json(folder / METRICS)
     config_loss = _loss_name(folder)
     if config_loss:

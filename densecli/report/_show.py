@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from densecli.report._terminal import Terminal
 from densecli.runs import SavedRun
 from densecli.runs.files import CONFIG, METRICS
 from densecli.tables import num, pct, titled_table
@@ -110,3 +111,16 @@ def scores_table(metrics: dict[str, Any]) -> Table:
             shown = pct(value) if score.percent and score.key in key else num(value)
             table.add_row(key, shown)
     return table
+
+
+def show_run(run_dir: Path, plots: bool = False, terminal: Terminal | None = None) -> None:
+    """`densecli show`: the run's summary; with `plots`, its pictures drawn into it first."""
+    from densecli.report._plots import write_run_plots
+    from densecli.runs import load_run
+
+    terminal = terminal or Terminal.open()
+    run = load_run(run_dir)
+    if plots:
+        written = write_run_plots(run.folder)
+        terminal.notice("Drawn: " + ", ".join(str(path) for path in written))
+    render_run_folder(terminal.out, run)

@@ -103,7 +103,7 @@ def render_compare(
     if not cells:
         console.print("No finished runs yet: `densecli train configs/pima.yaml` makes one.")
     else:
-        narrow = not wide and bool(narrow_columns) and _natural_width(cells) > console.width
+        narrow = not wide and bool(narrow_columns) and natural_width(cells) > console.width
         console.print(_compare_table(cells, title, narrow_columns if narrow else ()))
         if note or narrow:
             console.print(note + (" Every column: --wide." if narrow else ""), soft_wrap=True)
@@ -111,30 +111,35 @@ def render_compare(
         console.print("Written: " + ", ".join(str(p) for p in written), soft_wrap=True)
 
 
-def _natural_width(cells: list[dict[str, str]]) -> int:
+def natural_width(cells: list[dict[str, str]]) -> int:
     """The full table's width with no cell cut: each column, its padding and a border."""
     return 1 + sum(3 + max(len(c), *(len(row[c]) for row in cells)) for c in cells[0])
 
 
-def _short_header(column: str) -> str:
+def short_header(column: str) -> str:
     """`vs baseline (pts)` → `Δ base`: a narrow table's headers."""
     if column.startswith("vs "):
         return "Δ " + column[3:].replace(" (pts)", "").replace(" %", "").replace("baseline", "base")
     return column
 
 
-def _compare_table(cells: list[dict[str, str]], title: str, narrow: tuple[str, ...]) -> Table:
-    """Every column, or (narrow) only those named, in a compact box."""
+def compact_table(title: str) -> Table:
+    """A titled table in a light box with little padding: what a narrow terminal holds."""
     from rich import box
 
-    columns = [c for c in cells[0] if not narrow or c in narrow]
     table = titled_table(title)
-    if narrow:
-        table.box, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, (0, 1)
+    table.box, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, (0, 1)
+    return table
+
+
+def _compare_table(cells: list[dict[str, str]], title: str, narrow: tuple[str, ...]) -> Table:
+    """Every column, or (narrow) only those named, in a compact box."""
+    columns = [c for c in cells[0] if not narrow or c in narrow]
+    table = compact_table(title) if narrow else titled_table(title)
     for column in columns:
         left = column in {"run", "name", "mode"}
         table.add_column(
-            _short_header(column) if narrow else column,
+            short_header(column) if narrow else column,
             justify="left" if left else "right",
             no_wrap=column != "name",
             overflow="fold" if column == "name" else "ellipsis",

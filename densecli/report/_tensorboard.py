@@ -1,6 +1,6 @@
 """TensorBoard logs of a run (`train.tensorboard: true`), written from its recorded history.
 
-The logs are written when training ends, from history.csv, rather than by a Keras callback:
+The logs are written when training ends, from the run's history, rather than by a Keras callback:
 they then hold exactly the recorded numbers whichever engine trained the models (a compiled
 engine that trains all folds in one graph calls no per-model callbacks). Each model is a
 TensorBoard run `<job>/train` and `<job>/eval`, so the two curves share one chart. Viewing

@@ -1,10 +1,15 @@
 """Run folders: their format (one owner, `_files`), writing them safely, reading them back,
 comparing finished runs and listing the ones that stopped early. No TensorFlow here."""
 
+from pathlib import Path
+
 from densecli.runs import files
 from densecli.runs._compare import (
     FORMATS,
+    Mode,
+    OutputFormat,
     RunRow,
+    SortKey,
     by_task,
     collect_runs,
     describe_order,
@@ -17,15 +22,24 @@ from densecli.runs._compare import (
 )
 from densecli.runs._environment import environment, this_command
 from densecli.runs._folder import RunFolder, StoppedRun
+from densecli.runs._naming import STAMP_FORMAT, folder_stem, now, reserve_folder
 from densecli.runs._space import estimate_bytes, preflight
 from densecli.runs._unfinished import UnfinishedRun, collect_unfinished, unfinished_cells
 from densecli.runs.files import SavedRun, load_run, read_run
 
+# Where runs go unless --runs-dir says otherwise.
+DEFAULT_RUNS_DIR = Path("runs")
+
 __all__ = [
+    "DEFAULT_RUNS_DIR",
     "FORMATS",
+    "STAMP_FORMAT",
+    "Mode",
+    "OutputFormat",
     "RunFolder",
     "RunRow",
     "SavedRun",
+    "SortKey",
     "StoppedRun",
     "UnfinishedRun",
     "by_task",
@@ -35,10 +49,13 @@ __all__ = [
     "environment",
     "estimate_bytes",
     "files",
+    "folder_stem",
     "load_run",
+    "now",
     "preflight",
     "read_run",
     "render_text",
+    "reserve_folder",
     "select_runs",
     "sort_keys",
     "sweep_folders",

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -36,7 +36,15 @@ from densecli.tasks import TaskView, all_views, view_for
 
 # Every run has these, whatever its task; True where higher is better.
 GENERAL_SORT_KEYS = {"train_seconds": False, "created": True, "name": False}
-FORMATS = ("table", "csv", "markdown", "json")
+# compare's choices, declared once: the command line takes these Literals as they are.
+OutputFormat = Literal["table", "csv", "markdown", "json"]
+FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+# Every task's sort keys, then GENERAL_SORT_KEYS (a test keeps this equal to sort_keys()).
+SortKey = Literal[
+    "accuracy", "roc_auc", "f1", "precision", "recall", "loss", "rmse", "mae", "r2",
+    "train_seconds", "created", "name",
+]  # fmt: skip
+Mode = Literal["split", "cv"]
 _LABELS = {
     "roc_auc": "ROC AUC", "f1": "F1", "train_seconds": "training time", "rmse": "RMSE",
     "mae": "MAE", "r2": "R²",

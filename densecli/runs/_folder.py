@@ -17,11 +17,11 @@ import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from densecli.errors import RunPruned, RunsError, TrainingDiverged
+from densecli.runs._naming import folder_stem, now, reserve_folder
 from densecli.runs.files import (
     RESULT_FILES,
     STATUS,
@@ -46,8 +46,8 @@ class StoppedRun:
 class RunFolder:
     def __init__(self, runs_dir: Path, name: str, mode: str) -> None:
         self.runs_dir = runs_dir
-        self.created = datetime.now().astimezone()
-        self.base_name = f"{self.created:%Y%m%d-%H%M%S}-{name}-{mode}"
+        self.created = now()
+        self.base_name = folder_stem(self.created, name, mode)
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
             self.path = Path(
@@ -74,16 +74,10 @@ class RunFolder:
         Signals wait until the rename is done, so no empty reserved folder is left behind.
         """
         with signals_deferred():
-            for attempt in range(1, 1000):
-                suffix = "" if attempt == 1 else f"-{attempt}"
-                final = self.runs_dir / f"{self.base_name}{suffix}{ending}"
-                try:
-                    final.mkdir()  # reserves the name; rename then replaces our own empty folder
-                except FileExistsError:
-                    continue
-                os.replace(self.path, final)
-                return final
-        raise RunsError(f"{self.runs_dir}: could not find a free name for {self.base_name}")
+            # The name is reserved by mkdir; the rename then replaces our own empty folder.
+            final = reserve_folder(self.runs_dir, self.base_name, ending)
+            os.replace(self.path, final)
+            return final
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -132,7 +126,7 @@ class RunFolder:
             "epochs_done": stopped.epochs_done,
             "models": stopped.models,
             "created": self.created.isoformat(),
-            "stopped": datetime.now().astimezone().isoformat(),
+            "stopped": now().isoformat(),
         }
         if stopped.diverged:
             record["diverged"] = stopped.diverged

@@ -247,12 +247,17 @@ class SavedRun:
         return {
             "features": [f"column_{j + 1}" for j in range(n_features)],
             "target": "target",
-            # Pima (recognised by its 500/768 baseline) has its target last; else unknown.
-            "target_index": n_features
-            if self.metrics.get("baseline_accuracy") == 500 / 768
-            else None,
+            "target_index": self._known_target_index(n_features),
             "classes": labels,
         }
+
+    def _known_target_index(self, n_features: int) -> int | None:
+        """A published data set (recognised by the checksum the run recorded) has its target
+        in its last column; for any other file the run did not record where it was."""
+        from densecli.data import KNOWN_DATA
+
+        known = KNOWN_DATA.get(str(self.metrics.get("data_sha256")))
+        return n_features if known is not None and len(known.columns) == n_features + 1 else None
 
     @property
     def features(self) -> list[str]:

@@ -65,7 +65,7 @@ class Task(ABC):
 
     @property
     def history_keys(self) -> tuple[str, ...]:
-        """history.csv's columns per epoch and model, in the engines' order."""
+        """The history's columns per epoch and model, in the engines' order."""
         m = self.history_metric
         return ("loss", m, "eval_loss", f"eval_{m}", "val_loss", f"val_{m}")
 
@@ -158,7 +158,7 @@ class TaskView(ABC):
 
     name: str
     score: Score
-    history_columns: tuple[str, ...]  # history.csv's name of the metric (older names after)
+    history_columns: tuple[str, ...]  # the history's name of the metric (older names after)
     # Scores compare can sort by, each with whether higher is better.
     sort_keys: ClassVar[dict[str, bool]]
     json_keys: tuple[str, ...]  # scores `compare --format json` lists, as recorded
@@ -190,6 +190,15 @@ class TaskView(ABC):
     @abstractmethod
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         """References a sweep's points are ranked among: label and value, from their runs."""
+
+    # The reference model every CV run also scores on its own folds: its name and key.
+    fold_reference_score: ClassVar[tuple[str, str]]
+
+    def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
+        """That reference's name and score in this run (None: it has none, e.g. a split)."""
+        name, key = self.fold_reference_score
+        value = metrics.get(key)
+        return None if value is None else (name, float(value))
 
     @abstractmethod
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:

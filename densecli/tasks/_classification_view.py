@@ -2,8 +2,8 @@
 
 Reads metrics.json only (no data, no TensorFlow). Accuracy ranks runs; every table puts it
 next to the references the run recorded: the majority class of the whole data set, the best
-reported score of a known data set (Pima: 77.7 %), the majority rule on the same rows and the
-logistic regression on the same folds.
+reported score of a published data set (densecli.data knows them by checksum), the majority
+rule on the same rows and the logistic regression on the same folds.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from rich.console import Console
 from rich.table import Table
 
+from densecli.data import KNOWN_DATA
 from densecli.tables import num, pct, points, render_footer, right_aligned_table, titled_table
 from densecli.tasks._base import Score, TaskView
 from densecli.tasks._classification import ACCURACY
@@ -35,6 +36,8 @@ class ClassificationView(TaskView):
         "accuracy", "accuracy_std", "loss", "precision", "recall", "f1", "roc_auc",
         "baseline_accuracy", "reported_best_accuracy",
     )  # fmt: skip
+
+    fold_reference_score = ("logistic regression", "logistic_regression_accuracy")
 
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in (
@@ -76,10 +79,10 @@ class ClassificationView(TaskView):
         note = "baseline: the data's majority class"
         baseline = shared.get("baseline_accuracy")
         if reported is not None and baseline is not None:
-            # The reported best is known only for published data sets: Pima today.
+            # The reported best is known only for published data sets (densecli.data).
             return (
-                f"{note} (Pima {100 * baseline:.1f} %); "
-                f"{100 * reported:.1f} %: best 10-fold accuracy reported for Pima."
+                f"{note} ({100 * baseline:.1f} %); "
+                f"{100 * reported:.1f} %: best 10-fold accuracy reported for this data set."
             )
         return f"{note} of each run's data."
 
@@ -141,6 +144,12 @@ class ClassificationView(TaskView):
             _render_split(console, metrics, run_dir)
 
 
+def _data_name(metrics: dict[str, Any]) -> str:
+    """The published data set a run trained on, by the checksum it recorded."""
+    known = KNOWN_DATA.get(str(metrics.get("data_sha256")))
+    return known.name.capitalize() if known is not None else "this data set"
+
+
 def _points(value: float, reference: float | None) -> str:
     return "" if reference is None else f"{100 * (value - reference):+.1f}"
 
@@ -170,7 +179,10 @@ def _reference_table(metrics: dict[str, Any], local_label: str, local_rate: floa
     table.add_column("this run vs it", justify="right")
     references = [
         ("majority class, whole data set (baseline)", metrics["baseline_accuracy"]),
-        ("best reported 10-fold accuracy (Pima)", metrics["reported_best_accuracy"]),
+        (
+            f"best reported 10-fold accuracy ({_data_name(metrics)})",
+            metrics["reported_best_accuracy"],
+        ),
         (local_label, local_rate),
         (
             "logistic regression, standardized, same folds",

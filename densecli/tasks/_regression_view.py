@@ -35,6 +35,8 @@ class RegressionView(TaskView):
     json_keys = ("rmse", "rmse_std", "mae", "r2", "mape", "loss", "ridge_rmse", "mean_rule_rmse")
     prediction_plot = True
 
+    fold_reference_score = ("ridge regression", "ridge_rmse")
+
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in ("rmse", "rmse_std", "mae"):
             if metrics.get(key) is None and key != "rmse":

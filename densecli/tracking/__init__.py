@@ -1,7 +1,7 @@
 """MLflow tracking of finished run folders (an optional extra: `densecli[mlflow]`).
 
 Each run folder becomes one MLflow run in experiment `densecli/<spec name>`: the resolved
-spec as params, metrics.json's numbers as metrics, history.csv as metrics per epoch, the
+spec as params, metrics.json's numbers as metrics, the history as metrics per epoch, the
 folder itself as artifacts. A sweep folder becomes a parent run with its points nested.
 
 The CLI needs three calls: `settings_for` (its options), `check_reachable` (before any
@@ -11,10 +11,12 @@ training) and `log_after` (once the run folder is written). `densecli mlflow` is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from densecli.tracking._settings import (
     URI_ENV,
+    MlflowOptions,
     MlflowSettings,
     TrackingError,
     check_reachable,
@@ -26,6 +28,7 @@ from densecli.tracking._settings import (
 
 __all__ = [
     "URI_ENV",
+    "MlflowOptions",
     "MlflowSettings",
     "TrackingError",
     "check_reachable",
@@ -34,6 +37,7 @@ __all__ = [
     "log_runs",
     "resolve_uri",
     "settings_for",
+    "track",
 ]
 
 
@@ -68,6 +72,14 @@ def log_after(path: Path, settings: MlflowSettings) -> str | None:
     for problem in report.problems:
         warn(f"not logged to MLflow: {problem}")
     return report.summary()
+
+
+def track(folder: Path, settings: MlflowSettings | None, notice: Callable[[str], None]) -> None:
+    """Log a finished run (or search) folder when asked to, and say so; it is written."""
+    if settings is not None:
+        said = log_after(folder, settings)
+        if said:
+            notice(said)
 
 
 def log_runs(path: Path, uri: str | None) -> str:

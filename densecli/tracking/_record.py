@@ -1,6 +1,6 @@
 """What one finished run folder, or one sweep folder, becomes in MLflow: read from disk only.
 
-Everything comes from the files a run keeps (config.yaml, metrics.json, history.csv,
+Everything comes from the files a run keeps (config.yaml, metrics.json, the history,
 env.json), so a run made long before MLflow was installed logs exactly like a new one.
 No MLflow and no TensorFlow here.
 """
@@ -121,7 +121,7 @@ def fold_steps(metrics: dict[str, Any]) -> list[Step]:
 
 
 def history_steps(path: Path) -> list[Step]:
-    """history.csv as metrics with step = epoch: the mean over models under `history/`, and
+    """The history as metrics with step = epoch: the mean over models under `history/`, and
     with several models each one under its job name (`fold-01/loss`)."""
     if not path.is_file():
         return []

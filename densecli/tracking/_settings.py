@@ -36,6 +36,20 @@ class MlflowSettings:
     optional: bool = False  # a tracking problem warns instead of failing the command
 
 
+@dataclass(frozen=True)
+class MlflowOptions:
+    """The command line's --mlflow, --mlflow-uri URI and --mlflow-optional, as given (the
+    store's default lives in the runs folder, known only when the command runs)."""
+
+    enabled: bool = False
+    uri: str | None = None
+    optional: bool = False
+
+    def reachable(self, runs_dir: Path) -> MlflowSettings:
+        """The settings for this runs folder, MLflow checked before any training."""
+        return check_reachable(settings_for(self.enabled, self.uri, self.optional, runs_dir))
+
+
 def default_uri(runs_dir: Path) -> str:
     """`sqlite:///<runs-dir>/mlflow.db`, absolute so the run's working folder does not matter."""
     return f"sqlite:///{(runs_dir.resolve() / DB_NAME).as_posix()}"

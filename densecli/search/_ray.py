@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from densecli.errors import ConfigError, DensecliError
-from densecli.sweep._local import OnResult, OnStart
-from densecli.sweep._worker import GroupTask, failed_group, run_group_packed, unpack_runs
+from densecli.search._local import OnResult, OnStart
+from densecli.search._worker import GroupTask, failed_group, run_group_packed, unpack_runs
 
 
 @contextlib.contextmanager

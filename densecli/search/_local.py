@@ -38,15 +38,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from densecli.errors import ConfigError
+from densecli.experiment import check_with_keras
+from densecli.search._worker import GroupTask, PointResult, failed_group, train_group
 from densecli.signals import STOP_SIGNALS, Interrupted, redeliver_swallowed
-from densecli.sweep._definition import Point
-from densecli.sweep._groups import check_with_keras
-from densecli.sweep._worker import GroupTask, PointResult, failed_group, train_group
+from densecli.spec import Spec
 
 STOP_GRACE_SECONDS = 5.0  # for workers to save what an interruption left, before SIGKILL
 REAP_SECONDS = 2.0  # after SIGKILL: the kernel ends a process at once; this only bounds it
 POLL_SECONDS = 0.25  # how often the sweep looks at a signal it noted
-WORKER_CODE = "from densecli.sweep._local import worker_main; worker_main()"
+WORKER_CODE = "from densecli.search._local import worker_main; worker_main()"
 
 OnResult = Callable[[list[PointResult]], None]
 OnStart = Callable[[GroupTask], None]
@@ -58,10 +58,10 @@ class WorkerDied(Exception):
 
 @dataclass(frozen=True)
 class KerasCheck:
-    """Let Keras resolve the points' names and parameters (`check_with_keras`) in a worker,
+    """Let Keras resolve the networks' names and parameters (`check_with_keras`) in a worker,
     whose TensorFlow is imported anyway; the reply is the list of problems (none: all good)."""
 
-    points: list[Point]
+    networks: list[tuple[str, Spec]]  # (how errors name it, its spec)
     n_features: int
     step_macs: int  # the largest group's, for the worker's threads (see prefer_threads_for)
 
@@ -126,16 +126,16 @@ class Pool:
         self.fill()
         yield from (w for w in self.workers if w.task is None)
 
-    def check(self, points: list[Point], n_features: int, step_macs: int) -> None:
+    def check(self, networks: list[tuple[str, Spec]], n_features: int, step_macs: int) -> None:
         """`check_with_keras` in the first worker (here, if it ended before replying)."""
         self.fill()
         worker = self.workers[0]
         try:
-            worker.connection.send(KerasCheck(points, n_features, step_macs))
+            worker.connection.send(KerasCheck(networks, n_features, step_macs))
             problems: list[str] = worker.connection.recv()
         except (EOFError, OSError):  # it died: the next round starts another
             self.remove(worker)
-            check_with_keras(points, n_features)
+            check_with_keras(networks, n_features, step_macs)
             return
         if problems:
             raise ConfigError(*problems)
@@ -306,11 +306,8 @@ def _serve(connection: Connection) -> None:
 
 
 def _problems(check: KerasCheck) -> list[str]:
-    from densecli.backend import prefer_threads_for
-
-    prefer_threads_for(check.step_macs)  # before Keras builds the first model
-    try:
-        check_with_keras(check.points, check.n_features)
+    try:  # the threads are chosen first, before Keras builds the first model
+        check_with_keras(check.networks, check.n_features, check.step_macs)
     except ConfigError as err:
         return list(err.problems)
     return []

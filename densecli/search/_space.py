@@ -1,4 +1,4 @@
-"""A tune's search space: a sweep-shaped file read as Optuna distributions.
+"""A tune's search space: the search file read as Optuna distributions.
 
     base: pima.yaml
     set: {train.epochs: 300}
@@ -21,44 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
-
-from densecli.errors import ConfigError
-from densecli.spec import apply_overrides, load_yaml, read_yaml
-from densecli.sweep._definition import (
+from densecli.search._file import (
+    Definition,
+    Grid,
     Point,
     Range,
-    SweepFile,
-    _assign,
-    _check_base,
-    _describe_errors,
-    _validated_points,
-    definition_record,
-    is_sweep_file,
-    with_grid_options,
+    Reading,
+    checked_points,
+    definition_from_record,
+    read_definition,
+    validated_points,
 )
 
 SCALARS = (str, int, float, bool, type(None))
 
 
-class SearchFile(SweepFile):
-    """A sweep file whose ranges need no `random:` (the sampler draws them)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_random(cls, data: Any) -> Any:
-        # SweepFile's own check refuses a range without random; a tune file gives one.
-        if isinstance(data, dict) and "random" not in data:
-            return {**data, "random": {"samples": 1}}
-        return data
-
-
 @dataclass(frozen=True)
-class Space:
-    name: str
-    source: str
-    base: dict[str, Any]  # the base spec's data with `set` and --set applied
-    grid: dict[str, list[Any] | Range]
+class Space(Reading):
+    corners: list[Point]  # every list value and both ends of every range, validated
 
     def categorical_labels(self, key: str) -> bool:
         values = self.grid[key]
@@ -98,12 +78,9 @@ class Space:
     def point(self, number: int, params: dict[str, Any]) -> Point:
         """Trial `number`'s spec, named `<name>-t0007`."""
         values = self.values(params)
-        point = _validated_points(self.base, [values], self.source)[0]
+        point = validated_points(self.spec, [values])[0]
         spec = point.spec.model_copy(update={"name": trial_name(self.name, number)})
         return Point(number, values, spec)
-
-    def definition(self) -> dict[str, Any]:
-        return definition_record(self.name, self.source, self.base, self.grid)
 
 
 def trial_name(name: str, number: int) -> str:
@@ -114,56 +91,25 @@ def load_space(
     path: Path, overrides: Sequence[str] = (), grid_options: Sequence[str] = ()
 ) -> Space:
     """The search space of a tune file (or a spec with --grid), validated to its corners."""
-    raw = read_yaml(path)
-    if is_sweep_file(raw):
-        if isinstance(raw, dict) and "random" in raw:
-            raise ConfigError(
-                f"{path}: random: densecli tune draws its points with --sampler; remove random: "
-                "(it is for densecli sweep)"
-            )
-        try:
-            search = SearchFile.model_validate(raw)
-        except ValidationError as err:
-            raise ConfigError(*_describe_errors(str(path), err)) from None
-        base_raw = read_yaml((path.parent / search.base).resolve())
-        shared, grid, name = search.set, dict(search.grid), search.name
-    else:
-        base_raw, shared, grid, name = raw, {}, {}, None
-    grid = with_grid_options(path, base_raw, grid, grid_options, "search; give a tune file")
-    base = copy.deepcopy(base_raw)
-    for key, value in shared.items():
-        _assign(base, key, value, "set")
-    base = apply_overrides(base, overrides)
-    return make_space(name, str(path), base, grid)
+    return make_space(read_definition(path, overrides, grid_options, "tune"))
 
 
-def make_space(
-    name: str | None, source: str, base: dict[str, Any], grid: dict[str, list[Any] | Range]
-) -> Space:
-    _check_base(base, grid, source)
-    corners = corner_points(base, grid, source)
-    base_name = str(base.get("name") or corners[0].spec.name.rsplit("-p", 1)[0])
-    return Space(name or base_name, source, base, grid)
+def space_from_record(record: dict[str, Any]) -> Space:
+    """The same space again, from the definition recorded in its folder (for --resume)."""
+    return make_space(definition_from_record(record))
 
 
-def space_from_record(definition: dict[str, Any]) -> Space:
-    grid = {
-        k: Range.model_validate(v) if isinstance(v, dict) and "low" in v else v
-        for k, v in definition["grid"].items()
-    }
-    return make_space(
-        definition["name"], definition["source"], load_yaml(definition["base_yaml"]), grid
-    )
+def make_space(definition: Definition) -> Space:
+    corners = checked_points(definition, _corners(definition.grid))
+    return Space(definition.named(corners[0]), definition, corners)
 
 
-def corner_points(
-    base: dict[str, Any], grid: dict[str, list[Any] | Range], source: str
-) -> list[Point]:
+def _corners(grid: Grid) -> list[dict[str, Any]]:
     """Every list value and both ends of every range, the other keys at their first value
-    (or low end): each must make a valid spec. All problems are reported together."""
+    (or low end): each must make a valid spec."""
     first = {k: v[0] if isinstance(v, list) else v.low for k, v in grid.items()}
     combinations = [first]
     for key, values in grid.items():
         ends = values[1:] if isinstance(values, list) else [values.high]
         combinations += [{**first, key: value} for value in ends]
-    return _validated_points(base, combinations, source)
+    return combinations

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from densecli.sweep._definition import Sweep
-from densecli.sweep._worker import GroupTask, PointResult
+from densecli.search._grid import Sweep
+from densecli.search._worker import GroupTask, PointResult
 from densecli.tasks import Score
 
 

@@ -3,7 +3,7 @@
 Optuna's pruners compare a trial only with COMPLETE trials, and a tune tells nothing until
 its batch ends; so a worker can decide on an in-memory mirror of the study made from the
 snapshot of finished trials taken when the batch started. Its decisions are the driver's
-own (checked in /work/notes/issue13-optuna.md), so workers need no storage (Ray nodes
+own (checked when issue 13 was built), so workers need no storage (Ray nodes
 included) and the order in which groups finish changes nothing.
 
 What a trial reports: at fixed checkpoint epochs (the same for every trial, since the
@@ -15,12 +15,12 @@ Wilcoxon pruner each job's value is its own step (`checkpoint index × jobs + jo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-PrunerKind = Literal["none", "median", "wilcoxon"]
-PRUNERS: tuple[PrunerKind, ...] = ("none", "median", "wilcoxon")
+from densecli.search._choices import PrunerKind
+
 EVAL_LOSS, VAL_LOSS = 2, 4  # columns of the compiled engine's chunk logs
 
 

@@ -10,9 +10,9 @@ from typing import Literal
 
 from densecli.errors import RunPruned
 from densecli.experiment import Outcome, Output, Plan, prepare, run_cv_together, step_macs
+from densecli.search._pruning import PruningPlan, make_judges
 from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec
-from densecli.sweep._pruning import PruningPlan, make_judges
 from densecli.tasks import Score
 
 Status = Literal["done", "failed", "pruned"]

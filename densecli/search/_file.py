@@ -1,4 +1,4 @@
-"""A sweep's definition: a base spec, the values to vary by dotted key, grid or random.
+"""The search file, read once: a base spec, shared overrides, the values to vary by dotted key.
 
     base: pima.yaml                 # the spec every point starts from (relative to this file)
     set:                            # optional: overrides of the base shared by every point
@@ -6,35 +6,36 @@
     grid:                           # the keys to vary and their values
       model.layers.0.units: [8, 12, 16]
       train.optimizer.learning_rate: {low: 0.0001, high: 0.01, log: true}
-    random: {samples: 20, seed: 0}  # optional: draw points instead of taking every combination
+    random: {samples: 20, seed: 0}  # sweep only: draw points instead of every combination
 
-Without `random`, the points are every combination of the listed values, in file order (the
-last key varies fastest). With it, each point draws each key independently: a list uniformly,
-a range `{low, high}` uniformly or, with `log: true`, log-uniformly; integer bounds draw
-integers. A range needs `random`, since a grid cannot enumerate it.
-
-Every point is the base with `set`, then the command line's `--set`, then its own values
-applied, and is validated as a whole spec before anything trains. No TensorFlow here.
+A spec file with `--grid KEY=V1,V2` options is a search too. A grid of every combination, a
+seeded random draw (`_grid`) and an Optuna space (`_space`) are three readings of the same
+`Definition`. Every point is the base with `set`, then the command line's `--set`, then its
+own values applied, and is validated as a whole spec before anything trains. No TensorFlow.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from densecli.errors import ConfigError
 from densecli.spec import Spec, apply_overrides, assign_value, load_yaml, read_yaml, validate_spec
 
-MAX_POINTS = 10_000  # --max-points' default: more is a typo far more often than a plan
+SearchKind = Literal["sweep", "tune"]  # a sweep draws its own points; a tune's sampler does
 
 
 class _Strict(BaseModel):
@@ -64,19 +65,23 @@ class RandomSearch(_Strict):
     seed: int = Field(0, ge=0)
 
 
-class SweepFile(_Strict):
+Grid = dict[str, list[Any] | Range]
+
+
+class SearchFile(_Strict):
     base: str = Field(description="The spec file every point starts from.")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
     set: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any] | Range] = Field(min_length=1)
+    grid: Grid = Field(min_length=1)
     random: RandomSearch | None = None
 
     @model_validator(mode="after")
-    def _values(self) -> SweepFile:
+    def _values(self, info: ValidationInfo) -> SearchFile:
+        sampled = bool(info.context and info.context.get("sampled"))  # a tune's sampler
         for key, values in self.grid.items():
             if isinstance(values, list) and not values:
                 raise ValueError(f"grid.{key}: give at least one value")
-            if isinstance(values, Range) and self.random is None:
+            if isinstance(values, Range) and self.random is None and not sampled:
                 raise ValueError(
                     f"grid.{key}: a range needs random sampling; add random: {{samples: N}} "
                     "or list the values"
@@ -86,9 +91,9 @@ class SweepFile(_Strict):
 
 @dataclass(frozen=True)
 class Point:
-    """One point of the sweep: its values of the varied keys and the spec they make."""
+    """One point of a search: its values of the varied keys and the spec they make."""
 
-    number: int  # 1-based, in generation order
+    number: int  # 1-based, in generation order (a tune's trial number)
     values: dict[str, Any]
     spec: Spec
 
@@ -101,32 +106,63 @@ class Point:
 
 
 @dataclass(frozen=True)
-class Sweep:
-    name: str
-    source: str  # the sweep file, or the spec file when the grid came from --grid
+class Definition:
+    """A search as its file (or a spec with --grid) defines it, before any point is made."""
+
+    name: str | None  # the file's name:, else the base spec's (see `named`)
+    source: str  # the search file, or the spec file when the grid came from --grid
     base: dict[str, Any]  # the base spec's YAML data with every shared override applied
-    grid: dict[str, list[Any] | Range]
-    random: RandomSearch | None
-    points: list[Point]
+    grid: Grid
+    random: RandomSearch | None = None
+
+    def named(self, first: Point) -> str:
+        """The search's name: the file's, else the base spec's (its first point's, unnamed)."""
+        return self.name or str(self.base.get("name") or first.spec.name.rsplit("-p", 1)[0])
+
+    def record(self, name: str) -> dict[str, Any]:
+        """Name, source, base spec and grid as plain data (sweep.json, tune.json)."""
+        return {
+            "name": name,
+            "source": self.source,
+            "base": self.base,
+            # The same, exactly: JSON would turn class_weight's integer labels into strings.
+            "base_yaml": yaml.safe_dump(self.base, sort_keys=False),
+            "grid": {
+                k: v.model_dump() if isinstance(v, Range) else v for k, v in self.grid.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A strategy's reading of a definition (a sweep's points, a tune's space), named."""
+
+    name: str
+    spec: Definition
 
     def definition(self) -> dict[str, Any]:
-        """What makes the sweep's points, as plain data (recorded in the sweep folder)."""
-        random = None if self.random is None else self.random.model_dump()
-        return {**definition_record(self.name, self.source, self.base, self.grid), "random": random}
+        """What makes the search's points, as plain data (recorded in its folder)."""
+        return self.spec.record(self.name)
+
+    @property
+    def grid(self) -> Grid:
+        return self.spec.grid
 
 
-def definition_record(
-    name: str, source: str, base: dict[str, Any], grid: dict[str, list[Any] | Range]
-) -> dict[str, Any]:
-    """A search's name, source, base spec and grid as plain data (sweep.json, tune.json)."""
-    return {
-        "name": name,
-        "source": source,
-        "base": base,
-        # The same, exactly: JSON would turn class_weight's integer labels into strings.
-        "base_yaml": yaml.safe_dump(base, sort_keys=False),
-        "grid": {k: v.model_dump() if isinstance(v, Range) else v for k, v in grid.items()},
+def definition_from_record(record: dict[str, Any]) -> Definition:
+    """The definition a search folder recorded (for --resume)."""
+    grid: Grid = {
+        k: Range.model_validate(v) if isinstance(v, dict) and "low" in v else v
+        for k, v in record["grid"].items()
     }
+    random = record.get("random")
+    return Definition(
+        record["name"],
+        record["source"],
+        load_yaml(record["base_yaml"]),
+        grid,
+        None if random is None else RandomSearch.model_validate(random),
+    )
 
 
 def format_value(value: Any) -> str:
@@ -200,92 +236,44 @@ def _grid_value_problem(problem: Any) -> str | None:
     return str(problem["msg"]).removeprefix("Value error, ")
 
 
-def is_sweep_file(raw: Any) -> bool:
+def is_search_file(raw: Any) -> bool:
     return isinstance(raw, dict) and ("base" in raw or "grid" in raw) and "model" not in raw
 
 
-def load_sweep(
-    path: Path,
-    overrides: Sequence[str] = (),
-    grid_options: Sequence[str] = (),
-    max_points: int = MAX_POINTS,
-) -> Sweep:
-    """A sweep from a sweep file, or from a spec file and `--grid` options; every point
-    validated (all problems of all points reported together, nothing trained)."""
+_NOTHING_TO = {"sweep": "vary; give a sweep file", "tune": "search; give a tune file"}
+
+
+def read_definition(
+    path: Path, overrides: Sequence[str], grid_options: Sequence[str], kind: SearchKind
+) -> Definition:
+    """A search from a search file, or from a spec file and `--grid` options; the base and
+    shared overrides applied, nothing validated yet but the file itself."""
     raw = read_yaml(path)
-    if is_sweep_file(raw):
+    if is_search_file(raw):
+        if kind == "tune" and isinstance(raw, dict) and "random" in raw:
+            raise ConfigError(
+                f"{path}: random: densecli tune draws its points with --sampler; remove random: "
+                "(it is for densecli sweep)"
+            )
         try:
-            sweep_file = SweepFile.model_validate(raw)
+            search = SearchFile.model_validate(raw, context={"sampled": kind == "tune"})
         except ValidationError as err:
             raise ConfigError(*_describe_errors(str(path), err)) from None
-        base_path = (path.parent / sweep_file.base).resolve()
-        base_raw = read_yaml(base_path)
-        shared = sweep_file.set
-        grid, random, name = dict(sweep_file.grid), sweep_file.random, sweep_file.name
+        base_raw = read_yaml((path.parent / search.base).resolve())
+        shared, grid, random, name = search.set, dict(search.grid), search.random, search.name
     else:
         base_raw, shared, grid, random, name = raw, {}, {}, None, None
-    grid = with_grid_options(path, base_raw, grid, grid_options, "vary; give a sweep file")
-    base = _shared_base(base_raw, shared, overrides)
-    return make_sweep(name, str(path), base, grid, random, max_points)
-
-
-def with_grid_options(
-    path: Path,
-    base_raw: Any,
-    grid: dict[str, list[Any] | Range],
-    grid_options: Sequence[str],
-    what: str,
-) -> dict[str, list[Any] | Range]:
-    """The file's grid with `--grid KEY=V1,V2` options added; refuses a base that is not a
-    mapping and a search with nothing to vary (`what`: "vary; give a sweep file")."""
     if not isinstance(base_raw, dict):
         raise ConfigError(f"{path}: the base spec must be a mapping of keys")
     for option in grid_options:
         key, values = parse_grid_option(option)
         grid[key] = values
     if not grid:
-        raise ConfigError(f"{path}: nothing to {what} with grid:, or --grid KEY=V1,V2")
-    return grid
-
-
-def make_sweep(
-    name: str | None,
-    source: str,
-    base: dict[str, Any],
-    grid: dict[str, list[Any] | Range],
-    random: RandomSearch | None,
-    max_points: int = MAX_POINTS,
-) -> Sweep:
-    _check_base(base, grid, source)
-    _check_count(grid, random, source, max_points)
-    points = _validated_points(base, _combinations(grid, random), source)
-    base_name = str(base.get("name") or points[0].spec.name.rsplit("-p", 1)[0])
-    return Sweep(name or base_name, source, base, grid, random, points)
-
-
-def sweep_from_record(definition: dict[str, Any]) -> Sweep:
-    """The same sweep again, from the definition recorded in its folder (for --resume)."""
-    grid = {
-        k: Range.model_validate(v) if isinstance(v, dict) and "low" in v else v
-        for k, v in definition["grid"].items()
-    }
-    random = definition.get("random")
-    return make_sweep(
-        definition["name"],
-        definition["source"],
-        load_yaml(definition["base_yaml"]),
-        grid,
-        None if random is None else RandomSearch.model_validate(random),
-    )
-
-
-def _shared_base(
-    raw: dict[str, Any], shared: dict[str, Any], overrides: Sequence[str]
-) -> dict[str, Any]:
-    base = copy.deepcopy(raw)
+        raise ConfigError(f"{path}: nothing to {_NOTHING_TO[kind]} with grid:, or --grid KEY=V1,V2")
+    base = copy.deepcopy(base_raw)
     for key, value in shared.items():
         _assign(base, key, value, "set")
-    return apply_overrides(base, overrides)
+    return Definition(name, str(path), apply_overrides(base, overrides), grid, random)
 
 
 def _assign(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
@@ -295,80 +283,40 @@ def _assign(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
         raise ConfigError(*(p.replace("--set ", f"{where}: ", 1) for p in err.problems)) from None
 
 
-def count_points(grid: dict[str, list[Any] | Range], random: RandomSearch | None) -> int:
-    """How many points the grid makes, without making them."""
-    if random is not None:
-        return random.samples
-    return math.prod(len(values) for values in grid.values() if isinstance(values, list))
-
-
-def _check_count(
-    grid: dict[str, list[Any] | Range], random: RandomSearch | None, source: str, limit: int
-) -> None:
-    count = count_points(grid, random)
-    if count <= limit:
-        return
-    sizes = " × ".join(str(len(v)) for v in grid.values() if isinstance(v, list))
-    raise ConfigError(
-        f"{source}: the grid makes {count:,} points ({sizes} values), more than --max-points "
-        f"{limit:,}; vary fewer keys or values, sample some with random: {{samples: N}}, "
-        "or raise --max-points"
-    )
-
-
-def _combinations(
-    grid: dict[str, list[Any] | Range], random: RandomSearch | None
-) -> list[dict[str, Any]]:
-    keys = list(grid)
-    if random is None:
-        lists = [grid[k] for k in keys]  # ranges were refused without random
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*lists)]
-    rng = np.random.default_rng(random.seed)
-    return [{k: _draw(rng, grid[k]) for k in keys} for _ in range(random.samples)]
-
-
-def _draw(rng: np.random.Generator, values: list[Any] | Range) -> Any:
-    if isinstance(values, list):
-        return values[int(rng.integers(len(values)))]
-    low, high = float(values.low), float(values.high)
-    if values.log:
-        drawn = math.exp(rng.uniform(math.log(low), math.log(high)))
-    else:
-        drawn = float(rng.uniform(low, high))
-    if values.integer:
-        return int(np.clip(round(drawn), low, high))
-    return float(f"{drawn:.6g}")  # readable in tables and file names; far finer than any effect
-
-
-def _check_base(base: dict[str, Any], grid: dict[str, Any], source: str) -> None:
+def check_base(definition: Definition) -> None:
     """A problem of the base itself, in a key no point changes, is reported once, not per point."""
     try:
-        validate_spec(base, source=source)
+        validate_spec(definition.base, source=definition.source)
     except ConfigError as err:
-        own = [p for p in err.problems if not p.startswith(tuple(grid))]
+        own = [p for p in err.problems if not p.startswith(tuple(definition.grid))]
         if own:
             raise ConfigError(
                 *(f"base spec: {p}" for p in own), "nothing was trained; fix the base spec or --set"
             ) from None
 
 
-def _validated_points(
-    base: dict[str, Any], combinations: list[dict[str, Any]], source: str
-) -> list[Point]:
+def checked_points(definition: Definition, combinations: list[dict[str, Any]]) -> list[Point]:
+    """A new search's points: the base checked once, then every point validated."""
+    check_base(definition)
+    return validated_points(definition, combinations)
+
+
+def validated_points(definition: Definition, combinations: list[dict[str, Any]]) -> list[Point]:
+    """A point per combination of values, each a whole valid spec named `<base>-p003`; the
+    problems of every point reported together."""
     points: list[Point] = []
     problems: list[str] = []
     for number, values in enumerate(combinations, start=1):
         shown = ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
         label = f"point p{number:03d} ({shown})"
-        raw = copy.deepcopy(base)
+        raw = copy.deepcopy(definition.base)
         try:
             for key, value in values.items():
                 _assign(raw, key, copy.deepcopy(value), "grid")  # later keys may edit it
-            spec = validate_spec(raw, source=source)
+            spec = validate_spec(raw, source=definition.source)
         except ConfigError as err:
             problems.extend(f"{label}: {problem}" for problem in err.problems)
             continue
-        # Each point's runs carry its number: `<base name>-p003`.
         named = spec.model_copy(update={"name": f"{spec.name[:72]}-p{number:03d}"})
         points.append(Point(number, values, named))
     if problems:

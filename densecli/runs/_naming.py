@@ -1,0 +1,38 @@
+"""How every folder densecli makes is named: `<time>-<name>-<kind>`, then `-2`, `-3`, … when
+another process took the name in the same second. Run, sweep and tune folders alike.
+
+The name is reserved with an atomic `mkdir`, so two writers never share a folder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from densecli.errors import RunsError
+
+STAMP_FORMAT = "%Y%m%d-%H%M%S"  # the time at the head of every folder name
+MAX_ATTEMPTS = 1000
+
+
+def now() -> datetime:
+    """This moment in the local time zone, as folders and records state it."""
+    return datetime.now().astimezone()
+
+
+def folder_stem(created: datetime, name: str, kind: str) -> str:
+    """`20250101-120000-pima-tutorial-cv`: when, what and which kind of folder."""
+    return f"{created:{STAMP_FORMAT}}-{name}-{kind}"
+
+
+def reserve_folder(parent: Path, stem: str, ending: str = "") -> Path:
+    """`parent/<stem><ending>`, or `<stem>-2<ending>`, `<stem>-3<ending>`, …: the first name
+    no other folder has, made here (an OSError other than a taken name is the caller's)."""
+    for attempt in range(1, MAX_ATTEMPTS):
+        path = parent / f"{stem}{'' if attempt == 1 else f'-{attempt}'}{ending}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RunsError(f"{parent}: could not find a free name for {stem}")

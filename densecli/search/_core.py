@@ -1,0 +1,197 @@
+"""The search core, in the spirit of scikit-learn's `BaseSearchCV`: one driver for every
+search, and a `Strategy` that only says which points to train and when to stop.
+
+`run_search` finds the search a request names (a file, or a folder to resume), validates
+the strategy's points against the data, makes the folder, and hands the strategy a `Search`:
+its `check` is the same pre-run check `train` and `cv` make, its `train` bundles points into
+groups and sends them to the runner (warm local workers, or Ray). A stop at any moment writes
+the strategy's results and names the resume command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from densecli.errors import DensecliError
+from densecli.experiment import (
+    Candidate,
+    Experiment,
+    KerasCheck,
+    Plan,
+    check_before_training,
+    prepare,
+)
+from densecli.search._file import Definition, Point, Reading, SearchKind
+from densecli.search._folder import SearchFolder, data_record, locate
+from densecli.search._groups import group_points
+from densecli.search._local import OnResult, OnStart, Pool, local_workers_unless, run_local
+from densecli.search._pruning import PruningPlan
+from densecli.search._ray import cluster_for, run_ray
+from densecli.search._request import SearchRequest
+from densecli.search._worker import GroupTask
+from densecli.signals import Interrupted, signals_as_interrupts, signals_deferred
+
+R = TypeVar("R", bound=Reading)
+
+
+class Strategy(ABC, Generic[R]):
+    """How one kind of search proposes its points; the core does the rest."""
+
+    kind: SearchKind
+
+    @abstractmethod
+    def read(self, definition: Definition) -> R:
+        """The strategy's reading of the search file: its points, or its space."""
+
+    @abstractmethod
+    def to_validate(self, reading: R) -> list[Point]:
+        """The points whose specs are checked against the data before anything trains."""
+
+    @abstractmethod
+    def record(self, reading: R) -> dict[str, Any]:
+        """The strategy's own part of a new folder's record."""
+
+    @abstractmethod
+    def run(self, search: Search[R]) -> None:
+        """Propose points and have `search` train them, until the strategy is done."""
+
+    @abstractmethod
+    def write_results(self, search: Search[R]) -> None:
+        """results.csv and results.md as the folder is now (after a stop, too)."""
+
+
+@dataclass(frozen=True)
+class Search(Generic[R]):
+    """A validated search in its folder: what a strategy's `run` works with."""
+
+    request: SearchRequest
+    reading: R
+    folder: SearchFolder
+    new: bool  # the folder was made by this command (removed again if the checks refuse)
+    plan: Plan
+    experiments: dict[int, Experiment]  # the validated points', by number
+    runner: Any  # the local Pool, or the Ray module
+    stack: contextlib.ExitStack[Any]  # ends the workers or the Ray session
+    notice: Callable[[str], None]
+
+    @contextlib.contextmanager
+    def refusing(self) -> Iterator[None]:
+        """A check that refuses leaves no folder this command made behind."""
+        try:
+            yield
+        except DensecliError:
+            if self.new:  # nothing was trained
+                shutil.rmtree(self.folder.path, ignore_errors=True)
+            raise
+
+    def check(
+        self, points: Sequence[Point], in_worker: bool = True, threads_models: int | None = None
+    ) -> None:
+        """The checks `train` and `cv` make, for these points; Keras' in a warm worker when
+        `in_worker` (the search's own process then never imports TensorFlow)."""
+        candidates = [Candidate(self.experiments[p.number], p.label, p.describe()) for p in points]
+        index = {p.number: i for i, p in enumerate(points)}
+        bundles = [[index[p.number] for p in g] for g in group_points(list(points), self.workers)]
+        pool = self.runner if in_worker and isinstance(self.runner, Pool) else None
+        keras: KerasCheck | None = None if pool is None else pool.check
+        with self.refusing():
+            check_before_training(
+                candidates, self.plan, self.folder.path, bundles=bundles, at_once=self.workers,
+                scope=self.folder.kind, threads_models=threads_models, keras=keras,
+            )  # fmt: skip
+
+    @property
+    def workers(self) -> int:
+        return self.request.workers
+
+    def tasks(
+        self,
+        points: Sequence[Point],
+        data_paths: dict[int, Path],
+        pruning: PruningPlan | None = None,
+    ) -> list[GroupTask]:
+        """Equal networks as one bundle each; what a worker or a Ray task needs to train it."""
+        request = self.request
+        return [
+            GroupTask(
+                str(self.folder.path),
+                [(p.number, p.spec) for p in group],
+                str(data_paths[group[0].number]),  # equal within a group: data is in the key
+                self.plan,
+                command=request.command,
+                pruning=pruning,
+                plots=request.plots,
+            )
+            for group in group_points(list(points), self.workers)
+        ]
+
+    def keep_workers(self, count: int) -> None:
+        """No more local workers than `count` groups: the idle others end now."""
+        if isinstance(self.runner, Pool):
+            self.runner.trim(count)
+
+    def train(self, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
+        """Every group on the runner; `on_done` hears each group's results."""
+        if isinstance(self.runner, Pool):
+            run_local(self.runner, tasks, on_start, on_done)
+        else:
+            run_ray(self.runner, tasks, on_start, on_done)
+
+    def end_workers(self) -> None:
+        """Here, not later: a stop while the workers or Ray end still names the folder."""
+        self.stack.close()
+
+
+def run_search(
+    request: SearchRequest, strategy: Strategy[R], notice: Callable[[str], None]
+) -> Search[R]:
+    """Find or make the search's folder, validate its points, let the strategy run.
+
+    SIGINT / SIGTERM stop it at any moment as `Interrupted`; once the folder exists, the
+    results are written and the resume command named first.
+    """
+    with signals_as_interrupts(), contextlib.ExitStack() as stack:
+        # Warm workers import TensorFlow while the points are validated.
+        pool = stack.enter_context(local_workers_unless(request.ray, request.workers))
+        located = locate(request, strategy.kind, strategy.read)
+        reading, data = located.reading, located.data
+        experiments = {p.number: prepare(p.spec, data) for p in strategy.to_validate(reading)}
+        sha256s = {e.data.sha256 for e in experiments.values()}
+        if located.folder is not None:
+            located.folder.check_same_data(sha256s)
+        runner = pool or cluster_for(request.ray, request.workers, stack)  # before any folder
+        folder = located.folder
+        if folder is None:
+            record = {
+                "definition": reading.definition(),
+                "protocol": asdict(located.plan),
+                **data_record(data, min(sha256s)),
+                **strategy.record(reading),
+            }
+            folder = SearchFolder.create(request.runs_dir, strategy.kind, reading.name, record)
+        search = Search(
+            request, reading, folder, located.folder is None, located.plan, experiments,
+            runner, stack, notice,
+        )  # fmt: skip
+        with saved_on_stop(folder, lambda: strategy.write_results(search)):
+            strategy.run(search)
+    return search
+
+
+@contextlib.contextmanager
+def saved_on_stop(folder: SearchFolder, write: Callable[[], Any]) -> Iterator[None]:
+    """A stop writes the results (what finished) and says how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        with signals_deferred(reraise=False), contextlib.suppress(Exception):
+            write()  # a second Ctrl-C must not cut this short; a failure must not hide the stop
+        if isinstance(stop, Interrupted):
+            stop.saved = folder.resume_line()
+        raise

@@ -1,0 +1,324 @@
+"""`densecli tune`: the Optuna strategy. Points are asked from a study a batch at a time
+(constant-liar TPE keeps a batch diverse), trained by the search core like a sweep's (the
+same groups, workers and checks) with a pruner judging every trial at fixed checkpoint epochs
+inside its bundle (`_pruning`), then told. The study lives in `study.db` in the tune folder
+(or `--storage URL`); every trial is an ordinary CV run folder. After the search the best
+trial is confirmed on CV seeds the search never saw (`_confirm`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from densecli.experiment import Plan
+from densecli.search._choices import (
+    BATCH,
+    DEFAULT_CONFIRM_REPEATS,
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    DEFAULT_TRIALS,
+    PrunerKind,
+    SamplerKind,
+)
+from densecli.search._confirm import confirm_best
+from densecli.search._core import Search, Strategy, run_search
+from densecli.search._file import Definition, Point, SearchKind
+from densecli.search._folder import SearchFolder
+from densecli.search._optuna import (
+    check_sampler,
+    counted,
+    first_batch,
+    import_optuna,
+    open_study,
+    study_name,
+)
+from densecli.search._pruning import PruningPlan, checkpoints_for
+from densecli.search._request import SearchRequest
+from densecli.search._results import Ranked
+from densecli.search._space import Space, make_space
+from densecli.search._tune_results import write_tune_results
+from densecli.search._worker import PointResult
+
+
+@dataclass(frozen=True)
+class TuneRequest(SearchRequest):
+    """What `densecli tune` was asked for: a search's options (`source` a tune file, a spec
+    with grid_options, or a tune folder to resume) and the study's own."""
+
+    trials: int = DEFAULT_TRIALS
+    sampler: SamplerKind = DEFAULT_SAMPLER
+    pruner: PrunerKind = DEFAULT_PRUNER
+    timeout: float | None = None
+    storage: str | None = None
+    confirm_repeats: int = DEFAULT_CONFIRM_REPEATS
+    batch: int | None = None  # after the first batch; None: BATCH, at least 2 per worker
+
+
+@dataclass(frozen=True)
+class TuneSetup:
+    """A validated search, its folder and everything a batch needs."""
+
+    space: Space
+    folder: SearchFolder
+    plan: Plan
+    data_path: Path
+    seed: int
+    maximize: bool
+    epochs: int
+    validation: bool  # early stopping: the pruner reads the validation loss
+    sampler: SamplerKind  # a resumed tune keeps its sampler and pruner
+    pruner: PrunerKind
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    setup: TuneSetup
+    study: Any
+    confirmation: dict[str, Any] | None
+    rows: list[Ranked]
+
+    @property
+    def exit_code(self) -> int:
+        """3 when no trial completed, as a failed run's."""
+        return 0 if any(r.status == "done" for r in self.rows) else 3
+
+
+def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], None]) -> TuneOutcome:
+    """Search until --trials trials count (or --timeout), then confirm the best one (see
+    `run_search`)."""
+    import_optuna()
+    study = OptunaSearch(request)
+    run_search(request, study, notice)
+    assert study.outcome is not None, "a tune that returns has its outcome"
+    return study.outcome
+
+
+class OptunaSearch(Strategy[Space]):
+    """Points asked from an Optuna study a batch at a time, told when their bundle ends."""
+
+    kind: SearchKind = "tune"
+
+    def __init__(self, request: TuneRequest) -> None:
+        self.request = request
+        self.setup: TuneSetup | None = None
+        self.study: Any = None
+        self.outcome: TuneOutcome | None = None
+
+    def read(self, definition: Definition) -> Space:
+        return make_space(definition)
+
+    def to_validate(self, reading: Space) -> list[Point]:
+        return reading.corners  # every value of every list, both ends of every range
+
+    def record(self, reading: Space) -> dict[str, Any]:
+        request, storage = self.request, self.request.storage
+        options = {
+            "trials": request.trials,
+            "sampler": request.sampler,
+            "pruner": request.pruner,
+            "batch": request.batch,
+            "confirm_repeats": request.confirm_repeats,
+        }
+        hidden = None if storage is None else re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", storage)
+        return {"options": options, "storage": hidden}
+
+    def run(self, search: Search[Space]) -> None:
+        request, notice = self.request, search.notice
+        self.setup = setup = _checked(search, request)
+        self.study = study = _opened(setup, request, notice)
+        _search(setup, study, request, search)
+        search.end_workers()  # before the results are written and the best one confirmed
+        self.write_results(search)
+        confirmation = None
+        if request.confirm_repeats > 0:
+            confirmation = confirm_best(
+                study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
+                request.confirm_repeats, notice,
+            )  # fmt: skip
+        rows = write_tune_results(setup.space, setup.folder, study, setup.seed, confirmation)
+        self.outcome = TuneOutcome(setup, study, confirmation, rows)
+
+    def write_results(self, search: Search[Space]) -> None:
+        if self.setup is not None and self.study is not None:
+            setup = self.setup
+            write_tune_results(setup.space, setup.folder, self.study, setup.seed)
+
+
+def _checked(search: Search[Space], request: TuneRequest) -> TuneSetup:
+    """The sampler's packages, then the checks `train` and `cv` make, for every corner.
+
+    Keras checks in this process, not in a worker: its first op fixes this process's
+    threads, which the confirmation's CV uses, so they are chosen for that first."""
+    space, folder, plan = search.reading, search.folder, search.plan
+    sampler, pruner = request.sampler, request.pruner
+    if not search.new:  # a resumed tune keeps its sampler and pruner
+        options = folder.record()["options"]
+        sampler, pruner = options["sampler"], options["pruner"]
+    with search.refusing():
+        check_sampler(sampler)
+    first = search.experiments[space.corners[0].number]
+    spec = first.spec
+    confirming = spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
+    search.check(space.corners, in_worker=False, threads_models=confirming)
+    return TuneSetup(
+        space, folder, plan, first.data.path, spec.seed, first.task.score.higher_is_better,
+        spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner,
+    )  # fmt: skip
+
+
+def _opened(setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None]) -> Any:
+    """The study (the folder's own, or in --storage); a resumed one's stale trials recovered."""
+    name = study_name(setup.folder, setup.space, setup.plan, request.storage)
+    study = open_study(
+        name, setup.folder, request.storage, setup.maximize, setup.seed, request.trials,
+        setup.sampler, setup.pruner, setup.epochs,
+    )  # fmt: skip
+    if request.resume and request.storage is None:  # a shared storage's may be another machine's
+        _recover_stale(study, setup, notice)
+        notice(f"resume {setup.folder.path}: {counted(study)} of {request.trials} trials done")
+    return study
+
+
+def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) -> None:
+    """Trials left RUNNING by a killed session: a finished run is told; the rest fail and
+    their params are asked again first."""
+    from optuna.trial import TrialState
+
+    from densecli.runs import read_run
+    from densecli.runs.files import METRICS
+    from densecli.tasks import view_for
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not stale:
+        return
+    runs = setup.folder.runs()
+    for trial in stale:
+        name = str(trial.user_attrs.get("run", ""))
+        run = runs.get(name)
+        if run is not None and (run / METRICS).is_file():
+            metrics = read_run(run).metrics
+            study.tell(
+                trial.number, float(metrics[view_for(metrics).score.key]), skip_if_finished=True
+            )
+            continue
+        setup.folder.clear_leftovers({name})
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    notice(f"resume: {len(stale)} trial(s) a stopped session left running were recovered")
+
+
+# --- the search ---------------------------------------------------------------------------
+
+
+def _search(setup: TuneSetup, study: Any, request: TuneRequest, search: Search[Space]) -> None:
+    """Batches until --trials trials count (or --timeout); the results after each."""
+    notice = search.notice
+    started = time.monotonic()
+    session = uuid.uuid4().hex[:12]
+    later = request.batch or max(2 * request.workers, BATCH)
+    while True:
+        done = counted(study)
+        left = request.trials - done
+        if left <= 0:
+            return
+        if request.timeout is not None and time.monotonic() - started > request.timeout:
+            notice(f"--timeout {request.timeout:g} s reached: {done} trial(s) done")
+            return
+        size = first_batch(request.trials) if done == 0 else later
+        _run_batch(setup, study, min(size, left), session, request, search)
+        write_tune_results(setup.space, setup.folder, study, setup.seed)
+
+
+def _run_batch(
+    setup: TuneSetup,
+    study: Any,
+    size: int,
+    session: str,
+    request: TuneRequest,
+    search: Search[Space],
+) -> None:
+    """Ask `size` trials, train them as bundles with the pruner inside, tell them."""
+    from optuna.trial import TrialState
+
+    notice = search.notice
+    space = setup.space
+    distributions = space.distributions()
+    snapshot = study.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    asked = [study.ask(distributions) for _ in range(size)]
+    points: list[Point] = []
+    for trial in asked:
+        point = space.point(trial.number, trial.params)
+        trial.set_user_attr("run", point.spec.name)
+        trial.set_user_attr("session", session)
+        points.append(point)
+    pruning = PruningPlan(
+        setup.pruner,
+        setup.maximize,
+        checkpoints_for(setup.epochs, setup.pruner),
+        first_batch(request.trials),
+        snapshot,
+        setup.validation,
+    )
+    paths = dict.fromkeys((p.number for p in points), setup.data_path)
+    tasks = search.tasks(points, paths, pruning)
+    results: dict[int, PointResult] = {}
+
+    def on_done(finished: list[PointResult]) -> None:
+        for result in finished:
+            results[result.number] = result
+            shown = "" if result.score is None else f" {100 * result.score:.2f} %"
+            extra = f" at epoch {result.pruned_at}" if result.pruned_at else ""
+            notice(f"trial {result.number}: {result.status}{extra}{shown}")
+
+    try:
+        search.train(tasks, lambda task: None, on_done)
+    except BaseException:
+        _tell(study, setup.folder, asked, results, interrupted=True)
+        raise
+    _tell(study, setup.folder, asked, results, interrupted=False)
+
+
+def _tell(
+    study: Any,
+    folder: SearchFolder,
+    asked: list[Any],
+    results: dict[int, PointResult],
+    interrupted: bool,
+) -> None:
+    """Replay each trial's reports into the study and tell it, in trial order."""
+    from optuna.trial import TrialState
+
+    for trial in asked:
+        result = results.get(trial.number)
+        if result is None:  # not finished: asked again first by the next session
+            with contextlib.suppress(Exception):
+                folder.clear_leftovers({str(trial.user_attrs.get("run", ""))})
+                trial.set_user_attr("status", "interrupted" if interrupted else "not trained")
+                study.tell(trial, state=TrialState.FAIL)
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for step, value in result.reports:
+                trial.report(value, step)
+        trial.set_user_attr("status", result.status)
+        if result.pruned_at is not None:
+            trial.set_user_attr("pruned_at_epoch", result.pruned_at)
+        if result.message:
+            trial.set_user_attr("message", result.message[:500])
+        if result.status == "done" and result.score is not None:
+            study.tell(trial, result.score)
+        elif result.status == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
