@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,11 +24,14 @@ from densecli.errors import DensecliError
 from densecli.experiment import (
     DEFAULT_CONFIG,
     DEFAULT_PLAN,
+    INIT_PATH,
+    INIT_TARGET,
     Plan,
     RunRequest,
     run_experiment,
     validate_file,
 )
+from densecli.export import FormatName
 from densecli.report import CompareRequest, compare_runs, show_run
 from densecli.runs import DEFAULT_RUNS_DIR, Mode, OutputFormat, SortKey, this_command
 from densecli.signals import Interrupted, interrupted_message
@@ -445,9 +448,7 @@ def schema() -> None:
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path(
-        "experiment.yaml"
-    ),
+    path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = INIT_PATH,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -464,7 +465,7 @@ def init(
             metavar="COLUMN",
             help="With --data: the target column, by name or 0-based index (-1: the last).",
         ),
-    ] = "-1",
+    ] = INIT_TARGET,
 ) -> None:
     """Write a commented starter spec; never overwrites a file.
 
@@ -542,14 +543,11 @@ def mlflow_(
         commands.mlflow(path, mlflow_uri)
 
 
-ExportFormat = Literal["keras", "saved_model", "onnx", "litert"]
-
-
 @app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="Run folder made by train or cv.")],
     fmt: Annotated[
-        ExportFormat,
+        FormatName,
         typer.Option("--format", "-f", help="keras, saved_model (a folder), onnx or litert"),
     ],
     output: Annotated[

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from densecli.report import Terminal
-from densecli.runs import load_run
 from densecli.tables import print_line
 
 
@@ -17,46 +16,17 @@ def schema() -> None:
 
 
 def init(path: Path, data: Path | None = None, target: str = "-1") -> None:
-    if data is None:
-        from densecli.spec import write_starter
+    from densecli.experiment import write_spec
 
-        written = write_starter(path)
-        print_line(
-            Terminal.open().out,
-            f"Wrote {written}: the tutorial's 12-8-1 network. Next: densecli validate {written}",
-        )
-        return
-    from densecli.experiment import write_fitted_spec
-
-    written, fitted = write_fitted_spec(path, data, target)
-    print_line(Terminal.open().out, f"Wrote {written}: {fitted}. Next: densecli cv {written}")
+    print_line(Terminal.open().out, write_spec(path, data, target))
 
 
 def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
-    from densecli.predict import (
-        missing_models,
-        model_outputs,
-        predictions_csv,
-        read_input_rows,
-        write_predictions,
-    )
+    from densecli.predict import predict_file
 
-    notice = Terminal.open().notice
-    run = load_run(run_dir)
-    warning = missing_models(run)
-    if warning is not None:
-        notice(f"warning: {warning}")
-    rows = read_input_rows(input_csv, run)
-    outputs = model_outputs(run, rows, lambda w: notice(f"warning: {w}"))
-    text = predictions_csv(run, rows, outputs)
-    if output is None:
+    text = predict_file(run_dir, input_csv, output, Terminal.open().notice)
+    if text is not None:
         sys.stdout.write(text)
-        return
-    write_predictions(output, text)
-    models = len(run.model_paths)
-    how = f"mean of {models} fold models" if models > 1 else "the run's model"
-    ignored = f"; ignored column(s) {', '.join(rows.ignored)}" if rows.ignored else ""
-    notice(f"Scored {rows.n_rows} rows with {how}{ignored}. Written: {output}")
 
 
 def mlflow(path: Path, uri: str | None) -> None:

@@ -17,6 +17,7 @@ from densecli.engine._model import (
     build_model,
     check_input_dim,
     compile_model,
+    load_saved_model,
     register_custom_layers,
 )
 from densecli.engine._monitor import Divergence, Journal, Progress, Silent, Watch
@@ -54,6 +55,7 @@ __all__ = [
     "describe_bytes",
     "estimate",
     "job_data",
+    "load_saved_model",
     "register_custom_layers",
     "train_parts",
 ]

@@ -7,10 +7,11 @@ Keras already knows the tutorial's `uniform` and `normal` initializers (RandomUn
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from densecli.backend import import_keras
-from densecli.errors import ConfigError
+from densecli.errors import ConfigError, RunsError
 from densecli.spec import LayerSpec, Spec
 
 _NOT_NAMES = {"get", "serialize", "deserialize", "legacy", "schedules"}
@@ -217,3 +218,17 @@ def _metric(keras: Any, name: str, index: int) -> Any:
 def register_custom_layers() -> None:
     """Register densecli's own Keras layers (Maxout), so saved models that use them load."""
     import densecli.engine._layers  # noqa: F401  (registering is the import's effect)
+
+
+def load_saved_model(path: Path) -> Any:
+    """A run's saved `.keras` model, or a one-line error naming the file when it is damaged."""
+    keras = import_keras()
+    register_custom_layers()  # so saved maxout models load
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile's BadZipFile, …
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise RunsError(
+            f"{path}: cannot load this model ({type(err).__name__}: {reason}); the file is "
+            "damaged or incomplete; train the run again"
+        ) from None

@@ -37,12 +37,14 @@ from densecli.experiment._resampling import (
     split_resampling,
 )
 from densecli.experiment._run import DEFAULT_CONFIG, RunRequest, announce, run_experiment
-from densecli.experiment._starter import write_fitted_spec
+from densecli.experiment._starter import INIT_PATH, INIT_TARGET, write_fitted_spec, write_spec
 from densecli.experiment._validate import validate_file
 
 __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_PLAN",
+    "INIT_PATH",
+    "INIT_TARGET",
     "Candidate",
     "Experiment",
     "KerasCheck",
@@ -74,4 +76,5 @@ __all__ = [
     "train_and_record",
     "validate_file",
     "write_fitted_spec",
+    "write_spec",
 ]

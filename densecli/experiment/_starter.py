@@ -30,8 +30,11 @@ from densecli.data import (
     split_header,
 )
 from densecli.errors import ConfigError
-from densecli.spec import load_spec, schema_line, starter_name, write_new_file
+from densecli.spec import DataSpec, load_spec, schema_line, starter_name, write_new_file
 
+# `densecli init`'s defaults: where the spec goes, and the target column (the spec's own).
+INIT_PATH = Path("experiment.yaml")
+INIT_TARGET = str(DataSpec.model_fields["target"].default)
 # A numeric target with at most this many whole-number values is read as classes.
 MAX_CLASS_VALUES = 10
 # Names that say a column identifies a row rather than describes it ("Sample Number",
@@ -292,6 +295,17 @@ def fitted_text(table: Table, data: Path, spec_path: Path) -> str:
         _line(f"  folds: {choices.folds}", _folds_note(choices.folds)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def write_spec(path: Path, data: Path | None, target: str) -> str:
+    """`densecli init`: the tutorial's spec, or one fitted to `data`; the line to show."""
+    if data is None:
+        from densecli.spec import write_starter
+
+        written = write_starter(path)
+        return f"Wrote {written}: the tutorial's 12-8-1 network. Next: densecli validate {written}"
+    written, fitted = write_fitted_spec(path, data, target)
+    return f"Wrote {written}: {fitted}. Next: densecli cv {written}"
 
 
 def write_fitted_spec(path: Path, data: Path, target: str) -> tuple[Path, str]:

@@ -19,6 +19,7 @@ from densecli.export._formats import (
     FORMATS,
     ExportError,
     Format,
+    FormatName,
     check_output,
     get,
     input_names,
@@ -36,7 +37,7 @@ from densecli.runs import SavedRun, load_run
 from densecli.runs.files import write_text
 from densecli.tasks import target_encoding, view_for
 
-__all__ = ["FORMATS", "ExportError", "description_path", "export_run"]
+__all__ = ["FORMATS", "ExportError", "FormatName", "description_path", "export_run"]
 
 
 def description_path(output: Path) -> Path:

@@ -20,12 +20,14 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from densecli.errors import DensecliError
 from densecli.runs.files import MODEL_SUFFIX  # Keras' own file format
 
 INSTALL_HINT = "pip install 'densecli[export]'"
+# The formats `densecli export --format` writes (FORMATS below describes each).
+FormatName = Literal["keras", "saved_model", "onnx", "litert"]
 ONNX_OPSET = 18  # CategoryMapper for text columns; onnxruntime runs it
 
 
@@ -42,7 +44,7 @@ class Format:
     usage: str = ""
 
 
-FORMATS = {
+FORMATS: dict[str, Format] = {
     "keras": Format(
         "keras", MODEL_SUFFIX, None, usage="keras.saving.load_model(path).predict(rows)"
     ),
@@ -67,6 +69,9 @@ FORMATS = {
         "set_tensor, invoke, get_tensor",
     ),
 }
+
+
+assert tuple(FORMATS) == get_args(FormatName)
 
 
 def get(name: str) -> Format:

@@ -201,30 +201,17 @@ def _model_inputs(keras: Any, inputs: _Inputs, step: Preprocessor | None) -> Any
     return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=-1)
 
 
-def _load(keras: Any, path: Path) -> Any:
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as err:  # Keras raises ValueError, OSError, zipfile's BadZipFile, …
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise RunsError(
-            f"{path}: cannot load this model ({type(err).__name__}: {reason}); the file is "
-            "damaged or incomplete; train the run again"
-        ) from None
-
-
 def build_export_model(run: SavedRun, paths: list[Path]) -> Any:
     """raw rows (the run's features, by column) → class probabilities or the value."""
     from densecli.backend import import_keras
-    from densecli.engine import register_custom_layers
+    from densecli.engine import load_saved_model
 
     keras = import_keras()
-    register_custom_layers()  # so saved maxout models load
-
     inputs = _inputs(keras, run)
     outputs = []
     for number, path in enumerate(paths, start=1):
         step = read_preprocessing(path)
-        model = _load(keras, path)
+        model = load_saved_model(path)
         model.name = f"model_{number}"  # each saved model has the same default name
         raw = model(_model_inputs(keras, inputs, step))
         outputs.append(target_ops(keras, raw, path))  # each fold's own scale, before the mean

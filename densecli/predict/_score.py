@@ -9,7 +9,6 @@ import csv
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -47,11 +46,8 @@ def model_outputs(
     `warn` hears once about each (column, category) some model did not know.
     """
     features = rows.block
-    from densecli.backend import import_keras
-    from densecli.engine import register_custom_layers
+    from densecli.engine import load_saved_model
 
-    keras = import_keras()
-    register_custom_layers()  # so saved maxout models load
     paths = run.model_paths
     if not paths:
         raise RunsError(f"{run.folder}: no saved model ({MODEL_FILES}); this run cannot score rows")
@@ -63,24 +59,13 @@ def model_outputs(
 
     for path in paths:
         inputs = prepare_features(path, features, unknown)  # before loading: fail fast
-        model = _load_model(keras, path)
+        model = load_saved_model(path)
         raw = np.asarray(model.predict(inputs, batch_size=4096, verbose=0), np.float64)
         outputs.append(_target_units(path, raw))
     if warn is not None:
         for column, value in unseen:
             warn(unseen_category_warning(column, value))
     return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
-
-
-def _load_model(keras: Any, path: Path) -> Any:
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as err:  # Keras raises ValueError, OSError, zipfile's BadZipFile, …
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise RunsError(
-            f"{path}: cannot load this model ({type(err).__name__}: {reason}); the file is "
-            "damaged or incomplete; train the run again"
-        ) from None
 
 
 def missing_models(run: SavedRun) -> str | None:
