@@ -322,7 +322,7 @@ def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]
     import tensorflow as tf
 
     trainer = _trainer(*overrides)
-    assert trainer.plan is not None
+    assert trainer.forward_pass.plain
     x = trainer.data["x_train"][:, :100]
     y = trainer.data["y_train"][:, :100]
     results = []
@@ -331,8 +331,9 @@ def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]
             if plain:
                 outputs, _, penalty = trainer.forward(x, training=True)
             else:
-                outputs, _, penalty = trainer._vectorized_forward(trainer.weights(), x, True)
-                penalty = penalty + trainer._penalty(trainer.weights())  # per job, outside
+                forward, weights = trainer.forward_pass, trainer.weights()
+                outputs, _, penalty = forward.vectorized(weights, trainer.non_trainable, x, True)
+                penalty = penalty + forward.penalty(weights)  # per job, outside
             total = tf.reduce_sum(trainer._losses(y, outputs)) + tf.reduce_sum(penalty)
         results.append((outputs, total, tape.gradient(total, trainer.params)))
     for plain, vectorized in zip(*results, strict=True):
@@ -342,7 +343,7 @@ def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]
 def test_plain_dense_path_trains_as_the_vectorized_path() -> None:
     overrides = ["model.layers.1.kernel_regularizer={l2: 0.01}", "train.class_weight=balanced"]
     plain, vectorized = _trainer(*overrides), _trainer(*overrides)
-    vectorized.plan = None  # before the first chunk traces the graph
+    vectorized.forward_pass.plan = None  # before the first chunk traces the graph
     histories = [t.run_chunk(0, 3) for t in (plain, vectorized)]
     assert np.allclose(histories[0], histories[1], atol=1e-5)
     assert np.allclose(plain.params.numpy(), vectorized.params.numpy(), atol=1e-5)
@@ -352,4 +353,4 @@ def test_plain_dense_path_trains_as_the_vectorized_path() -> None:
     "overrides", [["model.layers.0.dropout=0.2"], ["model.layers.0.batch_norm=true"]]
 )
 def test_layers_with_state_or_randomness_take_the_vectorized_path(overrides: list[str]) -> None:
-    assert _trainer(*overrides).plan is None
+    assert not _trainer(*overrides).forward_pass.plain
