@@ -1,7 +1,12 @@
 """One Keras optimizer for a bundle's stacked parameter rows, with per-job hyperparameters.
 
 Exact for optimizers that work element by element (Adam, SGD, RMSprop, …): B stacked Adams
-are B independent Adams.
+are B independent Adams. A hyperparameter that differs between jobs becomes a [B, 1] tensor
+where Keras' update expects a float; `densecli.engine.PER_JOB_OPTIMIZER_KEYS` lists the ones
+whose update only does arithmetic with them, and tests/test_perjob_optimizer.py checks each
+against the installed Keras, job by job. Only public Keras API is used: a learning rate that
+differs is given to the optimizer's constructor as a callable (or as a schedule whose start
+is per job), as Keras' `learning_rate` argument allows.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from densecli.backend import import_keras
 from densecli.engine._compiled._support import Unsupported
 from densecli.engine._perjob import per_job_optimizer_keys
 
@@ -42,14 +48,16 @@ def per_job_optimizer(tf: Any, optimizers: list[Any], params: Any) -> Any:
     shared_only = [k for k in differing if k not in own]
     if shared_only:
         raise Unsupported(f"{kind.__name__} {shared_only} differing within one bundle")
-    optimizer = kind.from_config(copy.deepcopy(configs[0]))  # it deserializes in place
+    config = copy.deepcopy(configs[0])  # from_config deserializes it in place
+    if "learning_rate" in differing:
+        config["learning_rate"] = _per_job_learning_rate(
+            tf, _config_values(configs, "learning_rate")
+        )
+    optimizer = kind.from_config(config)
     optimizer.build([params])
     for key in differing:
-        values = _config_values(configs, key)
-        if key == "learning_rate":
-            _per_job_learning_rate(tf, optimizer, values)
-        else:
-            setattr(optimizer, key, _column(tf, [float(v) for v in values]))
+        if key != "learning_rate":
+            setattr(optimizer, key, _column(tf, [float(v) for v in _config_values(configs, key)]))
     return optimizer
 
 
@@ -58,17 +66,19 @@ def _column(tf: Any, values: list[float]) -> Any:
     return tf.constant(np.asarray(values, dtype=np.float64).astype(np.float32)[:, None])
 
 
-def _per_job_learning_rate(tf: Any, optimizer: Any, values: list[Any]) -> None:
-    schedule = optimizer._learning_rate
+def _per_job_learning_rate(tf: Any, values: list[Any]) -> Any:
+    """The `learning_rate` argument that gives each job its own: a schedule whose start is a
+    [B, 1] tensor, or a callable returning the [B, 1] rates (Keras calls a callable learning
+    rate at every step; a variable would have to be a scalar)."""
     if all(isinstance(v, dict) for v in values):  # a schedule: only its start may differ
         configs = [dict(v["config"]) for v in values]
         starts = [float(c.pop("initial_learning_rate")) for c in configs]
         if _differs([{**v, "config": c} for v, c in zip(values, configs, strict=True)]):
             raise Unsupported("learning-rate schedules differing beyond their start")
+        schedule = import_keras().optimizers.schedules.deserialize(copy.deepcopy(values[0]))
         schedule.initial_learning_rate = _column(tf, starts)
-        return
+        return schedule
     if any(isinstance(v, dict) for v in values):
         raise Unsupported("a learning-rate schedule in some jobs only")
     rates = _column(tf, [float(v) for v in values])
-    # Keras calls a callable learning rate at every step; a variable would have to be [].
-    optimizer._learning_rate = lambda: rates
+    return lambda: rates
