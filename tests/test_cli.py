@@ -12,15 +12,9 @@ from typer.testing import CliRunner
 
 from densecli.data import dataset_for, stratified_folds
 
-from conftest import CONFIGS, ROOT, invoke
+from conftest import CONFIGS, ROOT, invoke, only_run
 
 QUICK = ["--set", "train.epochs=3"]
-
-
-def _only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def test_train_writes_a_complete_run_and_prints_the_references(
@@ -32,7 +26,7 @@ def test_train_writes_a_complete_run_and_prints_the_references(
     assert result.exit_code == 0, result.output
     for text in ("accuracy", "ROC AUC", "65.1 %", "77.7 %", "60.3 %", "68 test rows"):
         assert text in result.output
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     assert {p.name for p in run.iterdir()} >= {
         "config.yaml",
         "metrics.json",
@@ -59,7 +53,7 @@ def test_saved_model_reproduces_the_recorded_predictions(runner: CliRunner, runs
     import keras
 
     invoke(runner, "train", str(CONFIGS / "pima.yaml"), *QUICK, "--runs-dir", str(runs_dir))
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     model = keras.saving.load_model(run / "model.keras")
     pima = dataset_for(None)
     outputs = model.predict(pima.features[700:], verbose=0)[:, 0]
@@ -82,7 +76,7 @@ def test_cv_trains_every_fold_on_sklearns_folds(runner: CliRunner, runs_dir: Pat
     )
     assert result.exit_code == 0, result.output
     assert "4-fold stratified CV" in result.output and "mean" in result.output
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["mode"] == "cv" and len(metrics["fold_accuracy"]) == 4
     assert np.isclose(metrics["accuracy"], np.mean(metrics["fold_accuracy"]))
@@ -101,7 +95,7 @@ def test_cv_runs_the_default_config(runner: CliRunner, runs_dir: Path, monkeypat
         runner, "cv", "--set", "train.epochs=1", "--set", "cv.folds=2", "--runs-dir", str(runs_dir)
     )
     assert result.exit_code == 0, result.output
-    assert "pima-tutorial-cv" in _only_run(runs_dir).name
+    assert "pima-tutorial-cv" in only_run(runs_dir).name
 
 
 def test_softmax_variant_trains_with_one_hot_labels(runner: CliRunner, runs_dir: Path) -> None:
@@ -109,7 +103,7 @@ def test_softmax_variant_trains_with_one_hot_labels(runner: CliRunner, runs_dir:
         runner, "train", str(CONFIGS / "pima-softmax.yaml"), *QUICK, "--runs-dir", str(runs_dir)
     )
     assert result.exit_code == 0, result.output
-    metrics = json.loads((_only_run(runs_dir) / "metrics.json").read_text())
+    metrics = json.loads((only_run(runs_dir) / "metrics.json").read_text())
     assert metrics["roc_auc"] is not None
 
 
@@ -127,7 +121,7 @@ def test_same_spec_and_seed_give_identical_metrics(runner: CliRunner, tmp_path: 
             str(runs),
         )
         assert result.exit_code == 0, result.output
-        metrics = json.loads((_only_run(runs) / "metrics.json").read_text())
+        metrics = json.loads((only_run(runs) / "metrics.json").read_text())
         for volatile in ("train_seconds", "created"):
             metrics.pop(volatile)
         numbers.append(metrics)

@@ -9,26 +9,11 @@ from sklearn.model_selection import StratifiedKFold
 from typer.testing import CliRunner
 
 from densecli.data import Dataset, classic_split, dataset_for
-from densecli.engine import EngineName, Job, JobResult, Part, Silent, Watch, train_parts
-from densecli.spec import Spec, load_spec
+from densecli.engine import EngineName, Job, JobResult
+from densecli.spec import load_spec
 from densecli.tasks import ClassificationTask, task_for
 
-from conftest import CONFIGS, invoke
-
-
-def train_jobs(
-    spec: Spec,
-    data: Dataset,
-    jobs: list[Job],
-    engine: EngineName = "compiled",
-    notices: list[str] | None = None,
-) -> list[JobResult]:
-    """One experiment's jobs through the engine, as `densecli cv` trains them."""
-    task = task_for(spec, data)
-    watch = Watch([job.name for job in jobs], spec.train.epochs, task.history_keys[:4])
-    part = Part(spec, task, jobs, watch)
-    notice = (notices if notices is not None else []).append
-    return train_parts([part], data, Silent(), engine, notice)[0]
+from conftest import CONFIGS, invoke, train_specs
 
 
 def _train(
@@ -39,7 +24,7 @@ def _train(
     train_rows, test_rows = classic_split(data.n_rows, 700)
     jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
     notices: list[str] = []
-    results = train_jobs(spec, data, jobs, engine, notices)
+    (results,) = train_specs([spec], jobs, engine, notices=notices, data=data)
     return data, results, notices
 
 
@@ -160,7 +145,7 @@ def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
     means = {}
     engines: tuple[EngineName, ...] = ("compiled", "fit")
     for engine in engines:
-        results = train_jobs(experiment.spec, experiment.data, jobs, engine)
+        (results,) = train_specs([experiment.spec], jobs, engine, data=experiment.data)
         means[engine] = np.mean(
             [
                 np.mean(task.encoding.predict(r.outputs) == task.class_index[r.job.eval_rows])

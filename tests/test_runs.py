@@ -17,17 +17,7 @@ from densecli.errors import RunsError
 from densecli.runs import RunFolder, collect_unfinished, estimate_bytes, preflight
 from densecli.runs.files import write_json
 
-from conftest import CONFIGS, ROOT, invoke
-
-
-def _densecli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "densecli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+from conftest import CONFIGS, ROOT, invoke, start_densecli
 
 
 def _wait_until_training(process: subprocess.Popen[str], runs_dir: Path) -> None:
@@ -44,7 +34,7 @@ def _wait_until_training(process: subprocess.Popen[str], runs_dir: Path) -> None
 
 
 def _long_cv(runs_dir: Path, engine: str) -> subprocess.Popen[str]:
-    return _densecli(
+    return start_densecli(
         "cv",
         str(CONFIGS / "pima.yaml"),
         "--folds",
@@ -115,7 +105,7 @@ def test_four_concurrent_trainings_into_one_folder_each_get_a_complete_run(
     runner: CliRunner, runs_dir: Path
 ) -> None:
     args = ["train", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2"]
-    processes = [_densecli(*args, "--runs-dir", str(runs_dir)) for _ in range(4)]
+    processes = [start_densecli(*args, "--runs-dir", str(runs_dir)) for _ in range(4)]
     for process in processes:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +18,7 @@ from densecli.errors import ConfigError
 from densecli.sweep import bundle_key, group_points
 from densecli.sweep._definition import load_sweep, parse_grid_option, split_values
 
-from conftest import CONFIGS, ROOT, invoke
+from conftest import CONFIGS, ROOT, invoke, run_densecli, wait_until_group_died
 
 PIMA = str(CONFIGS / "pima.yaml")
 SMALL = ["--set", "train.epochs=3", "--folds", "3"]
@@ -39,17 +38,6 @@ def _results(sweep_dir: Path) -> dict[str, dict[str, str]]:
 def _only_sweep(runs: Path) -> Path:
     (sweep_dir,) = [p for p in runs.iterdir() if p.name.endswith("-sweep")]
     return sweep_dir
-
-
-def _densecli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "densecli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),  # as os.environ says: piped output follows COLUMNS if set
-        **kwargs,
-    )
 
 
 # --- points and groups: no training ------------------------------------------------------
@@ -148,7 +136,7 @@ def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_small_grid_end_to_end(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     grid = ["--grid", "model.layers.0.units=4,12", "--grid", "model.layers.0.init=uniform,normal"]
-    done = _densecli("sweep", PIMA, *grid, *SMALL, "--runs-dir", str(runs), "--workers", "2")
+    done = run_densecli("sweep", PIMA, *grid, *SMALL, "--runs-dir", str(runs), "--workers", "2")
     assert done.returncode == 0, done.stderr
     sweep_dir = _only_sweep(runs)
     results = _results(sweep_dir)
@@ -162,10 +150,10 @@ def test_small_grid_end_to_end(tmp_path: Path) -> None:
     assert config["model"]["layers"][0]["units"] == 12
     assert config["model"]["layers"][0]["kernel_initializer"] == "uniform"
     assert "best reported 10-fold" in done.stdout and "majority class" in done.stdout
-    compared = _densecli("compare", str(sweep_dir), "--format", "csv")
+    compared = run_densecli("compare", str(sweep_dir), "--format", "csv")
     assert compared.returncode == 0 and compared.stdout.count(",pima-tutorial-p00") == 4
     # A point trains as its own `densecli cv` would: same folds, seeds and weights.
-    alone = _densecli(
+    alone = run_densecli(
         "cv",
         PIMA,
         *SMALL,
@@ -190,7 +178,7 @@ def test_small_grid_end_to_end(tmp_path: Path) -> None:
     assert pictures <= {p.name for p in cv_run.iterdir()}
     point = sweep_dir / results["p003"]["run"]
     assert not list(point.glob("*.png"))
-    shown = _densecli("show", str(point), "--plots")
+    shown = run_densecli("show", str(point), "--plots")
     assert shown.returncode == 0, shown.stderr
     assert {p.name for p in point.glob("*.png")} == pictures
     assert "learning_curves.png" in shown.stdout
@@ -235,9 +223,9 @@ def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> No
         process.wait()
     kept = {p.name: (p / "metrics.json").stat().st_mtime_ns for p in sweep_dir.glob("*-cv")}
     assert 1 <= len(kept) < 3
-    time.sleep(0.5)  # let the killed workers be reaped
+    wait_until_group_died(process.pid)  # the killed workers too
 
-    resumed = _densecli("sweep", str(sweep_dir), "--resume")
+    resumed = run_densecli("sweep", str(sweep_dir), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(kept)} of 3 points kept" in resumed.stderr
     runs_now = {p.name: p for p in sweep_dir.iterdir() if p.is_dir()}
@@ -245,7 +233,7 @@ def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> No
     for name, mtime in kept.items():  # finished points were not trained again
         assert (runs_now[name] / "metrics.json").stat().st_mtime_ns == mtime
     assert {r["status"] for r in _results(sweep_dir).values()} == {"done"}
-    again = _densecli("sweep", str(sweep_dir), "--resume")
+    again = run_densecli("sweep", str(sweep_dir), "--resume")
     assert again.returncode == 0 and "3 of 3 points kept, 0 to train" in again.stderr
 
 
@@ -253,8 +241,8 @@ def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
     # Ray is in the test extra, so this runs wherever the tests do (CI included).
     grid = ["--grid", "model.layers.0.units=4,8", "--grid", "model.layers.0.init=uniform,normal"]
     common = [*grid, *SMALL, "--workers", "2"]
-    local = _densecli("sweep", PIMA, *common, "--runs-dir", str(tmp_path / "local"))
-    on_ray = _densecli(  # --plots travels with the task: every point draws its pictures
+    local = run_densecli("sweep", PIMA, *common, "--runs-dir", str(tmp_path / "local"))
+    on_ray = run_densecli(  # --plots travels with the task: every point draws its pictures
         "sweep", PIMA, *common, "--runs-dir", str(tmp_path / "ray"), "--ray", "local", "--plots"
     )
     assert local.returncode == 0, local.stderr
