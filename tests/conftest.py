@@ -1,14 +1,21 @@
 """Shared fixtures and helpers: the real Pima file (found as the CLI finds it), a real runs
-folder, the CLI in-process and as a subprocess."""
+folder, the CLI in-process and as a subprocess.
+
+Tests that need the Pima file or train with TensorFlow carry the `data` marker. Without the
+file, those are skipped with one line saying why and everything else runs; with
+DENSECLI_REQUIRE_DATA=1 (as CI sets it) a skipped `data` test fails instead, so that a run
+that quietly tested less cannot pass.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+DATA_MARKER = "data"
+REQUIRE_DATA_ENV = "DENSECLI_REQUIRE_DATA"
 
 
 def _absolute(variable: str, default: str | None = None) -> None:
@@ -35,33 +44,114 @@ def _absolute(variable: str, default: str | None = None) -> None:
         os.environ[variable] = str((ROOT / value).resolve())
 
 
-def _find_pima() -> Path:
-    """The Pima file the way the CLI finds it: $DENSECLI_DATA_DIR, the cache in data/, or
-    the checksum-verified download (whose URL $DENSECLI_PIMA_URL may replace)."""
+def _pima_path() -> Path:
+    """Where the CLI finds the Pima file: $DENSECLI_DATA_DIR, else its cache (where a
+    download lands)."""
+    from densecli.data import DATA_DIR_ENV, PIMA_FILENAME, cache_dir
+
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    return (Path(data_dir) if data_dir else cache_dir()) / PIMA_FILENAME
+
+
+@functools.cache
+def pima_problem() -> str | None:
+    """None once the Pima file is at PIMA_CSV (checked, or downloaded and verified), else why
+    not in one line. Only `data` tests ask, so a run without them never downloads."""
     from densecli.data import DATA_DIR_ENV, locate_pima
     from densecli.errors import DensecliError
 
-    _absolute(DATA_DIR_ENV)
-    _absolute("DENSECLI_CACHE_DIR", "data")
     try:
         found = locate_pima()
     except DensecliError as err:
-        pytest.exit(
-            f"the tests need the Pima file and cannot get it: {err.problems[0]}",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
+        return err.problems[0]
+    assert found.resolve() == PIMA_CSV.resolve(), (found, PIMA_CSV)
     os.environ[DATA_DIR_ENV] = str(found.parent)  # the commands the tests start use it too
-    return found
+    return None
 
 
 PIMA_CSV = Path("pima-indians-diabetes.csv")  # set at session start, before any test module
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Before collection: one line and a stop when the data is out of reach, never an error
-    in every test module."""
     global PIMA_CSV
-    PIMA_CSV = _find_pima()
+    from densecli.data import CACHE_DIR_ENV, DATA_DIR_ENV
+
+    _absolute(DATA_DIR_ENV)
+    _absolute(CACHE_DIR_ENV, "data")
+    PIMA_CSV = _pima_path()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `data` test without the Pima file is skipped, before its fixtures need the file."""
+    if item.get_closest_marker(DATA_MARKER) is None:
+        return
+    problem = pima_problem()
+    if problem is not None:
+        pytest.skip(f"needs the Pima file: {problem}")
+
+
+def _data_required() -> bool:
+    return os.environ.get(REQUIRE_DATA_ENV) == "1"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With DENSECLI_REQUIRE_DATA=1, a skipped `data` test fails, whatever skipped it (no
+    data file, a missing extra), unless its own `skipif` condition holds on this machine."""
+    report = yield
+    skipped = report.skipped and not hasattr(report, "wasxfail")
+    if (
+        skipped
+        and _data_required()
+        and item.get_closest_marker(DATA_MARKER) is not None
+        and not _declared_skip(item)
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_DATA_ENV}=1 but this data test was skipped: {_reason(report)}"
+    return report
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """A skip's reason, as the summary line shows it."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _declared_skip(item: pytest.Item) -> bool:
+    """A `skipif` whose condition holds: a fact of this machine the test states itself (root
+    writes into read-only folders), not something missing from it."""
+    conditions = [
+        m.args[0] if m.args else m.kwargs.get("condition") for m in item.iter_markers("skipif")
+    ]
+    return any(condition is True for condition in conditions)
+
+
+_skipped_modules: list[str] = []
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A whole module skipped (a missing extra) hides its data tests from the rule above."""
+    if report.skipped and _data_required():
+        _skipped_modules.append(f"{report.nodeid}: {_reason(report)}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _skipped_modules:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for module in _skipped_modules:
+        terminalreporter.write_line(
+            f"FAILED {REQUIRE_DATA_ENV}=1 but a module was skipped: {module}"
+        )
+
+
+# --- fixtures and helpers ------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from densecli.data import dataset_for, stratified_folds
@@ -71,6 +72,7 @@ def test_optimizer_and_penalty_settings_do_not_split_bundles(tmp_path: Path) -> 
     assert len(keys) == 6
 
 
+@pytest.mark.data
 def test_a_learning_rate_by_l2_grid_trains_as_one_bundle_like_standalone_cv(
     tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -115,6 +117,7 @@ def test_a_learning_rate_by_l2_grid_trains_as_one_bundle_like_standalone_cv(
             number += 1
 
 
+@pytest.mark.data
 def test_per_job_adam_settings_train_as_each_job_alone() -> None:
     specs = [
         _spec("train.optimizer={name: adam, learning_rate: 0.01, beta_1: 0.8, epsilon: 1e-5}"),
@@ -133,6 +136,7 @@ def test_per_job_adam_settings_train_as_each_job_alone() -> None:
     assert not np.allclose(together[0][0].outputs, together[1][0].outputs, atol=1e-3)
 
 
+@pytest.mark.data
 def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
     specs = [
         _spec("train.epochs=12"),
@@ -162,6 +166,7 @@ def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
         assert flat[job].history == flat_free[job].history
 
 
+@pytest.mark.data
 def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> None:
     from densecli.backend import seed_everything
     from densecli.engine import build_model, job_data
@@ -188,6 +193,7 @@ def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> No
             )
 
 
+@pytest.mark.data
 def test_dropout_rates_share_a_bundle_and_train_as_each_job_alone() -> None:
     specs = [_spec(f"model.layers.0.dropout={rate}", "train.epochs=4") for rate in (0.1, 0.4)]
     assert bundle_key(specs[0]) == bundle_key(specs[1])
@@ -195,6 +201,7 @@ def test_dropout_rates_share_a_bundle_and_train_as_each_job_alone() -> None:
     assert not np.allclose(together[0][0].outputs, together[1][0].outputs, atol=1e-3)
 
 
+@pytest.mark.data
 def test_cosine_schedules_with_their_own_starting_rates_share_a_bundle() -> None:
     specs = [
         _spec(

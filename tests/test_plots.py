@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from densecli.report import write_run_plots
@@ -10,6 +11,7 @@ from densecli.report import write_run_plots
 from conftest import CONFIGS, assert_sensible_png, invoke, only_run, png_size
 
 
+@pytest.mark.data
 def test_train_writes_learning_curves(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner, "train", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2",
@@ -21,6 +23,7 @@ def test_train_writes_learning_curves(runner: CliRunner, runs_dir: Path) -> None
     assert not (run / "folds.png").exists()
 
 
+@pytest.mark.data
 def test_cv_writes_learning_curves_and_folds(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner, "cv", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2", "--folds", "3",

@@ -13,6 +13,8 @@ from densecli.data import PIMA
 
 from conftest import CONFIGS, PIMA_CSV, invoke, only_run
 
+pytestmark = pytest.mark.data
+
 PIMA_COLUMNS = PIMA.columns
 
 

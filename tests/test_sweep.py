@@ -133,6 +133,7 @@ def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
 # --- real sweeps -------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_small_grid_end_to_end(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     grid = ["--grid", "model.layers.0.units=4,12", "--grid", "model.layers.0.init=uniform,normal"]
@@ -194,6 +195,7 @@ def _wait_for_a_finished_point(runs: Path, process: subprocess.Popen[str]) -> Pa
     raise AssertionError(f"no point finished; sweep exited {process.poll()}")
 
 
+@pytest.mark.data
 def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     args = ["--grid", "model.layers.0.units=2,3,4", "--set", "train.epochs=400", "--folds", "3"]
@@ -237,6 +239,7 @@ def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> No
     assert again.returncode == 0 and "3 of 3 points kept, 0 to train" in again.stderr
 
 
+@pytest.mark.data
 def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
     # Ray is in the test extra, so this runs wherever the tests do (CI included).
     grid = ["--grid", "model.layers.0.units=4,8", "--grid", "model.layers.0.init=uniform,normal"]
@@ -294,6 +297,7 @@ def test_a_recorded_sweep_makes_the_same_points(tmp_path: Path) -> None:
     assert again.points[0].spec.train.class_weight == {0: 1.0, 1: 2.0}
 
 
+@pytest.mark.data
 def test_keras_refuses_a_bad_point_before_anything_runs(tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
     runs = tmp_path / "runs"
     grid = ["--grid", "train.optimizer={name: sgd, momentum: 0.5},{name: sgd, momentum: 2}"]

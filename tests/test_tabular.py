@@ -93,6 +93,7 @@ def iris_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write_csv(tmp_path_factory.mktemp("iris") / "iris.csv", header, rows)
 
 
+@pytest.mark.data
 def test_iris_with_species_names_trains_scores_and_compares(
     iris_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -119,6 +120,7 @@ def test_iris_with_species_names_trains_scores_and_compares(
     assert len(json.loads(listed.stdout.split("Written:")[0])) == 2
 
 
+@pytest.mark.data
 def test_iris_sweep(iris_csv: Path, tmp_path: Path, runner: CliRunner) -> None:
     spec, runs = _spec(tmp_path / "iris.yaml", iris_csv, 4), tmp_path / "runs"
     grid = ["--grid", "train.batch_size=8,32", "--folds", "2", "--workers", "1"]
@@ -156,6 +158,7 @@ def test_missing_cells_need_impute_and_are_named(messy_csv: Path, tmp_path: Path
     assert "set preprocess.impute: median (or mean)" in result.output
 
 
+@pytest.mark.data
 def test_categorical_column_and_empty_cells(
     messy_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -258,6 +261,7 @@ def test_pimas_train_rows_do_not_leak_onto_another_file(tmp_path: Path) -> None:
     assert "train_rows: 5" in kept.output
 
 
+@pytest.mark.data
 def test_export_fills_missing_cells_as_predict_does_and_refuses_categories(
     messy_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:

@@ -81,6 +81,7 @@ def tuned(
     return _only_tune(runs), done
 
 
+@pytest.mark.data
 def test_small_tune_end_to_end_with_pruning(
     tuned: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -120,6 +121,7 @@ def test_small_tune_end_to_end_with_pruning(
     assert "search vs confirmation" in done.stdout
 
 
+@pytest.mark.data
 def test_best_yaml_reproduces_the_best_trial_with_cv(
     tuned: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
@@ -149,6 +151,7 @@ def _wait_for_second_batch(runs: Path, process: subprocess.Popen[str]) -> Path:
     raise AssertionError(f"no second batch began; tune exited {process.poll()}")
 
 
+@pytest.mark.data
 def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     search = _search_file(tmp_path, set={**SEARCH["set"], "train.epochs": 300})  # type: ignore[dict-item]
@@ -195,6 +198,7 @@ def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
+@pytest.mark.data
 def test_ray_local_tune_equals_the_local_one(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     search = _search_file(tmp_path, set={**SEARCH["set"], "train.epochs": 20})  # type: ignore[dict-item]
