@@ -209,10 +209,21 @@ def _densecli_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "densecli", *args]
 
 
+def _environment() -> dict[str, str]:
+    # os.environ, not the inherited C environment: importing readline (pytest does) sets
+    # COLUMNS=80 there behind os.environ's back, and piped output follows COLUMNS if set.
+    return dict(os.environ)
+
+
 def run_densecli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """`densecli ARGS` in a fresh process, as a user runs it; its output captured."""
     return subprocess.run(
-        _densecli_command(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        _densecli_command(args),
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -220,10 +231,11 @@ def start_densecli(*args: str) -> subprocess.Popen[str]:
     """`densecli ARGS` started in a fresh process, its output piped."""
     return subprocess.Popen(
         _densecli_command(args),
+        cwd=ROOT,
+        env=_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=ROOT,
     )
 
 

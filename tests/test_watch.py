@@ -141,7 +141,7 @@ def test_a_stop_signal_swallowed_by_garbage_collection_is_sent_again(
             thing = Thing()
             ref = weakref.ref(thing, collected)
             del thing
-            time.sleep(2)
+            time.sleep(2)  # a deadline: the signal sent again ends it at once
         except Interrupted as stop:
             stopped = stop
     assert ref() is None
