@@ -1,11 +1,23 @@
-"""Shared fixtures: the real Pima file (found as the CLI finds it), a real runs folder, the CLI."""
+"""Shared fixtures and helpers: the real Pima file (found as the CLI finds it), a real runs
+folder, the CLI in-process and as a subprocess.
+
+Tests that need the Pima file or train with TensorFlow carry the `data` marker. Without the
+file, those are skipped with one line saying why and everything else runs; with
+DENSECLI_REQUIRE_DATA=1 (as CI sets it) a skipped `data` test fails instead, so that a run
+that quietly tested less cannot pass.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -13,8 +25,15 @@ from typer.testing import CliRunner
 
 from densecli.cli import app
 
+if TYPE_CHECKING:
+    from densecli.data import Dataset
+    from densecli.engine import EngineName, Job, JobResult, Judge
+    from densecli.spec import Spec
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+DATA_MARKER = "data"
+REQUIRE_DATA_ENV = "DENSECLI_REQUIRE_DATA"
 
 
 def _absolute(variable: str, default: str | None = None) -> None:
@@ -25,33 +44,114 @@ def _absolute(variable: str, default: str | None = None) -> None:
         os.environ[variable] = str((ROOT / value).resolve())
 
 
-def _find_pima() -> Path:
-    """The Pima file the way the CLI finds it: $DENSECLI_DATA_DIR, the cache in data/, or
-    the checksum-verified download (whose URL $DENSECLI_PIMA_URL may replace)."""
+def _pima_path() -> Path:
+    """Where the CLI finds the Pima file: $DENSECLI_DATA_DIR, else its cache (where a
+    download lands)."""
+    from densecli.data import DATA_DIR_ENV, PIMA_FILENAME, cache_dir
+
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    return (Path(data_dir) if data_dir else cache_dir()) / PIMA_FILENAME
+
+
+@functools.cache
+def pima_problem() -> str | None:
+    """None once the Pima file is at PIMA_CSV (checked, or downloaded and verified), else why
+    not in one line. Only `data` tests ask, so a run without them never downloads."""
     from densecli.data import DATA_DIR_ENV, locate_pima
     from densecli.errors import DensecliError
 
-    _absolute(DATA_DIR_ENV)
-    _absolute("DENSECLI_CACHE_DIR", "data")
     try:
         found = locate_pima()
     except DensecliError as err:
-        pytest.exit(
-            f"the tests need the Pima file and cannot get it: {err.problems[0]}",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
+        return err.problems[0]
+    assert found.resolve() == PIMA_CSV.resolve(), (found, PIMA_CSV)
     os.environ[DATA_DIR_ENV] = str(found.parent)  # the commands the tests start use it too
-    return found
+    return None
 
 
 PIMA_CSV = Path("pima-indians-diabetes.csv")  # set at session start, before any test module
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Before collection: one line and a stop when the data is out of reach, never an error
-    in every test module."""
     global PIMA_CSV
-    PIMA_CSV = _find_pima()
+    from densecli.data import CACHE_DIR_ENV, DATA_DIR_ENV
+
+    _absolute(DATA_DIR_ENV)
+    _absolute(CACHE_DIR_ENV, "data")
+    PIMA_CSV = _pima_path()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `data` test without the Pima file is skipped, before its fixtures need the file."""
+    if item.get_closest_marker(DATA_MARKER) is None:
+        return
+    problem = pima_problem()
+    if problem is not None:
+        pytest.skip(f"needs the Pima file: {problem}")
+
+
+def _data_required() -> bool:
+    return os.environ.get(REQUIRE_DATA_ENV) == "1"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With DENSECLI_REQUIRE_DATA=1, a skipped `data` test fails, whatever skipped it (no
+    data file, a missing extra), unless its own `skipif` condition holds on this machine."""
+    report = yield
+    skipped = report.skipped and not hasattr(report, "wasxfail")
+    if (
+        skipped
+        and _data_required()
+        and item.get_closest_marker(DATA_MARKER) is not None
+        and not _declared_skip(item)
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_DATA_ENV}=1 but this data test was skipped: {_reason(report)}"
+    return report
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """A skip's reason, as the summary line shows it."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _declared_skip(item: pytest.Item) -> bool:
+    """A `skipif` whose condition holds: a fact of this machine the test states itself (root
+    writes into read-only folders), not something missing from it."""
+    conditions = [
+        m.args[0] if m.args else m.kwargs.get("condition") for m in item.iter_markers("skipif")
+    ]
+    return any(condition is True for condition in conditions)
+
+
+_skipped_modules: list[str] = []
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A whole module skipped (a missing extra) hides its data tests from the rule above."""
+    if report.skipped and _data_required():
+        _skipped_modules.append(f"{report.nodeid}: {_reason(report)}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _skipped_modules:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for module in _skipped_modules:
+        terminalreporter.write_line(
+            f"FAILED {REQUIRE_DATA_ENV}=1 but a module was skipped: {module}"
+        )
+
+
+# --- fixtures and helpers ------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -66,6 +166,100 @@ def runs_dir(tmp_path: Path) -> Path:
 
 def invoke(runner: CliRunner, *args: str) -> Any:
     return runner.invoke(app, list(args))
+
+
+def only_run(runs_dir: Path, suffix: str = "") -> Path:
+    """The one run folder in `runs_dir` (whose name ends with `suffix`)."""
+    runs = [p for p in runs_dir.iterdir() if p.is_dir() and p.name.endswith(suffix)]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def train_specs(
+    specs: list[Spec],
+    jobs: list[Job],
+    engine: EngineName = "compiled",
+    judges: Sequence[Judge | None] | None = None,
+    notices: list[str] | None = None,
+    data: Dataset | None = None,
+) -> list[list[JobResult]]:
+    """Each spec's jobs as one part of one training call (on the Pima data unless `data` is
+    given), as `densecli cv` and sweeps train them: the results per part. The engine's
+    notices go to `notices`; without that list there must be none (no fallback to `fit`)."""
+    from densecli.data import dataset_for
+    from densecli.engine import Part, Silent, Watch, train_parts
+    from densecli.tasks import task_for
+
+    data = dataset_for(None) if data is None else data
+    parts: list[Part] = []
+    said: list[str] = []
+    for spec, judge in zip(specs, judges or [None] * len(specs), strict=True):
+        task = task_for(spec, data)
+        watch = Watch([job.name for job in jobs], spec.train.epochs, task.history_keys[:4])
+        parts.append(Part(spec, task, jobs, watch, judge))
+    results = train_parts(parts, data, Silent(), engine, said.append)
+    if notices is None:
+        assert said == [], said
+    else:
+        notices.extend(said)
+    return results
+
+
+def _densecli_command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "densecli", *args]
+
+
+def _environment() -> dict[str, str]:
+    # os.environ, not the inherited C environment: importing readline (pytest does) sets
+    # COLUMNS=80 there behind os.environ's back, and piped output follows COLUMNS if set.
+    return dict(os.environ)
+
+
+def run_densecli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`densecli ARGS` in a fresh process, as a user runs it; its output captured."""
+    return subprocess.run(
+        _densecli_command(args),
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_densecli(*args: str) -> subprocess.Popen[str]:
+    """`densecli ARGS` started in a fresh process, its output piped."""
+    return subprocess.Popen(
+        _densecli_command(args),
+        cwd=ROOT,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _live_members(group: int) -> list[int]:
+    """The processes of a process group that still run (a zombie never runs again)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if state not in ("Z", "X") and int(pgrp) == group:
+            live.append(int(stat.parent.name))
+    return live
+
+
+def wait_until_group_died(group: int, seconds: float = 60) -> None:
+    """After killing a process group: until every process in it has died, so what comes
+    next (a resume) sees their runs abandoned."""
+    deadline = time.monotonic() + seconds
+    while live := _live_members(group):
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes {live} of group {group} still run {seconds:.0f} s after kill")
+        time.sleep(0.05)
 
 
 def write_spec(path: Path, base: str = "pima.yaml", **changes: Any) -> Path:

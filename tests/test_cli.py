@@ -7,22 +7,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from densecli.data import dataset_for, stratified_folds
 
-from conftest import CONFIGS, ROOT, invoke
+from conftest import CONFIGS, ROOT, invoke, only_run
 
 QUICK = ["--set", "train.epochs=3"]
 
 
-def _only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
+@pytest.mark.data
 def test_train_writes_a_complete_run_and_prints_the_references(
     runner: CliRunner, runs_dir: Path
 ) -> None:
@@ -32,7 +28,7 @@ def test_train_writes_a_complete_run_and_prints_the_references(
     assert result.exit_code == 0, result.output
     for text in ("accuracy", "ROC AUC", "65.1 %", "77.7 %", "60.3 %", "68 test rows"):
         assert text in result.output
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     assert {p.name for p in run.iterdir()} >= {
         "config.yaml",
         "metrics.json",
@@ -55,11 +51,12 @@ def test_train_writes_a_complete_run_and_prints_the_references(
     assert env["seed"] == 7 and env["tensorflow"] and env["keras"].startswith("3.")
 
 
+@pytest.mark.data
 def test_saved_model_reproduces_the_recorded_predictions(runner: CliRunner, runs_dir: Path) -> None:
     import keras
 
     invoke(runner, "train", str(CONFIGS / "pima.yaml"), *QUICK, "--runs-dir", str(runs_dir))
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     model = keras.saving.load_model(run / "model.keras")
     pima = dataset_for(None)
     outputs = model.predict(pima.features[700:], verbose=0)[:, 0]
@@ -69,6 +66,7 @@ def test_saved_model_reproduces_the_recorded_predictions(runner: CliRunner, runs
     assert np.allclose(outputs, recorded, atol=1e-6)
 
 
+@pytest.mark.data
 def test_cv_trains_every_fold_on_sklearns_folds(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner,
@@ -82,7 +80,7 @@ def test_cv_trains_every_fold_on_sklearns_folds(runner: CliRunner, runs_dir: Pat
     )
     assert result.exit_code == 0, result.output
     assert "4-fold stratified CV" in result.output and "mean" in result.output
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["mode"] == "cv" and len(metrics["fold_accuracy"]) == 4
     assert np.isclose(metrics["accuracy"], np.mean(metrics["fold_accuracy"]))
@@ -95,24 +93,27 @@ def test_cv_trains_every_fold_on_sklearns_folds(runner: CliRunner, runs_dir: Pat
     assert len(history) == 1 + 4 * 3
 
 
+@pytest.mark.data
 def test_cv_runs_the_default_config(runner: CliRunner, runs_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(ROOT)
     result = invoke(
         runner, "cv", "--set", "train.epochs=1", "--set", "cv.folds=2", "--runs-dir", str(runs_dir)
     )
     assert result.exit_code == 0, result.output
-    assert "pima-tutorial-cv" in _only_run(runs_dir).name
+    assert "pima-tutorial-cv" in only_run(runs_dir).name
 
 
+@pytest.mark.data
 def test_softmax_variant_trains_with_one_hot_labels(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner, "train", str(CONFIGS / "pima-softmax.yaml"), *QUICK, "--runs-dir", str(runs_dir)
     )
     assert result.exit_code == 0, result.output
-    metrics = json.loads((_only_run(runs_dir) / "metrics.json").read_text())
+    metrics = json.loads((only_run(runs_dir) / "metrics.json").read_text())
     assert metrics["roc_auc"] is not None
 
 
+@pytest.mark.data
 def test_same_spec_and_seed_give_identical_metrics(runner: CliRunner, tmp_path: Path) -> None:
     numbers = []
     for attempt in ("a", "b"):
@@ -127,13 +128,14 @@ def test_same_spec_and_seed_give_identical_metrics(runner: CliRunner, tmp_path: 
             str(runs),
         )
         assert result.exit_code == 0, result.output
-        metrics = json.loads((_only_run(runs) / "metrics.json").read_text())
+        metrics = json.loads((only_run(runs) / "metrics.json").read_text())
         for volatile in ("train_seconds", "created"):
             metrics.pop(volatile)
         numbers.append(metrics)
     assert numbers[0] == numbers[1]
 
 
+@pytest.mark.data
 def test_compare_lists_runs_best_first_and_skips_a_broken_one(
     runner: CliRunner, runs_dir: Path
 ) -> None:
@@ -172,6 +174,7 @@ def test_compare_of_a_missing_folder_is_an_error(runner: CliRunner, tmp_path: Pa
     assert "no such runs folder" in result.output
 
 
+@pytest.mark.data
 def test_validate_prints_resolved_spec_and_parameter_count(runner: CliRunner) -> None:
     result = invoke(runner, "validate", str(CONFIGS / "pima-uniform.yaml"), "--set", "seed=4")
     assert result.exit_code == 0, result.output
@@ -212,6 +215,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.data
 def test_training_prints_no_tensorflow_log_lines(tmp_path: Path) -> None:
     done = subprocess.run(
         [
@@ -234,6 +238,7 @@ def test_training_prints_no_tensorflow_log_lines(tmp_path: Path) -> None:
         assert noise not in done.stderr + done.stdout
 
 
+@pytest.mark.data
 def test_validate_lists_every_keras_layer_a_spec_layer_becomes(runner: CliRunner) -> None:
     result = invoke(
         runner,
@@ -254,6 +259,7 @@ def test_validate_lists_every_keras_layer_a_spec_layer_becomes(runner: CliRunner
     assert "373" in result.output  # 108 + 48 + (12·16 + 16) + (8 + 1)
 
 
+@pytest.mark.data
 def test_the_progress_bar_is_not_cut_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     # 100 models × 100 epochs: at 80 columns the count was cut to "10000/1…".

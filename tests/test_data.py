@@ -21,6 +21,7 @@ def _classes(dataset: data.Dataset) -> ClassificationTask:
     return ClassificationTask(load_spec(CONFIGS / "pima.yaml"), dataset)
 
 
+@pytest.mark.data
 def test_pima_is_found_through_the_data_dir_and_recognised() -> None:
     pima = data.dataset_for(None)
     assert pima.path.resolve() == PIMA_CSV.resolve()
@@ -32,6 +33,7 @@ def test_pima_is_found_through_the_data_dir_and_recognised() -> None:
     assert pima.default_train_rows() == 700
 
 
+@pytest.mark.data
 def test_the_last_68_rows_answer_negative_603_percent_of_the_time() -> None:
     pima = data.dataset_for(None)
     _, test_rows = data.classic_split(pima.n_rows, 700)
@@ -39,6 +41,7 @@ def test_the_last_68_rows_answer_negative_603_percent_of_the_time() -> None:
     assert round(float(np.mean(pima.target[test_rows] == 0)), 3) == 0.603
 
 
+@pytest.mark.data
 def test_folds_are_exactly_sklearns_stratified_kfold() -> None:
     pima = data.dataset_for(None)
     ours = _classes(pima).cv_folds(10, seed=7)
@@ -84,7 +87,7 @@ def test_a_target_with_three_classes_is_indexed_in_label_order(tmp_path: Path) -
 @pytest.fixture
 def offline_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No DENSECLI_DATA_DIR, an empty cache, and a file:// origin instead of the internet."""
-    monkeypatch.delenv(data.DATA_DIR_ENV)
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "cache"))
     origin = tmp_path / "mirror" / "pima.csv"
     origin.parent.mkdir()
@@ -92,6 +95,7 @@ def offline_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return origin
 
 
+@pytest.mark.data
 def test_download_verifies_the_checksum_and_fills_the_cache(offline_origin: Path) -> None:
     offline_origin.write_bytes(PIMA_CSV.read_bytes())
     path = data.locate_pima()
@@ -101,6 +105,7 @@ def test_download_verifies_the_checksum_and_fills_the_cache(offline_origin: Path
     assert data.locate_pima() == path
 
 
+@pytest.mark.data
 def test_a_corrupt_download_leaves_nothing_in_the_cache(offline_origin: Path) -> None:
     offline_origin.write_bytes(PIMA_CSV.read_bytes()[:-10])
     with pytest.raises(DataError, match="download of the Pima data failed"):
@@ -108,6 +113,7 @@ def test_a_corrupt_download_leaves_nothing_in_the_cache(offline_origin: Path) ->
     assert list(data.cache_dir().iterdir()) == []
 
 
+@pytest.mark.data
 def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(
     offline_origin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,6 +147,7 @@ def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(
     assert data.sha256_of(data.locate_pima()) == data.PIMA.sha256
 
 
+@pytest.mark.data
 def test_a_truncated_file_in_the_cache_is_not_trusted(offline_origin: Path) -> None:
     cached = data.cache_dir() / data.PIMA_FILENAME
     cached.parent.mkdir(parents=True)

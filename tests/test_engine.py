@@ -9,26 +9,11 @@ from sklearn.model_selection import StratifiedKFold
 from typer.testing import CliRunner
 
 from densecli.data import Dataset, classic_split, dataset_for
-from densecli.engine import EngineName, Job, JobResult, Part, Silent, Watch, train_parts
-from densecli.spec import Spec, load_spec
+from densecli.engine import EngineName, Job, JobResult
+from densecli.spec import load_spec
 from densecli.tasks import ClassificationTask, task_for
 
-from conftest import CONFIGS, invoke
-
-
-def train_jobs(
-    spec: Spec,
-    data: Dataset,
-    jobs: list[Job],
-    engine: EngineName = "compiled",
-    notices: list[str] | None = None,
-) -> list[JobResult]:
-    """One experiment's jobs through the engine, as `densecli cv` trains them."""
-    task = task_for(spec, data)
-    watch = Watch([job.name for job in jobs], spec.train.epochs, task.history_keys[:4])
-    part = Part(spec, task, jobs, watch)
-    notice = (notices if notices is not None else []).append
-    return train_parts([part], data, Silent(), engine, notice)[0]
+from conftest import CONFIGS, invoke, train_specs
 
 
 def _train(
@@ -39,10 +24,11 @@ def _train(
     train_rows, test_rows = classic_split(data.n_rows, 700)
     jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
     notices: list[str] = []
-    results = train_jobs(spec, data, jobs, engine, notices)
+    (results,) = train_specs([spec], jobs, engine, notices=notices, data=data)
     return data, results, notices
 
 
+@pytest.mark.data
 def test_trained_keras_models_reproduce_the_engines_outputs() -> None:
     data, results, notices = _train("pima.yaml", "train.epochs=5", seeds=(1, 2))
     assert notices == [] and [r.engine for r in results] == ["compiled", "compiled"]
@@ -53,12 +39,14 @@ def test_trained_keras_models_reproduce_the_engines_outputs() -> None:
     assert not np.allclose(results[0].outputs, results[1].outputs)  # seeds differ
 
 
+@pytest.mark.data
 def test_a_jobs_result_does_not_depend_on_the_rest_of_the_bundle() -> None:
     _, alone, _ = _train("pima.yaml", "train.epochs=5", seeds=(3,))
     _, bundled, _ = _train("pima.yaml", "train.epochs=5", seeds=(3, 4, 5))
     assert np.allclose(alone[0].outputs, bundled[0].outputs, atol=1e-5)
 
 
+@pytest.mark.data
 def test_both_engines_start_from_the_same_weights() -> None:
     _, compiled, _ = _train("pima.yaml", "train.epochs=1", engine="compiled")
     _, fitted, _ = _train("pima.yaml", "train.epochs=1", engine="fit")
@@ -67,6 +55,7 @@ def test_both_engines_start_from_the_same_weights() -> None:
     assert np.abs(compiled[0].outputs - fitted[0].outputs).max() < 0.1
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     ("config", "overrides"),
     [
@@ -88,12 +77,14 @@ def test_losses_and_layers_run_in_the_compiled_engine(config: str, overrides: li
     assert np.all(np.isfinite(results[0].history["loss"]))
 
 
+@pytest.mark.data
 def test_what_the_engine_cannot_run_falls_back_with_a_notice() -> None:
     _, results, notices = _train("pima.yaml", "train.epochs=1", "train.metrics=[accuracy, auc]")
     assert results[0].engine == "fit"
     assert len(notices) == 1 and "using --engine fit" in notices[0]
 
 
+@pytest.mark.data
 def test_repeated_cv_with_seeds_trains_every_model(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner,
@@ -124,6 +115,7 @@ def test_repeated_cv_with_seeds_trains_every_model(runner: CliRunner, runs_dir: 
     assert [j["test_rows"] for j in jobs[6::2]] == [test.tolist() for _, test in second]
 
 
+@pytest.mark.data
 def test_engine_fit_is_the_reference_path(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner,
@@ -148,6 +140,7 @@ def test_an_unknown_engine_is_a_user_error(runner: CliRunner) -> None:
     assert "'turbo' is not one of 'compiled', 'fit'" in text
 
 
+@pytest.mark.data
 @pytest.mark.slow
 def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
     """Issue 3's statistical equivalence: 10 folds × 5 seeds at 300 epochs (~15 min)."""
@@ -160,7 +153,7 @@ def test_engines_agree_on_mean_cv_accuracy_within_one_point() -> None:
     means = {}
     engines: tuple[EngineName, ...] = ("compiled", "fit")
     for engine in engines:
-        results = train_jobs(experiment.spec, experiment.data, jobs, engine)
+        (results,) = train_specs([experiment.spec], jobs, engine, data=experiment.data)
         means[engine] = np.mean(
             [
                 np.mean(task.encoding.predict(r.outputs) == task.class_index[r.job.eval_rows])
@@ -199,6 +192,7 @@ def test_new_layers_build_the_expected_keras_model() -> None:
     assert model.layers[3].units == 16 and model.output_shape == (None, 1)
 
 
+@pytest.mark.data
 def test_regularized_batch_normed_models_train_in_both_engines() -> None:
     overrides = [
         "train.epochs=3",
@@ -218,6 +212,7 @@ def test_regularized_batch_normed_models_train_in_both_engines() -> None:
         assert np.allclose(predicted, results[0].outputs, atol=1e-5)
 
 
+@pytest.mark.data
 def test_early_stopping_restores_the_best_epoch() -> None:
     _, results, _ = _train(
         "pima.yaml",
@@ -231,6 +226,7 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     assert results[0].epochs_trained == len(history["val_loss"]) == min(best + 1 + 3, 60)
 
 
+@pytest.mark.data
 def test_reduce_on_plateau_falls_back_to_fit() -> None:
     _, results, notices = _train(
         "pima.yaml", "train.epochs=2", "train.schedule={name: reduce_on_plateau}"
@@ -238,6 +234,7 @@ def test_reduce_on_plateau_falls_back_to_fit() -> None:
     assert results[0].engine == "fit" and "reduce_on_plateau" in notices[0]
 
 
+@pytest.mark.data
 def test_cv_reports_logistic_regression_on_the_same_folds(
     runner: CliRunner, runs_dir: Path
 ) -> None:
@@ -271,6 +268,7 @@ def test_cv_reports_logistic_regression_on_the_same_folds(
     assert (run / "models" / "r1-fold-01.preprocess.json").is_file()
 
 
+@pytest.mark.data
 def test_train_with_several_seeds_reports_their_mean(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner,
@@ -317,12 +315,13 @@ PLAIN_VARIANTS = [
 ]
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("overrides", PLAIN_VARIANTS)
 def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]) -> None:
     import tensorflow as tf
 
     trainer = _trainer(*overrides)
-    assert trainer.plan is not None
+    assert trainer.forward_pass.plain
     x = trainer.data["x_train"][:, :100]
     y = trainer.data["y_train"][:, :100]
     results = []
@@ -331,25 +330,28 @@ def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]
             if plain:
                 outputs, _, penalty = trainer.forward(x, training=True)
             else:
-                outputs, _, penalty = trainer._vectorized_forward(trainer.weights(), x, True)
-                penalty = penalty + trainer._penalty(trainer.weights())  # per job, outside
+                forward, weights = trainer.forward_pass, trainer.weights()
+                outputs, _, penalty = forward.vectorized(weights, trainer.non_trainable, x, True)
+                penalty = penalty + forward.penalty(weights)  # per job, outside
             total = tf.reduce_sum(trainer._losses(y, outputs)) + tf.reduce_sum(penalty)
         results.append((outputs, total, tape.gradient(total, trainer.params)))
     for plain, vectorized in zip(*results, strict=True):
         assert np.allclose(plain, vectorized, atol=1e-5)
 
 
+@pytest.mark.data
 def test_plain_dense_path_trains_as_the_vectorized_path() -> None:
     overrides = ["model.layers.1.kernel_regularizer={l2: 0.01}", "train.class_weight=balanced"]
     plain, vectorized = _trainer(*overrides), _trainer(*overrides)
-    vectorized.plan = None  # before the first chunk traces the graph
+    vectorized.forward_pass.plan = None  # before the first chunk traces the graph
     histories = [t.run_chunk(0, 3) for t in (plain, vectorized)]
     assert np.allclose(histories[0], histories[1], atol=1e-5)
     assert np.allclose(plain.params.numpy(), vectorized.params.numpy(), atol=1e-5)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     "overrides", [["model.layers.0.dropout=0.2"], ["model.layers.0.batch_norm=true"]]
 )
 def test_layers_with_state_or_randomness_take_the_vectorized_path(overrides: list[str]) -> None:
-    assert _trainer(*overrides).plan is None
+    assert not _trainer(*overrides).forward_pass.plain

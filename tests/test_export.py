@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 
 from conftest import PIMA_CSV, invoke, write_spec
 
+pytestmark = pytest.mark.data
+
 TOLERANCE = 1e-5
 PREPROCESS = {"standardize": True, "zero_as_missing": ["glucose", "bmi"]}
 

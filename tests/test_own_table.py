@@ -115,6 +115,7 @@ def trained(messy: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     return runs
 
 
+@pytest.mark.data
 def test_columns_are_chosen_by_name_and_rows_without_a_target_are_left_out(
     trained: dict[str, Any], messy: Path
 ) -> None:
@@ -149,6 +150,7 @@ def _new_rows(tmp: Path, order: list[str]) -> tuple[Path, list[dict[str, str]]]:
     return _write(tmp / f"new-{len(order)}-{order[0]}.csv", rows, order), rows
 
 
+@pytest.mark.data
 def test_predict_reads_columns_by_name_in_any_order(
     trained: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -166,6 +168,7 @@ def test_predict_reads_columns_by_name_in_any_order(
     assert np.array_equal(natural, by_position)
 
 
+@pytest.mark.data
 def test_predict_names_unknown_and_missing_columns(
     trained: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -180,6 +183,7 @@ def test_predict_names_unknown_and_missing_columns(
     ]
 
 
+@pytest.mark.data
 def test_pima_predict_with_a_reversed_header_gives_the_same_numbers(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     config = str(CONFIGS / "pima.yaml")
@@ -268,6 +272,7 @@ RUNTIMES = {
 }
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("kind", ["classification", "regression"])
 @pytest.mark.parametrize("fmt", list(RUNTIMES))
 def test_every_export_format_equals_predict_on_empty_cells_and_text(
@@ -294,6 +299,7 @@ def test_every_export_format_equals_predict_on_empty_cells_and_text(
 # --- init --data -------------------------------------------------------------------------
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     ("name", "target"),
     [("pima", "-1"), ("iris", "species"), ("wine", "cultivar"), ("breast_cancer", "diagnosis"),
@@ -365,6 +371,7 @@ def test_numbers_are_read_exactly_as_pythons_float_reads_them(tmp_path: Path) ->
     assert np.array_equal(table.block.numeric, expected)
 
 
+@pytest.mark.data
 def test_dropping_by_index_equals_dropping_by_name() -> None:
     by_name = data.dataset_for(None, data.TableOptions(drop=["insulin", "skin_thickness"]))
     by_index = data.dataset_for(None, data.TableOptions(drop=[4, -6]))
@@ -375,6 +382,7 @@ def test_dropping_by_index_equals_dropping_by_name() -> None:
     assert "insulin" not in by_name.feature_names and by_name.n_features == 6
 
 
+@pytest.mark.data
 def test_a_did_you_mean_names_the_closest_column() -> None:
     from densecli.errors import ConfigError
 
@@ -384,6 +392,7 @@ def test_a_did_you_mean_names_the_closest_column() -> None:
         data.dataset_for(None, data.TableOptions(features=["glucose", "BMI"]))
 
 
+@pytest.mark.data
 def test_the_columns_keys_reach_a_sweep(tmp_path: Path, messy: Path) -> None:
     spec = _spec(
         tmp_path / "s.yaml", messy, "classification", target="label", drop=["id", "name", "value"]
@@ -404,6 +413,7 @@ def test_the_columns_keys_reach_a_sweep(tmp_path: Path, messy: Path) -> None:
 # --- smaller things a user met ------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_a_split_whose_test_rows_hold_one_class_says_so(tmp_path: Path) -> None:
     spec = tmp_path / "wine.yaml"
     spec.write_text(yaml.safe_dump({
@@ -418,6 +428,7 @@ def test_a_split_whose_test_rows_hold_one_class_says_so(tmp_path: Path) -> None:
     assert "all 18 test rows hold one class" in result.output
 
 
+@pytest.mark.data
 def test_a_regression_spec_resolves_without_classification_keys() -> None:
     result = invoke(CliRunner(), "validate", str(CONFIGS / "diabetes-regression.yaml"))
     assert result.exit_code == 0, result.output

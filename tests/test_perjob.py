@@ -9,15 +9,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from densecli.data import dataset_for, stratified_folds
-from densecli.engine import Job, JobResult, Judge, Part, Silent, Watch, bundle_key, train_parts
+from densecli.engine import Job, JobResult, bundle_key
 from densecli.search import group_points, load_sweep
 from densecli.spec import Spec, load_spec
 from densecli.tasks import task_for
 
-from conftest import CONFIGS, ROOT, invoke
+from conftest import CONFIGS, ROOT, invoke, train_specs
 
 PIMA = CONFIGS / "pima.yaml"
 RATES = (0.0003, 0.003, 0.03)
@@ -33,23 +34,11 @@ def _jobs() -> list[Job]:
     return [Job(f"fold-{i}", train, test, 100 + i) for i, (train, test) in enumerate(folds)]
 
 
-def _train(specs: list[Spec], judges: list[Judge | None] | None = None) -> list[list[JobResult]]:
-    data, notices = dataset_for(None), []  # type: ignore[var-annotated]
-    parts = []
-    for spec, judge in zip(specs, judges or [None] * len(specs), strict=True):
-        task, jobs = task_for(spec, data), _jobs()
-        watch = Watch([j.name for j in jobs], spec.train.epochs, task.history_keys[:4])
-        parts.append(Part(spec, task, jobs, watch, judge))
-    results = train_parts(parts, data, Silent(), "compiled", notices.append)
-    assert notices == [], notices
-    return results
-
-
 def _trained_together_as_alone(specs: list[Spec]) -> list[list[JobResult]]:
     """Train the specs as one bundle; each job's outputs equal its spec trained alone."""
-    together = _train(specs)
+    together = train_specs(specs, _jobs())
     for spec, bundled in zip(specs, together, strict=True):
-        (alone,) = _train([spec])
+        (alone,) = train_specs([spec], _jobs())
         for a, b in zip(alone, bundled, strict=True):
             assert np.allclose(a.outputs, b.outputs, atol=1e-4)
     return together
@@ -82,6 +71,7 @@ def test_optimizer_and_penalty_settings_do_not_split_bundles(tmp_path: Path) -> 
     assert len(keys) == 6
 
 
+@pytest.mark.data
 def test_a_learning_rate_by_l2_grid_trains_as_one_bundle_like_standalone_cv(
     tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -126,6 +116,7 @@ def test_a_learning_rate_by_l2_grid_trains_as_one_bundle_like_standalone_cv(
             number += 1
 
 
+@pytest.mark.data
 def test_per_job_adam_settings_train_as_each_job_alone() -> None:
     specs = [
         _spec("train.optimizer={name: adam, learning_rate: 0.01, beta_1: 0.8, epsilon: 1e-5}"),
@@ -136,14 +127,15 @@ def test_per_job_adam_settings_train_as_each_job_alone() -> None:
         _spec("train.optimizer={name: rmsprop, rho: 0.8}"),
         _spec("train.optimizer={name: rmsprop, learning_rate: 0.01}"),
     ]
-    together = _train(specs[:2]) + _train(specs[2:])
+    together = train_specs(specs[:2], _jobs()) + train_specs(specs[2:], _jobs())
     for spec, bundled in zip(specs, together, strict=True):
-        (alone,) = _train([spec])
+        (alone,) = train_specs([spec], _jobs())
         for a, b in zip(alone, bundled, strict=True):
             assert np.allclose(a.outputs, b.outputs, atol=1e-4), spec.train.optimizer
     assert not np.allclose(together[0][0].outputs, together[1][0].outputs, atol=1e-3)
 
 
+@pytest.mark.data
 def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
     specs = [
         _spec("train.epochs=12"),
@@ -155,11 +147,11 @@ def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
         judged.append(done)
         return True  # the first part's three jobs freeze after the first chunk
 
-    free = _train(specs)
-    pruned = _train(specs, [prune_at_once, None])
+    free = train_specs(specs, _jobs())
+    pruned = train_specs(specs, _jobs(), judges=[prune_at_once, None])
     assert judged == [5]  # the first chunk is 5 epochs; a pruned part is not judged again
     five = [s.model_copy(update={"train": s.train.model_copy(update={"epochs": 5})}) for s in specs]
-    at_freeze = _train(five)
+    at_freeze = train_specs(five, _jobs())
     flat = [r for part in pruned for r in part]
     flat_free = [r for part in free for r in part]
     flat_five = [r for part in at_freeze for r in part]
@@ -173,6 +165,7 @@ def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
         assert flat[job].history == flat_free[job].history
 
 
+@pytest.mark.data
 def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> None:
     from densecli.backend import seed_everything
     from densecli.engine import build_model, job_data
@@ -199,6 +192,7 @@ def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> No
             )
 
 
+@pytest.mark.data
 def test_dropout_rates_share_a_bundle_and_train_as_each_job_alone() -> None:
     specs = [_spec(f"model.layers.0.dropout={rate}", "train.epochs=4") for rate in (0.1, 0.4)]
     assert bundle_key(specs[0]) == bundle_key(specs[1])
@@ -206,6 +200,7 @@ def test_dropout_rates_share_a_bundle_and_train_as_each_job_alone() -> None:
     assert not np.allclose(together[0][0].outputs, together[1][0].outputs, atol=1e-3)
 
 
+@pytest.mark.data
 def test_cosine_schedules_with_their_own_starting_rates_share_a_bundle() -> None:
     specs = [
         _spec(

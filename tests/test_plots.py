@@ -3,36 +3,34 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from densecli.report import write_run_plots
 
-from conftest import CONFIGS, assert_sensible_png, invoke, png_size
+from conftest import CONFIGS, assert_sensible_png, invoke, only_run, png_size
 
 
-def _only_run(runs_dir: Path) -> Path:
-    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    return run
-
-
+@pytest.mark.data
 def test_train_writes_learning_curves(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner, "train", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2",
         "--runs-dir", str(runs_dir),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     assert_sensible_png(run / "learning_curves.png")
     assert not (run / "folds.png").exists()
 
 
+@pytest.mark.data
 def test_cv_writes_learning_curves_and_folds(runner: CliRunner, runs_dir: Path) -> None:
     result = invoke(
         runner, "cv", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2", "--folds", "3",
         "--runs-dir", str(runs_dir),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    run = _only_run(runs_dir)
+    run = only_run(runs_dir)
     assert_sensible_png(run / "learning_curves.png")
     assert_sensible_png(run / "folds.png")
 

@@ -11,28 +11,29 @@ from typer.testing import CliRunner
 
 from densecli.data import PIMA
 
-from conftest import CONFIGS, PIMA_CSV, invoke
+from conftest import CONFIGS, PIMA_CSV, invoke, only_run
+
+pytestmark = pytest.mark.data
 
 PIMA_COLUMNS = PIMA.columns
 
 
-def _train(tmp_path_factory: pytest.TempPathFactory, config: str, *command: str) -> Path:
+def _trained_run(tmp_path_factory: pytest.TempPathFactory, config: str, *command: str) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     args = [*command, str(CONFIGS / config), "--set", "train.epochs=2", "--runs-dir", str(runs)]
     result = invoke(CliRunner(), *args)
     assert result.exit_code == 0, result.output
-    (run,) = [p for p in runs.iterdir() if p.is_dir()]
-    return run
+    return only_run(runs)
 
 
 @pytest.fixture(scope="module")
 def split_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory, "pima.yaml", "train")
+    return _trained_run(tmp_path_factory, "pima.yaml", "train")
 
 
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory, "pima.yaml", "cv", "--folds", "2")
+    return _trained_run(tmp_path_factory, "pima.yaml", "cv", "--folds", "2")
 
 
 @functools.cache
@@ -94,7 +95,7 @@ def test_cv_run_averages_its_fold_models_and_reads_a_header(
 def test_softmax_run_gives_one_probability_per_class(
     runner: CliRunner, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    run = _train(tmp_path_factory, "pima-softmax.yaml", "train")
+    run = _trained_run(tmp_path_factory, "pima-softmax.yaml", "train")
     source = tmp_path / "rows.csv"
     source.write_text("\n".join(line.rsplit(",", 1)[0] for line in _pima_lines()[:5]) + "\n")
     result = invoke(runner, "predict", str(run), str(source))

@@ -10,6 +10,7 @@ from conftest import CONFIGS
 MISSING: list[int | str] = ["glucose", "blood_pressure", "skin_thickness", "insulin", "bmi"]
 
 
+@pytest.mark.data
 def test_pima_has_the_documented_impossible_zeros() -> None:
     pima = dataset_for(None)
     columns = resolve_columns(PreprocessSpec(zero_as_missing=MISSING), pima.feature_names)
@@ -33,6 +34,7 @@ def test_saved_statistics_round_trip_through_json() -> None:
     assert np.array_equal(again.transform(np.array([[2.0]])), fitted.transform(np.array([[2.0]])))
 
 
+@pytest.mark.data
 def test_unknown_columns_are_named() -> None:
     with pytest.raises(
         ConfigError, match=r"preprocess.zero_as_missing.0: no feature named 'glucoze'"

@@ -6,6 +6,7 @@ escaping validation would be a traceback in front of the user.
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -100,6 +101,7 @@ def test_any_set_strings_apply_and_validate_or_fail_cleanly(overrides: list[str]
         assert isinstance(spec, Spec)
 
 
+@pytest.mark.data
 @settings(
     max_examples=25,
     deadline=None,

@@ -35,6 +35,7 @@ def _run(runner: CliRunner, *args: str) -> Path:
     return run
 
 
+@pytest.mark.data
 def test_cv_reaches_ridge_regression_on_the_same_folds(
     runner: CliRunner, runs_dir: Path, diabetes_csv: Path
 ) -> None:
@@ -56,6 +57,7 @@ def test_cv_reaches_ridge_regression_on_the_same_folds(
     assert (run / "predicted.png").is_file() and (run / "folds.png").is_file()
 
 
+@pytest.mark.data
 def test_predict_gives_the_recorded_predictions_in_the_targets_units(
     runner: CliRunner, runs_dir: Path, diabetes_csv: Path, tmp_path: Path
 ) -> None:
@@ -77,6 +79,7 @@ def test_predict_gives_the_recorded_predictions_in_the_targets_units(
     assert targets.min() >= 25 and np.abs(np.array(predicted) - targets).mean() < 100  # units
 
 
+@pytest.mark.data
 def test_compare_lists_regression_runs_apart_lowest_rmse_first(
     runner: CliRunner, runs_dir: Path, diabetes_csv: Path
 ) -> None:
@@ -100,6 +103,7 @@ def test_compare_lists_regression_runs_apart_lowest_rmse_first(
     assert "Regression runs, lowest RMSE first" in shown
 
 
+@pytest.mark.data
 def test_a_regression_sweep_ranks_points_by_rmse(
     runner: CliRunner, runs_dir: Path, diabetes_csv: Path
 ) -> None:

@@ -17,17 +17,7 @@ from densecli.errors import RunsError
 from densecli.runs import RunFolder, collect_unfinished, estimate_bytes, preflight
 from densecli.runs.files import write_json
 
-from conftest import CONFIGS, ROOT, invoke
-
-
-def _densecli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "densecli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+from conftest import CONFIGS, ROOT, invoke, start_densecli
 
 
 def _wait_until_training(process: subprocess.Popen[str], runs_dir: Path) -> None:
@@ -44,7 +34,7 @@ def _wait_until_training(process: subprocess.Popen[str], runs_dir: Path) -> None
 
 
 def _long_cv(runs_dir: Path, engine: str) -> subprocess.Popen[str]:
-    return _densecli(
+    return start_densecli(
         "cv",
         str(CONFIGS / "pima.yaml"),
         "--folds",
@@ -58,6 +48,7 @@ def _long_cv(runs_dir: Path, engine: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.data
 def test_signals_mid_run_leave_marked_history_or_nothing_that_compare_counts(
     runner: CliRunner, runs_dir: Path
 ) -> None:
@@ -111,11 +102,12 @@ def test_signals_mid_run_leave_marked_history_or_nothing_that_compare_counts(
     assert apart.count("| interrupted |") == 2 and apart.count("| abandoned |") == 1
 
 
+@pytest.mark.data
 def test_four_concurrent_trainings_into_one_folder_each_get_a_complete_run(
     runner: CliRunner, runs_dir: Path
 ) -> None:
     args = ["train", str(CONFIGS / "pima.yaml"), "--set", "train.epochs=2"]
-    processes = [_densecli(*args, "--runs-dir", str(runs_dir)) for _ in range(4)]
+    processes = [start_densecli(*args, "--runs-dir", str(runs_dir)) for _ in range(4)]
     for process in processes:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
@@ -144,6 +136,7 @@ def test_runs_finishing_under_one_name_never_overwrite_each_other(tmp_path: Path
     assert [json.loads((p / "metrics.json").read_text())["n"] for p in finished] == [0, 1, 2]
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     ("where", "reason"),
     [("a-file", "File exists"), ("a-file/runs", "Not a directory")],
@@ -160,6 +153,7 @@ def test_an_unusable_runs_folder_fails_before_training(
     assert result.output.startswith("error: ")  # no progress bar: training never started
 
 
+@pytest.mark.data
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
 def test_a_read_only_runs_folder_fails_before_training(runner: CliRunner, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
@@ -178,6 +172,7 @@ def test_a_runs_folder_without_room_is_refused_with_the_sizes(tmp_path: Path) ->
     assert list((tmp_path / "runs").iterdir()) == []  # the probe file is gone
 
 
+@pytest.mark.data
 def test_a_missing_runs_folder_is_created(runner: CliRunner, tmp_path: Path) -> None:
     runs = tmp_path / "new" / "runs"
     result = invoke(
@@ -193,6 +188,7 @@ def test_a_missing_runs_folder_is_created(runner: CliRunner, tmp_path: Path) -> 
     assert len(list(runs.iterdir())) == 1
 
 
+@pytest.mark.data
 def test_a_disk_that_fills_up_mid_run_leaves_nothing_and_one_error_line(tmp_path: Path) -> None:
     def small_files_only() -> None:  # in the child: writes past 8 KB fail as on a full disk
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from golden.cases import cases, run_case
 
+pytestmark = pytest.mark.data  # the Pima file, and training
+
 RECORDED: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "golden" / "same-numbers.json").read_text()
 )

@@ -45,6 +45,7 @@ def test_parameter_counts_match_keras_with_maxout_and_batch_norm() -> None:
     assert sum(dense_parameters(8, list(spec.model.layers))) == build_model(spec, 8).count_params()
 
 
+@pytest.mark.data
 def test_show_prints_spec_model_metrics_and_files(runner: CliRunner, run: Path) -> None:
     result = invoke(runner, "show", str(run))
     assert result.exit_code == 0, result.output
@@ -62,6 +63,7 @@ def test_show_prints_spec_model_metrics_and_files(runner: CliRunner, run: Path) 
         assert text in result.output, text
 
 
+@pytest.mark.data
 def test_show_reads_runs_made_before_inputs_json(
     runner: CliRunner, run: Path, tmp_path: Path
 ) -> None:
@@ -90,6 +92,7 @@ def test_show_of_a_non_run_is_a_one_line_error(  # type: ignore[no-untyped-def]
     assert result.output.startswith(f"error: {folder}: ") and message in result.output
 
 
+@pytest.mark.data
 def test_new_read_only_commands_do_not_import_tensorflow(run: Path, tmp_path: Path) -> None:
     script = f"""
 import sys
@@ -112,6 +115,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.data
 def test_show_falls_back_to_all_scores_for_unfamiliar_metrics(
     runner: CliRunner, run: Path, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from densecli.spec import load_spec
 from conftest import CONFIGS, invoke
 
 
+@pytest.mark.data
 def test_init_writes_the_tutorial_network_as_a_valid_commented_spec(
     runner: CliRunner, tmp_path: Path
 ) -> None:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +19,7 @@ from densecli.search import bundle_key, group_points
 from densecli.search._file import parse_grid_option, split_values
 from densecli.search._grid import load_sweep
 
-from conftest import CONFIGS, ROOT, invoke
+from conftest import CONFIGS, ROOT, invoke, run_densecli, wait_until_group_died
 
 PIMA = str(CONFIGS / "pima.yaml")
 SMALL = ["--set", "train.epochs=3", "--folds", "3"]
@@ -40,17 +39,6 @@ def _results(sweep_dir: Path) -> dict[str, dict[str, str]]:
 def _only_sweep(runs: Path) -> Path:
     (sweep_dir,) = [p for p in runs.iterdir() if p.name.endswith("-sweep")]
     return sweep_dir
-
-
-def _densecli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "densecli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),  # as os.environ says: piped output follows COLUMNS if set
-        **kwargs,
-    )
 
 
 # --- points and groups: no training ------------------------------------------------------
@@ -146,10 +134,11 @@ def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
 # --- real sweeps -------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_small_grid_end_to_end(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     grid = ["--grid", "model.layers.0.units=4,12", "--grid", "model.layers.0.init=uniform,normal"]
-    done = _densecli("sweep", PIMA, *grid, *SMALL, "--runs-dir", str(runs), "--workers", "2")
+    done = run_densecli("sweep", PIMA, *grid, *SMALL, "--runs-dir", str(runs), "--workers", "2")
     assert done.returncode == 0, done.stderr
     sweep_dir = _only_sweep(runs)
     results = _results(sweep_dir)
@@ -163,10 +152,10 @@ def test_small_grid_end_to_end(tmp_path: Path) -> None:
     assert config["model"]["layers"][0]["units"] == 12
     assert config["model"]["layers"][0]["kernel_initializer"] == "uniform"
     assert "best reported 10-fold" in done.stdout and "majority class" in done.stdout
-    compared = _densecli("compare", str(sweep_dir), "--format", "csv")
+    compared = run_densecli("compare", str(sweep_dir), "--format", "csv")
     assert compared.returncode == 0 and compared.stdout.count(",pima-tutorial-p00") == 4
     # A point trains as its own `densecli cv` would: same folds, seeds and weights.
-    alone = _densecli(
+    alone = run_densecli(
         "cv",
         PIMA,
         *SMALL,
@@ -191,7 +180,7 @@ def test_small_grid_end_to_end(tmp_path: Path) -> None:
     assert pictures <= {p.name for p in cv_run.iterdir()}
     point = sweep_dir / results["p003"]["run"]
     assert not list(point.glob("*.png"))
-    shown = _densecli("show", str(point), "--plots")
+    shown = run_densecli("show", str(point), "--plots")
     assert shown.returncode == 0, shown.stderr
     assert {p.name for p in point.glob("*.png")} == pictures
     assert "learning_curves.png" in shown.stdout
@@ -207,6 +196,7 @@ def _wait_for_a_finished_point(runs: Path, process: subprocess.Popen[str]) -> Pa
     raise AssertionError(f"no point finished; sweep exited {process.poll()}")
 
 
+@pytest.mark.data
 def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     args = ["--grid", "model.layers.0.units=2,3,4", "--set", "train.epochs=400", "--folds", "3"]
@@ -236,9 +226,9 @@ def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> No
         process.wait()
     kept = {p.name: (p / "metrics.json").stat().st_mtime_ns for p in sweep_dir.glob("*-cv")}
     assert 1 <= len(kept) < 3
-    time.sleep(0.5)  # let the killed workers be reaped
+    wait_until_group_died(process.pid)  # the killed workers too
 
-    resumed = _densecli("sweep", str(sweep_dir), "--resume")
+    resumed = run_densecli("sweep", str(sweep_dir), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(kept)} of 3 points kept" in resumed.stderr
     runs_now = {p.name: p for p in sweep_dir.iterdir() if p.is_dir()}
@@ -246,16 +236,17 @@ def test_resume_after_a_killed_sweep_keeps_finished_points(tmp_path: Path) -> No
     for name, mtime in kept.items():  # finished points were not trained again
         assert (runs_now[name] / "metrics.json").stat().st_mtime_ns == mtime
     assert {r["status"] for r in _results(sweep_dir).values()} == {"done"}
-    again = _densecli("sweep", str(sweep_dir), "--resume")
+    again = run_densecli("sweep", str(sweep_dir), "--resume")
     assert again.returncode == 0 and "3 of 3 points kept, 0 to train" in again.stderr
 
 
+@pytest.mark.data
 def test_ray_local_sweep_equals_the_local_one(tmp_path: Path) -> None:
     # Ray is in the test extra, so this runs wherever the tests do (CI included).
     grid = ["--grid", "model.layers.0.units=4,8", "--grid", "model.layers.0.init=uniform,normal"]
     common = [*grid, *SMALL, "--workers", "2"]
-    local = _densecli("sweep", PIMA, *common, "--runs-dir", str(tmp_path / "local"))
-    on_ray = _densecli(  # --plots travels with the task: every point draws its pictures
+    local = run_densecli("sweep", PIMA, *common, "--runs-dir", str(tmp_path / "local"))
+    on_ray = run_densecli(  # --plots travels with the task: every point draws its pictures
         "sweep", PIMA, *common, "--runs-dir", str(tmp_path / "ray"), "--ray", "local", "--plots"
     )
     assert local.returncode == 0, local.stderr
@@ -307,6 +298,7 @@ def test_a_recorded_sweep_makes_the_same_points(tmp_path: Path) -> None:
     assert again.points[0].spec.train.class_weight == {0: 1.0, 1: 2.0}
 
 
+@pytest.mark.data
 def test_keras_refuses_a_bad_point_before_anything_runs(tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
     runs = tmp_path / "runs"
     grid = ["--grid", "train.optimizer={name: sgd, momentum: 0.5},{name: sgd, momentum: 2}"]

@@ -19,7 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from conftest import CONFIGS, ROOT
+
+pytestmark = pytest.mark.data
 
 POINTS = 4
 # Long enough that every moment below comes before the sweep ends, with warm workers too.

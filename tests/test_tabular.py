@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from densecli import data
 from densecli.errors import DataError
 
-from conftest import CONFIGS, invoke
+from conftest import CONFIGS, invoke, only_run
 
 SPECIES = ["setosa", "versicolor", "virginica"]
 QUICK = ["--set", "train.epochs=3"]
@@ -64,11 +64,6 @@ def _spec(path: Path, csv_path: Path, inputs: int, **extra: Any) -> Path:
     return path
 
 
-def _only_run(runs: Path, suffix: str) -> Path:
-    (run,) = [p for p in runs.iterdir() if p.name.endswith(suffix)]
-    return run
-
-
 def _parse(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -98,6 +93,7 @@ def iris_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write_csv(tmp_path_factory.mktemp("iris") / "iris.csv", header, rows)
 
 
+@pytest.mark.data
 def test_iris_with_species_names_trains_scores_and_compares(
     iris_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -109,7 +105,7 @@ def test_iris_with_species_names_trains_scores_and_compares(
     split = invoke(runner, "train", str(spec), "--runs-dir", str(runs), *QUICK)
     assert split.exit_code == 0, split.output
     assert "true setosa" in split.output and "pred virginica" in split.output
-    run = _only_run(runs, "-split")
+    run = only_run(runs, "-split")
     inputs = json.loads((run / "inputs.json").read_text())
     assert inputs["classes"] == SPECIES and inputs["header"] is True
     assert inputs["inferences"] == ["header: row 1 names the columns (it holds no numbers)"]
@@ -117,13 +113,14 @@ def test_iris_with_species_names_trains_scores_and_compares(
     assert metrics["test_rows"] == 15 and metrics["train_rows"] == 135  # 90 % of 150
     scored = _check_predict_matches_recorded(runner, run, iris_csv, tmp_path)
     assert {r["predicted"] for r in scored} <= set(SPECIES)
-    cv_run = _only_run(runs, "-cv")
+    cv_run = only_run(runs, "-cv")
     assert {r["label"] for r in _parse((cv_run / "predictions.csv").read_text())} == set(SPECIES)
     listed = invoke(runner, "compare", str(runs), "--format", "json")
     assert listed.exit_code == 0, listed.output
     assert len(json.loads(listed.stdout.split("Written:")[0])) == 2
 
 
+@pytest.mark.data
 def test_iris_sweep(iris_csv: Path, tmp_path: Path, runner: CliRunner) -> None:
     spec, runs = _spec(tmp_path / "iris.yaml", iris_csv, 4), tmp_path / "runs"
     grid = ["--grid", "train.batch_size=8,32", "--folds", "2", "--workers", "1"]
@@ -161,6 +158,7 @@ def test_missing_cells_need_impute_and_are_named(messy_csv: Path, tmp_path: Path
     assert "set preprocess.impute: median (or mean)" in result.output
 
 
+@pytest.mark.data
 def test_categorical_column_and_empty_cells(
     messy_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -174,7 +172,7 @@ def test_categorical_column_and_empty_cells(
     result = invoke(runner, "train", str(spec), "--runs-dir", str(runs), *QUICK)
     assert result.exit_code == 0, result.output
     assert "categorical: 'site' (row 3: 'south' is not a number), 3 categories" in result.output
-    run = _only_run(runs, "-split")
+    run = only_run(runs, "-split")
     inputs = json.loads((run / "inputs.json").read_text())
     assert inputs["categorical"] == ["site"]
     assert inputs["categories"] == {"site": ["east", "north", "south"]}
@@ -267,6 +265,7 @@ def test_pimas_train_rows_do_not_leak_onto_another_file(tmp_path: Path) -> None:
     assert "train_rows: 5" in kept.output
 
 
+@pytest.mark.data
 def test_export_fills_missing_cells_as_predict_does(
     messy_csv: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -282,7 +281,7 @@ def test_export_fills_missing_cells_as_predict_does(
     impute = {"impute": "mean", "standardize": True}
     spec = _spec(tmp_path / "numeric.yaml", numeric_only, 4, preprocess=impute)
     assert invoke(runner, "train", str(spec), "--runs-dir", str(runs), *QUICK).exit_code == 0
-    run = _only_run(runs, "-split")
+    run = only_run(runs, "-split")
     artifact = tmp_path / "model.keras"
     exported = invoke(runner, "export", str(run), "-f", "keras", "-o", str(artifact))
     assert exported.exit_code == 0, exported.output

@@ -4,9 +4,12 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from conftest import CONFIGS, invoke
+
+pytestmark = pytest.mark.data
 
 
 def _scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:

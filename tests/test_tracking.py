@@ -77,6 +77,7 @@ def _folder(logged: dict[str, Any], suffix: str) -> Path:
     return folder
 
 
+@pytest.mark.data
 def test_each_run_is_logged_once_and_a_second_pass_adds_nothing(logged: dict[str, Any]) -> None:
     assert "logged 1 run(s), 0 already there" in logged["out"]["train"]
     assert "logged 3 run(s), 0 already there" in logged["out"]["sweep"]  # parent and 2 points
@@ -89,6 +90,7 @@ def test_each_run_is_logged_once_and_a_second_pass_adds_nothing(logged: dict[str
     assert all(r.info.status == "FINISHED" for r in logged["found"])
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("suffix", ["-split", "-cv"])
 def test_params_are_the_runs_config(logged: dict[str, Any], suffix: str) -> None:
     folder = _folder(logged, suffix)
@@ -100,6 +102,7 @@ def test_params_are_the_runs_config(logged: dict[str, Any], suffix: str) -> None
     assert params["train.epochs"] == str(EPOCHS)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("suffix", ["-split", "-cv"])
 def test_final_metrics_equal_metrics_json(logged: dict[str, Any], suffix: str) -> None:
     folder = _folder(logged, suffix)
@@ -122,6 +125,7 @@ def test_final_metrics_equal_metrics_json(logged: dict[str, Any], suffix: str) -
         assert logged_metrics["p_value"] == metrics["p_value"]
 
 
+@pytest.mark.data
 def test_history_has_one_step_per_epoch_mean_and_per_fold(logged: dict[str, Any]) -> None:
     folder = _folder(logged, "-cv")
     run_id = logged["by"][folder.name].info.run_id
@@ -140,6 +144,7 @@ def test_history_has_one_step_per_epoch_mean_and_per_fold(logged: dict[str, Any]
     assert {m.step: m.value for m in fold} == expected
 
 
+@pytest.mark.data
 def test_tags_and_artifacts(logged: dict[str, Any]) -> None:
     folder = _folder(logged, "-split")
     run = logged["by"][folder.name]
@@ -160,6 +165,7 @@ def test_tags_and_artifacts(logged: dict[str, Any]) -> None:
     assert "warning" not in result.output
 
 
+@pytest.mark.data
 def test_sweep_is_a_parent_run_with_its_points_nested(logged: dict[str, Any]) -> None:
     sweep = _folder(logged, "-sweep")
     parent = logged["by"][sweep.name]
@@ -176,6 +182,7 @@ def test_sweep_is_a_parent_run_with_its_points_nested(logged: dict[str, Any]) ->
     assert labels == {"p001", "p002"}
 
 
+@pytest.mark.data
 def test_unreachable_server_stops_before_training(runner: CliRunner, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     spec = write_spec(tmp_path / "spec.yaml", train={"epochs": 1})

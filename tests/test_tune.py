@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import CONFIGS, ROOT
+from conftest import CONFIGS, ROOT, run_densecli, wait_until_group_died
 
 optuna = pytest.importorskip("optuna")
 
@@ -32,16 +32,6 @@ SEARCH = {
         "train.optimizer.learning_rate": {"low": 0.00005, "high": 0.05, "log": True},
     },
 }
-
-
-def _densecli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "densecli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def _search_file(tmp_path: Path, **changes: Any) -> Path:
@@ -71,7 +61,7 @@ def tuned(
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     tmp_path = tmp_path_factory.mktemp("tune")
     runs = tmp_path / "runs"
-    done = _densecli(
+    done = run_densecli(
         "tune",
         str(_search_file(tmp_path)),
         "--trials",
@@ -91,6 +81,7 @@ def tuned(
     return _only_tune(runs), done
 
 
+@pytest.mark.data
 def test_small_tune_end_to_end_with_pruning(
     tuned: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -130,12 +121,13 @@ def test_small_tune_end_to_end_with_pruning(
     assert "search vs confirmation" in done.stdout
 
 
+@pytest.mark.data
 def test_best_yaml_reproduces_the_best_trial_with_cv(
     tuned: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
     folder, _ = tuned
     best = _study(folder).best_trial
-    again = _densecli("cv", str(folder / "best.yaml"), "--runs-dir", str(tmp_path))
+    again = run_densecli("cv", str(folder / "best.yaml"), "--runs-dir", str(tmp_path))
     assert again.returncode == 0, again.stderr
     (run,) = tmp_path.iterdir()
     accuracy = json.loads((run / "metrics.json").read_text())["accuracy"]
@@ -159,6 +151,7 @@ def _wait_for_second_batch(runs: Path, process: subprocess.Popen[str]) -> Path:
     raise AssertionError(f"no second batch began; tune exited {process.poll()}")
 
 
+@pytest.mark.data
 def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     search = _search_file(tmp_path, set={**SEARCH["set"], "train.epochs": 300})  # type: ignore[dict-item]
@@ -182,9 +175,11 @@ def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
     kept = {
         p.name: (p / "metrics.json").stat().st_mtime_ns for p in folder.glob("*-cv") if p.is_dir()
     }
-    time.sleep(0.5)
+    wait_until_group_died(process.pid)  # the killed workers too
 
-    resumed = _densecli("tune", str(folder), "--resume", "--trials", "5", "--confirm-repeats", "0")
+    resumed = run_densecli(
+        "tune", str(folder), "--resume", "--trials", "5", "--confirm-repeats", "0"
+    )
     assert resumed.returncode == 0, resumed.stderr
     after = _study(folder)
     assert [t.state.name for t in after.trials if t.number in finished] == ["COMPLETE"] * 2
@@ -203,13 +198,14 @@ def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
+@pytest.mark.data
 def test_ray_local_tune_equals_the_local_one(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     search = _search_file(tmp_path, set={**SEARCH["set"], "train.epochs": 20})  # type: ignore[dict-item]
     common = ["--trials", "3", "--pruner", "none", "--confirm-repeats", "0", "--workers", "1"]
-    local = _densecli("tune", str(search), *common, "--runs-dir", str(tmp_path / "local"))
+    local = run_densecli("tune", str(search), *common, "--runs-dir", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
-    on_ray = _densecli(
+    on_ray = run_densecli(
         "tune", str(search), *common, "--runs-dir", str(tmp_path / "ray"), "--ray", "local"
     )
     assert on_ray.returncode == 0, on_ray.stderr

@@ -60,6 +60,7 @@ def _failed_run(runs_dir: Path) -> Path:
     return runs[0]
 
 
+@pytest.mark.data
 def test_a_diverging_split_run_is_saved_as_failed_and_exits_3(
     runner: CliRunner, runs_dir: Path
 ) -> None:
@@ -88,6 +89,7 @@ def test_a_diverging_split_run_is_saved_as_failed_and_exits_3(
     assert (runs_dir / "compare.csv").read_text().count("\n") == 1  # the header only
 
 
+@pytest.mark.data
 def test_a_diverging_fold_is_named_in_a_cv_with_the_fit_engine(
     runner: CliRunner, runs_dir: Path
 ) -> None:
@@ -139,7 +141,7 @@ def test_a_stop_signal_swallowed_by_garbage_collection_is_sent_again(
             thing = Thing()
             ref = weakref.ref(thing, collected)
             del thing
-            time.sleep(2)
+            time.sleep(2)  # a deadline: the signal sent again ends it at once
         except Interrupted as stop:
             stopped = stop
     assert ref() is None

@@ -3,7 +3,7 @@
 Two engines train a list of jobs:
 
 - `compiled` (default): all jobs as one bundle inside compiled TensorFlow code
-  (`densecli.compiled`), tens of times faster than `model.fit` on small networks.
+  (`densecli.engine._compiled`), tens of times faster than `model.fit` on small networks.
 - `fit`: the reference path, `model.fit` per job as the tutorial does; the ground truth
   the compiled engine is checked against.
 
