@@ -13,11 +13,13 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 _keras: ModuleType | None = None
+_import_seconds: float | None = None
 _threads: tuple[int, int] | None = None  # (intra-op, inter-op); 0 = TensorFlow's default
 INTRA_OP_ENV = "DENSECLI_INTRA_OP_THREADS"
 # Below this many multiply-adds per training step, splitting one op across cores costs more
@@ -80,16 +82,18 @@ def _interruption(error: BaseException) -> KeyboardInterrupt | None:
 
 def import_keras() -> Any:
     """Keras 3 on the TensorFlow backend, logs silenced, op determinism on."""
-    global _keras
+    global _keras, _import_seconds
     if _keras is not None:
         return _keras
     os.environ["KERAS_BACKEND"] = "tensorflow"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    started = time.perf_counter()
     with native_stderr_captured():
         import keras
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # CUDA probing logs here, not at import
+    _import_seconds = time.perf_counter() - started
     _apply_threads(tf)
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -131,3 +135,9 @@ def versions() -> dict[str, str]:
             f"{threads.get_inter_op_parallelism_threads()}"
         ),
     }
+
+
+def import_seconds() -> float:
+    """What importing TensorFlow and Keras cost this process (0 before the import): every
+    command that trains pays it once; env.json records it."""
+    return round(_import_seconds or 0.0, 3)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from densecli.backend import prefer_threads_for, versions
+from densecli.backend import import_seconds, prefer_threads_for, versions
 from densecli.data import target_position
 from densecli.engine import JobResult, Judge, Part, Watch, train_parts
 from densecli.errors import DensecliError, RunPruned, TrainingDiverged
@@ -79,7 +79,9 @@ def _write_run_inputs(
     """Everything needed to repeat the run, written before training starts."""
     exp, path, resampling = recording.exp, recording.folder.path, recording.resampling
     write_yaml(path / CONFIG, exp.spec.resolved())
-    write_json(path / ENVIRONMENT, environment(exp.spec.seed, library_versions, output.command))
+    environment_record = environment(exp.spec.seed, library_versions, output.command)
+    environment_record["tensorflow_import_seconds"] = import_seconds()
+    write_json(path / ENVIRONMENT, environment_record)
     folds = {
         "method": resampling.method,
         "rows": "0-based indices of data rows in file order",
