@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -299,9 +300,17 @@ def _trainer(*overrides: str, seeds: tuple[int, ...] = (1, 2, 3)):  # type: igno
     task = task_for(spec, data)
     train_rows, test_rows = classic_split(data.n_rows, 700)
     jobs = [Job(f"s{seed}", train_rows, test_rows, seed) for seed in seeds]
-    prepared = [job_data(spec, task, data, job) for job in jobs]
-    models = build_models(spec, data.n_features, list(seeds), prepared)
-    return CompiledTrainer(spec, task, models, make_bundle(jobs, prepared))
+    import tensorflow as tf
+
+    longest = max(len(job.train_rows) for job in jobs)
+    steps = -(-longest // spec.train.batch_size)
+    models = build_models(spec, data.n_features, list(seeds), steps)
+
+    def prepare(b: int) -> Any:
+        return job_data(spec, task, data, jobs[b])
+
+    bundle, _ = make_bundle(tf, jobs, prepare, spec.train.batch_size, longest)
+    return CompiledTrainer(spec, task, models, bundle)
 
 
 PLAIN_VARIANTS = [
@@ -322,8 +331,7 @@ def test_plain_dense_path_matches_the_vectorized_keras_call(overrides: list[str]
 
     trainer = _trainer(*overrides)
     assert trainer.forward_pass.plain
-    x = trainer.data["x_train"][:, :100]
-    y = trainer.data["y_train"][:, :100]
+    x, y, _, _ = trainer.epochs.batch(trainer.epochs.order(0, whole=False), 0, whole=False)
     results = []
     for plain in (True, False):
         with tf.GradientTape() as tape:

@@ -16,7 +16,6 @@ from densecli.data import dataset_for, stratified_folds
 from densecli.engine import Job, JobResult, bundle_key
 from densecli.search import group_points, load_sweep
 from densecli.spec import Spec, load_spec
-from densecli.tasks import task_for
 
 from conftest import CONFIGS, ROOT, invoke, train_specs
 
@@ -168,7 +167,7 @@ def test_a_pruned_part_stops_changing_and_the_others_do_not_notice() -> None:
 @pytest.mark.data
 def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> None:
     from densecli.backend import seed_everything
-    from densecli.engine import build_model, job_data
+    from densecli.engine import build_model
     from densecli.engine._compiled import JobModel, build_models
 
     data = dataset_for(None)
@@ -181,8 +180,7 @@ def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> No
     for overrides in variants:
         spec = _spec(*overrides)
         jobs = _jobs()
-        prepared = [job_data(spec, task_for(spec, data), data, job) for job in jobs]
-        models = build_models(spec, data.n_features, [j.seed for j in jobs], prepared)
+        models = build_models(spec, data.n_features, [j.seed for j in jobs], steps=1)
         assert all(isinstance(m, JobModel) for m in models)  # one Keras model, not three
         for job, model in zip(jobs, models, strict=True):
             seed_everything(job.seed)

@@ -37,7 +37,8 @@ class JobData:
     fit_rows: np.ndarray  # the training rows the model actually fits (without validation)
 
 
-def _validation_split(spec: Spec, task: Task, job: Job) -> tuple[np.ndarray, np.ndarray]:
+def job_rows(spec: Spec, task: Task, job: Job) -> tuple[np.ndarray, np.ndarray]:
+    """The rows the job's model fits, and its early-stopping rows (empty without it)."""
     stopping = spec.train.early_stopping
     if stopping is None:
         return job.train_rows, job.train_rows[:0]
@@ -53,7 +54,7 @@ def _validation_split(spec: Spec, task: Task, job: Job) -> tuple[np.ndarray, np.
 
 
 def job_data(spec: Spec, task: Task, data: Dataset, job: Job) -> JobData:
-    fit_rows, val_rows = _validation_split(spec, task, job)
+    fit_rows, val_rows = job_rows(spec, task, job)
     missing = resolve_columns(spec.preprocess, data.feature_names)
     preprocessor = fit_preprocessor(
         spec.preprocess, missing, data.block.take(fit_rows), data.layout

@@ -22,7 +22,7 @@ import numpy as np
 
 from densecli.backend import import_keras, seed_everything
 from densecli.data import Dataset, Preprocessor
-from densecli.engine._jobs import Job, job_data
+from densecli.engine._jobs import Job, JobData, job_data, job_rows
 from densecli.engine._model import build_model, compile_model
 from densecli.engine._monitor import Progress, Watch, fit_guards, record_chunks
 from densecli.spec import Spec
@@ -98,15 +98,26 @@ def _train_compiled(
     from densecli.engine._compiled import CompiledTrainer, build_models, make_bundle, train_bundle
 
     spec, task = parts[0].spec, parts[0].task  # the network, loss, optimizer, epochs: shared
+    owners = [part for part in parts for _ in part.jobs]
     jobs = [job for part in parts for job in part.jobs]
-    prepared = [job_data(part.spec, part.task, data, job) for part in parts for job in part.jobs]
+    longest = max(
+        len(job_rows(p.spec, p.task, job)[0]) for p, job in zip(owners, jobs, strict=True)
+    )
+    steps = -(-longest // spec.train.batch_size)
     models = [
         model
         for part in parts
-        for model in build_models(part.spec, data.n_features, [j.seed for j in part.jobs], prepared)
+        for model in build_models(part.spec, data.n_features, [j.seed for j in part.jobs], steps)
     ]
-    job_specs = [part.spec for part in parts for _ in part.jobs]
-    trainer = CompiledTrainer(spec, task, models, make_bundle(jobs, prepared), job_specs)
+
+    def prepare(b: int) -> JobData:
+        return job_data(owners[b].spec, owners[b].task, data, jobs[b])
+
+    import_keras()  # TensorFlow, with its threads and logging set up
+    import tensorflow as tf
+
+    bundle, prepared = make_bundle(tf, jobs, prepare, spec.train.batch_size, longest)
+    trainer = CompiledTrainer(spec, task, models, bundle, [p.spec for p in owners])
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)", len(jobs))
     watches = _part_columns(parts)
 

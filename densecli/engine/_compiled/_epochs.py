@@ -1,19 +1,16 @@
 """The epoch iterator: each epoch's shuffle of every job's training rows, and its batches.
 
 A job's shuffle is a per-job hash of (seed, epoch, row), so it does not depend on the rest of
-the bundle. All training columns are shuffled with one gather: a gather costs about as much
-per call as per row.
+the bundle. Each step gathers its batch's rows, every training column at once, from the
+bundle's table: no epoch-sized copy of the training rows is ever made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from densecli.engine._compiled._bundle import TRAIN_COLUMNS
+from densecli.engine._compiled._bundle import Bundle
 
 
 def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
@@ -29,7 +26,8 @@ def _shuffle_keys(tf: Any, seeds: Any, epoch: Any, rows: Any) -> Any:
 
 @dataclass(frozen=True)
 class EpochIterator:
-    """Each epoch's shuffled training columns (see `bundle_tensors`), cut into `steps` batches.
+    """Each epoch's order of every job's training rows, and its batches gathered from the
+    bundle's table (one gather per step takes all training columns of a batch).
 
     `whole` batches (the plain Dense path) have a static shape, padding rows weighing 0:
     static shapes keep the gradient's graph small. Otherwise layers that see the whole batch
@@ -38,32 +36,39 @@ class EpochIterator:
     """
 
     tf: Any
-    data: Mapping[str, Any]
+    bundle: Bundle
     batch_size: int
-    steps: int
-    longest: int  # the longest job's training rows
 
-    def shuffled(self, epoch: Any, whole: bool) -> list[Any]:
-        """This epoch's order of each job's training rows; padding rows stay last."""
-        tf, d = self.tf, self.data
-        keys = _shuffle_keys(tf, d["seeds"], epoch, d["train_rows"])
-        keys = tf.where(d["train_mask"] > 0, keys, tf.constant(2**33, tf.int64))
+    @property
+    def steps(self) -> int:
+        return self.bundle.rows // self.batch_size
+
+    def order(self, epoch: Any, whole: bool) -> Any:
+        """This epoch's order of each job's training rows [B, N]; padding rows stay last.
+        With `whole`, cut into batches [B, steps, size]."""
+        tf, constants = self.tf, self.bundle.constants
+        seeds = constants["seeds"]
+        shape = [seeds.shape[0], self.bundle.rows]
+        rows = tf.broadcast_to(tf.range(self.bundle.rows, dtype=tf.int64)[None], shape)
+        keys = _shuffle_keys(tf, seeds, epoch, rows)
+        real = tf.cast(rows, tf.float32) < constants["train_rows"][:, None]
+        keys = tf.where(real, keys, tf.constant(2**33, tf.int64))
         order = tf.argsort(keys, axis=1, stable=True)
-        table = tf.gather(d["train_table"], order, batch_dims=1)
-        widths = [int(np.prod(d[name].shape[2:])) for name in TRAIN_COLUMNS]
-        tensors = [
-            tf.cast(tf.reshape(part, d[name].shape), d[name].dtype)
-            for part, name in zip(tf.split(table, widths, axis=2), TRAIN_COLUMNS, strict=True)
-        ]
         if not whole:
-            return tensors
-        size, jobs = self.batch_size, d["seeds"].shape[0]
-        return [tf.reshape(t, [jobs, self.steps, size, *t.shape[2:]]) for t in tensors]
+            return order
+        return tf.reshape(order, [seeds.shape[0], self.steps, self.batch_size])
 
-    def batch(self, tensors: list[Any], i: Any, whole: bool) -> list[Any]:
-        """Step i's rows of each shuffled tensor."""
-        tf, size = self.tf, self.batch_size
+    def batch(self, order: Any, i: Any, whole: bool) -> list[Any]:
+        """Step i's rows: features [B, size, F], target, mask [B, size], loss weight."""
+        tf, bundle, size = self.tf, self.bundle, self.batch_size
         if whole:
-            return [tf.gather(t, i, axis=1) for t in tensors]
-        batch = slice(i * size, tf.minimum((i + 1) * size, self.longest))
-        return [t[:, batch] for t in tensors]
+            picked = tf.gather(order, i, axis=1)
+        else:
+            picked = order[:, i * size : tf.minimum((i + 1) * size, bundle.longest)]
+        starts = tf.range(picked.shape[0], dtype=picked.dtype)[:, None] * bundle.rows
+        rows = tf.gather(bundle.table, picked + starts)  # a sparse read of the variable
+        x, y, mask, weight = tf.split(rows, bundle.widths, axis=2)
+        # A cut batch's length is known only when it runs.
+        lengths = [y.shape[0], y.shape[1] if whole else tf.shape(y)[1]]
+        y = tf.cast(tf.reshape(y, [*lengths, *bundle.y_shape]), bundle.y_dtype)
+        return [x, y, mask[..., 0], weight[..., 0]]

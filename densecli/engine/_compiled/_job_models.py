@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from densecli.backend import import_keras, seed_everything
-from densecli.engine._jobs import JobData
 from densecli.engine._model import build_model, compile_model, dense_initializers
 from densecli.spec import Spec
 
@@ -111,9 +110,7 @@ def _dense_only(keras: Any, model: Any) -> bool:
     )
 
 
-def build_models(
-    spec: Spec, n_features: int, seeds: list[int], prepared: list[JobData]
-) -> list[Any]:
+def build_models(spec: Spec, n_features: int, seeds: list[int], steps: int) -> list[Any]:
     """Each job's model, starting from the weights its seed gives.
 
     A plain Dense stack is built once per spec and each job gets its own starting weights
@@ -121,8 +118,7 @@ def build_models(
     seeds, batch-normalization state) is built per job.
     """
     keras = import_keras()
-    # Every job takes the same number of steps per epoch: that of the longest.
-    steps = -(-max(len(p.x_train) for p in prepared) // spec.train.batch_size)
+    # `steps`: every job takes the same number of steps per epoch, that of the longest.
 
     def compiled(seed: int) -> Any:
         seed_everything(seed)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from densecli.backend import import_keras
-from densecli.engine._compiled._bundle import Bundle, bundle_tensors
+from densecli.engine._compiled._bundle import Bundle
 from densecli.engine._compiled._epochs import EpochIterator
 from densecli.engine._compiled._forward import Forward
 from densecli.engine._compiled._job_models import (
@@ -48,8 +48,7 @@ class CompiledTrainer:
         import tensorflow as tf
 
         self.tf, self.spec, self.task, self.models = tf, spec, task, models
-        n_features = bundle.x_train.shape[2]
-        self.forward_pass = Forward(spec, job_specs or [spec] * len(models), n_features)
+        self.forward_pass = Forward(spec, job_specs or [spec] * len(models), bundle.n_features)
         stacked = [
             np.stack(group) for group in zip(*(trainable_values(m) for m in models), strict=True)
         ]
@@ -68,11 +67,9 @@ class CompiledTrainer:
         loss = models[0].loss
         # A Loss object's call() gives per-sample values; a loss function already does.
         self.per_sample_loss = loss.call if isinstance(loss, keras.losses.Loss) else loss
-        self.steps = -(-bundle.x_train.shape[1] // spec.train.batch_size)
-        self.data = bundle_tensors(tf, bundle, self.steps * spec.train.batch_size)
-        self.epochs = EpochIterator(
-            tf, self.data, spec.train.batch_size, self.steps, bundle.x_train.shape[1]
-        )
+        self.data = bundle.constants
+        self.epochs = EpochIterator(tf, bundle, spec.train.batch_size)
+        self.steps = self.epochs.steps
         stopping = spec.train.early_stopping
         self.best = (
             None
@@ -154,17 +151,17 @@ class CompiledTrainer:
     def _epoch(self, epoch: Any) -> Any:
         tf, d = self.tf, self.data
         whole = self.forward_pass.plain
-        shuffled = self.epochs.shuffled(epoch, whole)
+        order = self.epochs.order(epoch, whole)
 
         def step(i: Any, loss_sum: Any, correct: Any) -> tuple[Any, Any, Any]:
-            step_loss, step_correct = self._train_step(*self.epochs.batch(shuffled, i, whole))
+            step_loss, step_correct = self._train_step(*self.epochs.batch(order, i, whole))
             return i + 1, loss_sum + step_loss, correct + step_correct
 
         zeros = tf.zeros_like(d["seeds"], tf.float32)
         _, loss_sum, correct = tf.while_loop(
             lambda i, *_: i < self.steps, step, (tf.constant(0), zeros, zeros)
         )
-        rows = tf.reduce_sum(d["train_mask"], axis=1)
+        rows = d["train_rows"]
         eval_loss, eval_metric, _ = self._scores("eval")
         val_loss, val_metric = eval_loss * 0, eval_metric * 0
         if self.best is not None:
