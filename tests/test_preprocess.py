@@ -62,3 +62,23 @@ def test_spec_accepts_the_new_keys() -> None:
         ],
     )
     assert spec.model.layers[1].maxout == 3 and spec.train.early_stopping is not None
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 31, 32, 33, 64, 65, 70])
+def test_statistics_fitted_a_block_of_columns_at_a_time_equal_one_fit(width: int) -> None:
+    """Large tables are fitted 32 columns at a time; the numbers must be those of one fit."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(width)
+    values = rng.normal(3, 10, size=(997, width)).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[rng.random(values.shape) < 0.05] = 0.0
+    spec = PreprocessSpec(impute="median", standardize=True, zero_as_missing=[0])
+    fitted = fit_preprocessor(spec, [0], values)
+    whole = values.astype(np.float64)
+    whole[whole[:, 0] == 0, 0] = np.nan
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+    scaler = StandardScaler().fit(imputer.fit_transform(whole))
+    assert fitted.cell_fills == imputer.statistics_.tolist()
+    assert fitted.means == scaler.mean_.tolist() and fitted.scales == scaler.scale_.tolist()

@@ -13,6 +13,7 @@ from densecli.data._csv import (
     missing_mask,
     read_numbers,
     read_table,
+    release_memory,
     sniff_delimiter,
 )
 from densecli.data._dataset import (
@@ -96,6 +97,7 @@ __all__ = [
     "missing_mask",
     "read_numbers",
     "read_table",
+    "release_memory",
     "resolve_columns",
     "sha256_of",
     "sniff_delimiter",

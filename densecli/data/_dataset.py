@@ -30,6 +30,7 @@ from densecli.data._csv import (
     missing_mask,
     read_numbers,
     read_table,
+    release_memory,
 )
 from densecli.data._pima import KNOWN_DATA, KnownData, locate_pima, sha256_of
 from densecli.errors import ConfigError, DataError
@@ -378,7 +379,12 @@ def _read(path: Path, options: TableOptions, digest: str) -> _Read:
 
 
 def load_dataset(path: Path, options: TableOptions | None = None, source: str = "") -> Dataset:
-    options = options or TableOptions()
+    dataset = _load_dataset(path, options or TableOptions(), source)
+    release_memory()  # the file's text columns are gone now
+    return dataset
+
+
+def _load_dataset(path: Path, options: TableOptions, source: str) -> Dataset:
     digest = sha256_of(path) if path.is_file() else ""
     read = _read(path, options, digest)
     table, names = read.table, read.names

@@ -60,7 +60,8 @@ PIMA_URL_ENV = "DENSECLI_PIMA_URL"
 
 def sha256_of(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as handle:  # in pieces: a large table is not held twice
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as err:
         raise DataError(
             f"{path}: cannot read the data file ({err.strerror or err}); check that it exists "

@@ -33,6 +33,8 @@ from densecli.data._dataset import (
 from densecli.errors import DataError
 from densecli.spec import PreprocessSpec
 
+# Rows transformed at a time: float64 work on a bounded piece of a large table.
+_CHUNK_ROWS = 8192
 # Told the column name and value of a category a model does not know.
 UnknownCategory = Callable[[str, str], None]
 _SHOWN = 3
@@ -124,12 +126,30 @@ class Preprocessor:
         )
 
     def transform(
-        self, features: FeatureBlock | np.ndarray, unknown: UnknownCategory | None = None
+        self,
+        features: FeatureBlock | np.ndarray,
+        unknown: UnknownCategory | None = None,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Feature rows → the network's float32 inputs (a plain array: numeric columns)."""
+        """Feature rows (those of `rows` when given) → the network's float32 inputs.
+
+        A few thousand rows at a time, so a large table never needs a float64 copy of itself.
+        """
         block = features if isinstance(features, FeatureBlock) else FeatureBlock.numbers(features)
+        picked = np.arange(block.n_rows) if rows is None else rows
+        width = block.numeric.shape[1] + sum(len(step.categories) for step in self.categorical)
+        out = np.empty((picked.size, width), dtype=np.float32)
+        for start in range(0, picked.size, _CHUNK_ROWS):
+            part = picked[start : start + _CHUNK_ROWS]
+            chunk = block.numeric[part], block.codes[part]
+            out[start : start + _CHUNK_ROWS] = self._transform_rows(*chunk, unknown)
+        return out
+
+    def _transform_rows(
+        self, numbers: np.ndarray, codes: np.ndarray, unknown: UnknownCategory | None
+    ) -> np.ndarray:
         # Float64 arithmetic on the float32 features, as the statistics were computed.
-        out = block.numeric.astype(np.float64)
+        out = numbers.astype(np.float64)
         numeric = self.numeric_columns
         place = {column: i for i, column in enumerate(numeric or range(out.shape[1]))}
         for column, fill in zip(self.cell_columns, self.cell_fills, strict=True):
@@ -141,7 +161,7 @@ class Preprocessor:
             out -= np.asarray(self.means)
             out /= np.asarray(self.scales)
         blocks = [out] + [
-            step.one_hot(block.codes[:, i], unknown) for i, step in enumerate(self.categorical)
+            step.one_hot(codes[:, i], unknown) for i, step in enumerate(self.categorical)
         ]
         return np.hstack(blocks).astype(np.float32)
 
@@ -185,6 +205,43 @@ def _numeric_steps(spec: PreprocessSpec, impute: bool) -> list[tuple[str, Any]]:
     return steps
 
 
+def column_blocks(width: int, size: int = 32) -> list[slice]:
+    """Column ranges of about `size` columns, none of them one column wide unless the table
+    is (a one-column array sums along its contiguous axis, pairwise, in another order)."""
+    starts = list(range(0, width, size))
+    if len(starts) > 1 and width - starts[-1] == 1:
+        starts[-1] -= 1
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], width], strict=True)]
+
+
+def _block_statistics(
+    spec: PreprocessSpec, numbers: np.ndarray, zeros: list[int], columns: slice, impute: bool
+) -> tuple[list[float], list[float], list[float]]:
+    """Fills, means and scales of some numeric columns: each column's statistics depend on
+    that column alone, so fitting a large table a block of columns at a time gives the same
+    numbers without a float64 copy of the whole table."""
+    values = numbers.astype(np.float64)
+    for j in zeros:
+        if columns.start <= j < columns.stop:
+            inside = j - columns.start
+            values[values[:, inside] == 0, inside] = np.nan
+    fills: list[float] = []
+    means: list[float] = []
+    scales: list[float] = []
+    steps = _numeric_steps(spec, impute)
+    for position, (name, step) in enumerate(steps):
+        if position == len(steps) - 1:
+            step.fit(values)  # nothing is fitted on its output
+        else:
+            values = step.fit_transform(values)
+        if name == "impute":
+            fills = [float(v) for v in step.statistics_]
+        else:
+            means = [float(v) for v in step.mean_]
+            scales = [float(v) for v in step.scale_]
+    return fills, means, scales
+
+
 def fit_preprocessor(
     spec: PreprocessSpec,
     missing_columns: list[int],
@@ -199,26 +256,20 @@ def fit_preprocessor(
     )
     layout = layout or ColumnLayout.all_numeric(block.numeric.shape[1])
     numeric = list(layout.numeric)
-    values = block.numeric.astype(np.float64)
-    for column in missing_columns:
-        j = numeric.index(column)
-        values[values[:, j] == 0, j] = np.nan
-    steps = _numeric_steps(spec, bool(missing_columns) or spec.impute is not None)
-    fills: list[float] = []
-    means = scales = None
-    for name, step in steps:
-        values = step.fit_transform(values)
-        if name == "impute":
-            fills = [float(v) for v in step.statistics_]
-        else:
-            means = [float(v) for v in step.mean_]
-            scales = [float(v) for v in step.scale_]
+    zeros = [numeric.index(c) for c in missing_columns]
+    impute = bool(missing_columns) or spec.impute is not None
+    fills, means, scales = [], [], []
+    for columns in column_blocks(len(numeric)):
+        found = _block_statistics(spec, block.numeric[:, columns], zeros, columns, impute)
+        fills += found[0]
+        means += found[1]
+        scales += found[2]
     cell_columns = numeric if spec.impute is not None else []
     return Preprocessor(
         missing_columns,
         [fills[numeric.index(c)] for c in missing_columns],
-        means,
-        scales,
+        means if spec.standardize else None,
+        scales if spec.standardize else None,
         numeric,
         cell_columns,
         [fills[numeric.index(c)] for c in cell_columns],

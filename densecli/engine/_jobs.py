@@ -63,7 +63,7 @@ def job_data(spec: Spec, task: Task, data: Dataset, job: Job) -> JobData:
     targets = task.job_targets(fit_rows)
 
     def features(rows: np.ndarray) -> np.ndarray:
-        return preprocessor.transform(data.block.take(rows))
+        return preprocessor.transform(data.block, rows=rows)
 
     return JobData(
         x_train=features(fit_rows),

@@ -71,19 +71,22 @@ def train_parts(
     progress: Progress,
     engine: EngineName = "compiled",
     notice: Callable[[str], None] = print,
+    packed: Callable[[], None] = lambda: None,
 ) -> list[list[JobResult]]:
     """Train every part's jobs; with the compiled engine, all of them as one bundle (whose
-    parts' judges may stop them after any chunk)."""
+    parts' judges may stop them after any chunk). `packed` is called once the training data
+    is in place, before the first epoch (other work may then use the memory it freed)."""
     if engine == "compiled":
         from densecli.engine._compiled import Unsupported, check_supported
 
         try:
             for part in {id(part.spec): part for part in parts}.values():
                 check_supported(part.spec, part.task, data.n_features)
-            return _train_compiled(parts, data, progress)
+            return _train_compiled(parts, data, progress, packed)
         except Unsupported as reason:
             notice(f"notice: the compiled engine cannot run {reason}; using --engine fit")
     total = sum(len(part.jobs) for part in parts)
+    packed()
     return [[_train_fit(part, data, job, progress, total) for job in part.jobs] for part in parts]
 
 
@@ -91,9 +94,7 @@ def train_parts(
 
 
 def _train_compiled(
-    parts: list[Part],
-    data: Dataset,
-    progress: Progress,
+    parts: list[Part], data: Dataset, progress: Progress, packed: Callable[[], None]
 ) -> list[list[JobResult]]:
     from densecli.engine._compiled import CompiledTrainer, build_models, make_bundle, train_bundle
 
@@ -118,6 +119,7 @@ def _train_compiled(
 
     bundle, prepared = make_bundle(tf, jobs, prepare, spec.train.batch_size, longest)
     trainer = CompiledTrainer(spec, task, models, bundle, [p.spec for p in owners])
+    packed()
     progress.describe(f"{len(jobs)} model{'s' if len(jobs) > 1 else ''} (compiled)", len(jobs))
     watches = _part_columns(parts)
 

@@ -9,7 +9,10 @@ run folder (a sweep's group of points).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,7 +234,10 @@ def train_and_record(
             for r, judge in zip(recordings, judged, strict=True)
         ]
         data = recordings[0].exp.data
-        trained = train_parts(parts, data, output.progress, plan.engine, output.notice)
+        with _meanwhile([r.resampling.ahead for r in recordings]) as start:
+            trained = train_parts(
+                parts, data, output.progress, plan.engine, output.notice, packed=start
+            )
     except BaseException as error:
         for recording in recordings:  # interrupted or diverged: kept, marked; else gone
             stopped = _stopped(recording.watch)
@@ -240,6 +246,33 @@ def train_and_record(
     return [
         _finish_or_fail(r, results, output) for r, results in zip(recordings, trained, strict=True)
     ]
+
+
+@contextlib.contextmanager
+def _meanwhile(work: list[Callable[[], object] | None]) -> Iterator[Callable[[], None]]:
+    """Run the resamplings' work ahead (the references' fits) on a second thread while the
+    networks train on this one: scikit-learn and TensorFlow both leave the GIL for their
+    numerical work, so on two cores the references cost little wall time. Started by the
+    function this yields (the engine calls it once its training data is packed, so the two
+    do not hold their working copies at once); waited for when training ends; left behind
+    (a daemon) when it is interrupted. A failure there is not reported here: the summary
+    computes what is missing and reports it."""
+    tasks = [w for w in work if w is not None]
+
+    def run() -> None:
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                task()
+
+    thread = threading.Thread(target=run, name="references", daemon=True)
+
+    def start() -> None:
+        if tasks and not thread.is_alive():
+            thread.start()
+
+    yield start
+    if thread.is_alive() or thread.ident is not None:
+        thread.join()
 
 
 def _own_error(recording: _Recording, error: BaseException) -> BaseException:

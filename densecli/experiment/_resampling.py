@@ -28,6 +28,9 @@ class Resampling:
     jobs: list[Job]
     method: str  # folds.json's description of how the rows were chosen
     summarize: Summarize
+    # Work that needs no network and may run while it trains (the references' fits, cached
+    # per fold, so `summarize` finds them done); None: nothing to do ahead.
+    ahead: Callable[[], object] | None = None
 
 
 def job_seed(seed: int, repeat: int, fold: int, init: int) -> int:
@@ -112,12 +115,13 @@ def cv_resampling(exp: Experiment, plan: Plan) -> Resampling:
     """The jobs of a (repeated) k-fold CV and how its run's metrics are summarized."""
     jobs = cv_jobs(exp, plan)
     folds, key = exp.spec.cv.folds, exp.task.score.key
+    splits = cv_folds(exp, plan)
 
     def summarize(results: list[JobResult]) -> dict[str, Any]:
         per_job = [job_metrics(exp, r) for r in results]
         scores = np.reshape([m[key] for m in per_job], (plan.repeats * folds, plan.seeds))
         per_repeat = scores.reshape(plan.repeats, -1).mean(axis=1)
-        references = exp.task.compare_folds(cv_folds(exp, plan), list(scores.mean(1)))
+        references = exp.task.compare_folds(splits, list(scores.mean(1)))
         return {
             **references,
             **_summary(exp, per_job),
@@ -132,4 +136,8 @@ def cv_resampling(exp: Experiment, plan: Plan) -> Resampling:
         f"{exp.task.fold_method(folds)} over rows in file order, "
         f"for repeats r = 0..{plan.repeats - 1}, seed = {exp.spec.seed}"
     )
-    return Resampling("cv", jobs, method, summarize)
+
+    def ahead() -> object:  # the references on these folds, against a placeholder network
+        return exp.task.compare_folds(splits, [0.0] * len(splits))
+
+    return Resampling("cv", jobs, method, summarize, ahead)

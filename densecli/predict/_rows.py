@@ -29,6 +29,7 @@ from densecli.data import (
     missing_mask,
     read_numbers,
     read_table,
+    release_memory,
 )
 from densecli.errors import DataError
 from densecli.runs import SavedRun
@@ -60,7 +61,10 @@ def read_input_rows(path: Path, run: SavedRun) -> InputRows:
         positions, ignored = _by_name(path, header, run)
         table = table.rows_from(1)
     block, unseen = _feature_block(table, positions, run)
-    return InputRows(block, table.lines, ignored, unseen)
+    rows = InputRows(block, table.lines, ignored, unseen)
+    del table
+    release_memory()
+    return rows
 
 
 def _training_columns(run: SavedRun) -> list[str]:

@@ -55,7 +55,10 @@ def _job_table(prepared: JobData, rows: int) -> np.ndarray:
     x, y = prepared.x_train, prepared.y_train
     columns = [x, y.reshape(len(y), -1), np.ones((len(x), 1)), prepared.weight_train[:, None]]
     table = np.zeros((rows, sum(c.shape[1] for c in columns)), dtype=np.float32)
-    table[: len(x)] = np.concatenate([c.astype(np.float32) for c in columns], axis=1)
+    start = 0
+    for column in columns:  # written in place: no second copy of the job's rows
+        table[: len(x), start : start + column.shape[1]] = column
+        start += column.shape[1]
     return table
 
 
