@@ -7,6 +7,7 @@
 
 from densecli.engine._jobs import Job, JobData, job_data
 from densecli.engine._memory import (
+    RUNTIME_BYTES,
     MemoryEstimate,
     available_bytes,
     check_fits,
@@ -34,6 +35,7 @@ from densecli.engine._train import (
 __all__ = [
     "ENGINES",
     "PER_JOB_OPTIMIZER_KEYS",
+    "RUNTIME_BYTES",
     "Divergence",
     "EngineName",
     "Job",

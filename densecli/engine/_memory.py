@@ -2,16 +2,21 @@
 model is built: a network too large for the machine is a one-line error, not a
 `ResourceExhaustedError` traceback or the machine swapping. No TensorFlow import here.
 
-The estimate is deliberately simple and generous (float32 throughout):
+The estimate follows where the compiled engine's memory goes (float32 throughout), and is
+checked against the peak resident memory measured by `benchmarks/bench_scale.py`:
 
-- parameters × jobs trained together × copies: the weights, their gradients and the
-  optimizer's slots (Adam keeps two, so 4 copies in all; plain SGD none, so 2), times
-  `OVERHEAD` for TensorFlow's temporaries and saving the model (measured: training and
-  saving a 8-5000-5000-1 network with Adam peaks 1.6 GB above a tiny one's, 16 copies of
-  its 25 million parameters);
-- activations: every layer's outputs for one batch, per job, kept for the backward pass
-  (and again for its gradients), and once more for evaluating all rows at once;
-- the data: each job's copy of the rows, in the compiled engine's padded tensors.
+- the runtime: TensorFlow, Keras, NumPy, scikit-learn and pyarrow once imported (~750 MB);
+- the data: the feature matrix and the references' copy of it, the target and line numbers;
+- the bundle's training table: every job's training rows padded to whole batches, features,
+  target, mask and loss weight side by side; and every job's evaluation rows;
+- parameters × jobs × copies: the weights, their gradients and the optimizer's slots (Adam
+  keeps two), times `OVERHEAD` for TensorFlow's temporaries and saving the models
+  (measured: training and saving a 8-5000-5000-1 network with Adam peaks 1.6 GB above a
+  tiny one's, 16 copies of its 25 million parameters);
+- activations: every layer's outputs for one batch per job, kept for the backward pass, and
+  the evaluation rows' forward pass each epoch;
+- the largest transient: one job's rows prepared in float64, or a reference model's fit on
+  its training rows (running beside training), ~16 bytes per training cell.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from densecli.errors import ConfigError
 from densecli.spec import Spec
 
 FLOAT = 4  # bytes per float32
-RUNTIME_BYTES = 600 * 2**20  # TensorFlow itself, before any tensor of ours
+RUNTIME_BYTES = 750 * 2**20  # the libraries once imported, before any array of ours
 # Optimizer slots per parameter, by Keras name (lower case); unknown optimizers count as Adam.
 SLOTS = {"sgd": 0, "adagrad": 1, "rmsprop": 1, "adadelta": 2, "adam": 2, "adamw": 2}
 SLOTS_DEFAULT = 2
 OVERHEAD = 4
+TRANSIENT_BYTES_PER_CELL = 16  # a job's rows in float64 twice over, or a reference's fit
 
 
 class MemoryTooSmall(ConfigError):
@@ -42,11 +48,16 @@ class MemoryEstimate:
     widths: list[int]  # inputs, then each layer's units
     jobs: int
     params: int
-    total: int  # bytes
+    total: int  # bytes of this bundle and its data, without the runtime
 
     @property
     def shape(self) -> str:
         return "-".join(map(str, self.widths))
+
+    @property
+    def with_runtime(self) -> int:
+        """What the process holds at its peak: the runtime and this bundle."""
+        return self.total + RUNTIME_BYTES
 
 
 def _slots(spec: Spec) -> int:
@@ -56,15 +67,22 @@ def _slots(spec: Spec) -> int:
     return SLOTS.get(name.lower(), SLOTS_DEFAULT) + (1 if momentum else 0)
 
 
-def estimate(spec: Spec, n_features: int, jobs: int, rows: int) -> MemoryEstimate:
-    """Bytes to train `jobs` models of this spec together on `rows` rows."""
+def estimate(
+    spec: Spec, n_features: int, jobs: int, train_rows: int, eval_rows: int
+) -> MemoryEstimate:
+    """Bytes to train `jobs` models of this spec together, each on `train_rows` rows and
+    scored on `eval_rows` rows (the runtime not included: `with_runtime`)."""
     widths = [n_features] + [layer.units * (layer.maxout or 1) for layer in spec.model.layers]
     params = sum(a * b + b for a, b in itertools.pairwise(widths))
-    copies = OVERHEAD * (2 + _slots(spec))  # weights, gradients, optimizer slots
-    batch = min(spec.train.batch_size, max(rows, 1))
-    activations = 2 * batch * sum(widths) + rows * max(widths)  # a batch's, and evaluation's
-    data = rows * (n_features + 2)
-    total = FLOAT * jobs * (params * copies + activations + data)
+    weights = params * OVERHEAD * (2 + _slots(spec))  # weights, gradients, optimizer slots
+    batch = min(spec.train.batch_size, max(train_rows, 1))
+    padded = -(-train_rows // batch) * batch
+    table = padded * (n_features + widths[-1] + 2) + eval_rows * (n_features + widths[-1] + 1)
+    activations = 3 * batch * sum(widths) + 2 * eval_rows * sum(widths[1:])
+    rows = train_rows + eval_rows
+    data = 2 * rows * n_features + 4 * rows  # features, the references' copy, target, lines
+    transient = train_rows * n_features * TRANSIENT_BYTES_PER_CELL // FLOAT
+    total = FLOAT * (jobs * (weights + table + activations) + data + transient)
     return MemoryEstimate(widths, jobs, params, total)
 
 

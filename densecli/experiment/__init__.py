@@ -8,6 +8,7 @@ from densecli.experiment._checks import (
     check_before_training,
     check_with_keras,
     keras_problems,
+    memory_needed,
 )
 from densecli.experiment._prepare import (
     DEFAULT_PLAN,
@@ -64,6 +65,7 @@ __all__ = [
     "job_seed",
     "keras_problems",
     "load_data",
+    "memory_needed",
     "prepare",
     "prepare_file",
     "run_cv",

@@ -86,6 +86,19 @@ def _models(experiment: Experiment, plan: Plan, cv: bool) -> int:
     return folds * plan.seeds
 
 
+def memory_needed(experiment: Experiment, plan: Plan, cv: bool) -> MemoryEstimate:
+    """What training this run takes in memory (`.with_runtime`: the whole process)."""
+    spec, data = experiment.spec, experiment.data
+    if cv:
+        eval_rows = -(-data.n_rows // spec.cv.folds)
+        train_rows = data.n_rows - eval_rows + 1
+    else:
+        train_rows = spec.data.train_rows or data.default_train_rows()
+        eval_rows = data.n_rows - train_rows
+    models = _models(experiment, plan, cv)
+    return estimate(spec, data.n_features, models, train_rows, eval_rows)
+
+
 def _step(experiment: Experiment, plan: Plan, cv: bool) -> int:
     """Multiply-adds of one training step of a run's models."""
     spec = experiment.spec
@@ -112,11 +125,7 @@ def _check_memory(
     scope: Scope,
 ) -> None:
     """The largest bundles that train at once must fit in the memory available."""
-    estimates = []
-    for c in candidates:
-        exp = c.experiment
-        data = exp.data
-        estimates.append(estimate(exp.spec, data.n_features, _models(exp, plan, cv), data.n_rows))
+    estimates = [memory_needed(c.experiment, plan, cv) for c in candidates]
     bundled = []
     for group in groups:
         members = [estimates[i] for i in group]

@@ -36,7 +36,7 @@ from densecli.runs.files import (
     model_stem,
     preprocess_file,
     read_history,
-    write_csv,
+    write_csv_rows,
     write_history,
     write_json,
     write_yaml,
@@ -154,12 +154,14 @@ def _write_results(recording: _Recording, results: list[JobResult]) -> None:
         for epoch in range(len(next(iter(r.history.values()), [])))
     ]
     write_history(path, history)
-    predictions = [
+    rows = (  # job by job, as they are written
         {"job": r.job.name, **row}
         for r in results
         for row in task.prediction_rows(r.job.eval_rows, r.targets.decode(r.outputs))
-    ]
-    write_csv(path / PREDICTIONS, predictions, list(predictions[0]) if predictions else [])
+    )
+    first = next(rows, None)
+    names = list(first) if first is not None else []
+    write_csv_rows(path / PREDICTIONS, names, itertools.chain([first] if first else [], rows))
     for r in results:
         model = model_file(path, model_stem(r.job.name, len(results)))
         model.parent.mkdir(exist_ok=True)

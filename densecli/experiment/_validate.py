@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
-from densecli.experiment._prepare import Experiment, prepare_file
+from densecli.experiment._checks import memory_needed
+from densecli.experiment._prepare import DEFAULT_PLAN, Experiment, prepare_file
 from densecli.experiment._run import announce
 from densecli.report import Terminal
 from densecli.spec import Spec
@@ -43,15 +44,15 @@ def _memory_line(experiment: Experiment) -> str:
     """The memory estimates for `train` and `cv`; refuses a model too large to build."""
     from densecli.engine import available_bytes, check_fits, describe_bytes, estimate
 
-    spec, data = experiment.spec, experiment.data
-    one = estimate(spec, data.n_features, 1, data.n_rows)
-    check_fits([one], "one model")
-    folds = estimate(spec, data.n_features, spec.cv.folds, data.n_rows)
+    spec = experiment.spec
+    check_fits([estimate(spec, experiment.data.n_features, 1, 1, 0)], "one model")
+    split = memory_needed(experiment, DEFAULT_PLAN, cv=False)
+    folds = memory_needed(experiment, DEFAULT_PLAN, cv=True)
     available = available_bytes()
     room = "" if available is None else f"; {describe_bytes(available)} available"
     return (
-        f"Memory: about {describe_bytes(one.total)} to train (train), "
-        f"{describe_bytes(folds.total)} for {spec.cv.folds} folds (cv){room}."
+        f"Memory, TensorFlow included: about {describe_bytes(split.with_runtime)} to train "
+        f"(train), {describe_bytes(folds.with_runtime)} for {spec.cv.folds} folds (cv){room}."
     )
 
 

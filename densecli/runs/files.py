@@ -30,7 +30,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -131,6 +131,20 @@ def write_csv(
     lineterminator: str = "\r\n",
 ) -> None:
     write_text(path, csv_text(rows, fieldnames, lineterminator))
+
+
+def write_csv_rows(
+    path: Path, fieldnames: list[str], rows: Iterable[dict[str, Any]], lineterminator: str = "\r\n"
+) -> None:
+    """A CSV written as its rows come (a large run's predictions are never all in memory),
+    replacing `path` only when complete."""
+    with (
+        written_atomically(path) as scratch,
+        scratch.open("w", newline="", encoding="utf-8") as out,
+    ):
+        writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator=lineterminator)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def write_history(folder: Path, rows: list[dict[str, Any]]) -> None:
