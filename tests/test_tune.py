@@ -255,3 +255,28 @@ def test_gp_without_torch_is_refused_before_any_trial(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError, match="--sampler gp needs PyTorch"):
         check_sampler("gp")
     check_sampler("tpe")
+
+
+def test_a_storage_is_checked_for_writes_and_for_the_study(tmp_path: Path) -> None:
+    from densecli.errors import ConfigError, RunsError
+    from densecli.search._optuna import check_storage
+
+    db = tmp_path / "study.db"
+    optuna.create_study(study_name="kept", storage=f"sqlite:///{db}")
+    check_storage(f"sqlite:///{db}", "kept")  # reachable, writable, holds the study
+    before = db.read_bytes()
+    readonly = f"sqlite:///file:{db}?mode=ro&uri=true"  # refused even to root, unlike chmod
+    with pytest.raises(ConfigError, match=r"cannot be written \(attempt to write a readonly"):
+        check_storage(readonly)
+    with pytest.raises(RunsError, match="holds no study 'other' to continue"):
+        check_storage(f"sqlite:///{db}", "other")
+    assert db.read_bytes() == before  # the write that checked was rolled back
+
+
+def test_a_password_in_a_storage_url_is_never_shown() -> None:
+    from densecli.search._optuna import shown_url
+
+    assert shown_url("postgresql+psycopg://ann:s3cr@t@db.example:5432/optuna") == (
+        "postgresql+psycopg://ann:***@db.example:5432/optuna"
+    )
+    assert shown_url("sqlite:////tmp/study.db") == "sqlite:////tmp/study.db"

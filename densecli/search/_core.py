@@ -63,6 +63,10 @@ class Strategy(ABC, Generic[R]):
     def record(self, reading: R) -> dict[str, Any]:
         """The strategy's own part of a new folder's record."""
 
+    def before_folder(self, reading: R, folder: SearchFolder | None, plan: Plan) -> None:
+        """The strategy's own checks once its points are valid, before a folder is made
+        (`folder`: the one resumed, if any); none by default."""
+
     @abstractmethod
     def run(self, search: Search[R]) -> None:
         """Propose points and have `search` train them, until the strategy is done."""
@@ -172,6 +176,7 @@ def run_search(
         sha256s = {e.data.sha256 for e in experiments.values()}
         if located.folder is not None:
             located.folder.check_same_data(sha256s)
+        strategy.before_folder(reading, located.folder, located.plan)
         runner = pool or cluster_for(request.ray, request.workers, stack)  # before any folder
         folder = located.folder
         if folder is None:
