@@ -280,3 +280,43 @@ def test_a_password_in_a_storage_url_is_never_shown() -> None:
         "postgresql+psycopg://ann:***@db.example:5432/optuna"
     )
     assert shown_url("sqlite:////tmp/study.db") == "sqlite:////tmp/study.db"
+
+
+@pytest.mark.data
+def test_the_tune_pictures_are_in_the_runs_units_with_references(
+    tuned: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    from optuna.trial import TrialState
+
+    from densecli.search import SearchFolder
+    from densecli.search._confirm import read_confirmation
+    from densecli.search._file import definition_from_record
+    from densecli.search._space import make_space
+    from densecli.search._tune_plots import history_figure, parameters_figure
+    from densecli.search._tune_results import trial_rows
+    from densecli.tasks import view_for
+
+    from conftest import assert_sensible_png
+
+    folder, _ = tuned
+    for name in ("history.png", "parallel.png"):
+        assert_sensible_png(folder / name)
+    record = json.loads((folder / "tune.json").read_text())
+    space = make_space(definition_from_record(record["definition"]))
+    study = _study(folder)
+    rows = trial_rows(space, SearchFolder(folder, "tune"), study)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    view = view_for(next(r.metrics for r in rows if r.metrics))
+    confirmation = read_confirmation(folder)
+    assert confirmation is not None
+    (history,) = history_figure(complete, view, rows, confirmation).axes
+    assert history.get_ylabel() == "mean CV accuracy (%)"
+    points = history.lines[0].get_ydata()  # the trials, in %
+    assert sorted(points) == pytest.approx(sorted(100 * t.value for t in complete))
+    labels = history.get_legend_handles_labels()[1]
+    regression = next(label for label in labels if label.startswith("logistic regression"))
+    assert "same folds" in regression
+    assert any(label.startswith("its confirmation, unseen seed") for label in labels), labels
+    panels = [ax for ax in parameters_figure(complete, view, space).axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["layers.0.units", "optimizer.learning_rate"]
+    assert panels[1].get_xscale() == "log"  # a log range on a log axis
