@@ -311,7 +311,7 @@ def test_the_tune_pictures_are_in_the_runs_units_with_references(
     assert confirmation is not None
     (history,) = history_figure(complete, view, rows, confirmation).axes
     assert history.get_ylabel() == "mean CV accuracy (%)"
-    points = history.lines[0].get_ydata()  # the trials, in %
+    points = [float(y) for y in history.lines[0].get_ydata()]  # type: ignore[union-attr]  # the trials, in %
     assert sorted(points) == pytest.approx(sorted(100 * t.value for t in complete))
     labels = history.get_legend_handles_labels()[1]
     regression = next(label for label in labels if label.startswith("logistic regression"))
