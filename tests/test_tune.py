@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -311,7 +312,7 @@ def test_the_tune_pictures_are_in_the_runs_units_with_references(
     assert confirmation is not None
     (history,) = history_figure(complete, view, rows, confirmation).axes
     assert history.get_ylabel() == "mean CV accuracy (%)"
-    points = [float(y) for y in history.lines[0].get_ydata()]  # type: ignore[union-attr]  # the trials, in %
+    points = np.asarray(history.lines[0].get_ydata(), dtype=float).tolist()  # the trials, in %
     assert sorted(points) == pytest.approx(sorted(100 * t.value for t in complete))
     labels = history.get_legend_handles_labels()[1]
     regression = next(label for label in labels if label.startswith("logistic regression"))
