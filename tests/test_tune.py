@@ -321,3 +321,17 @@ def test_the_tune_pictures_are_in_the_runs_units_with_references(
     panels = [ax for ax in parameters_figure(complete, view, space).axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["layers.0.units", "optimizer.learning_rate"]
     assert panels[1].get_xscale() == "log"  # a log range on a log axis
+
+
+@pytest.mark.data
+def test_a_resume_past_its_trials_and_no_confirmation_say_so(
+    tuned: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    folder, _ = tuned
+    trials = len(_study(folder).trials)
+    again = run_densecli("tune", str(folder), "--resume", "--trials", "2", "--confirm-repeats", "0")
+    assert again.returncode == 0, again.stderr
+    assert f"{trials} trials done, as many as --trials 2 or more: no new trial" in again.stderr
+    assert "of 2 trials done" not in again.stderr
+    assert "unconfirmed and biased upwards" in again.stderr
+    assert len(_study(folder).trials) == trials  # nothing was trained
