@@ -1,3 +1,3 @@
-from densecli.cli._app import main
+from densecli.cli import main
 
 main()

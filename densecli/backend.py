@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from densecli.signals import as_stop
+
 _keras: ModuleType | None = None
 _import_seconds: float | None = None
 _threads: tuple[int, int] | None = None  # (intra-op, inter-op); 0 = TensorFlow's default
@@ -56,7 +58,7 @@ def native_stderr_captured() -> Iterator[None]:
         try:
             yield
         except Exception as error:  # not on Ctrl-C / SIGTERM: an interrupted import is no failure
-            stop = _interruption(error)
+            stop = as_stop(error)
             if stop is not None:  # an import that wrapped the stop in its own error
                 raise stop from None
             os.dup2(saved, 2)
@@ -66,18 +68,6 @@ def native_stderr_captured() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-
-
-def _interruption(error: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C / SIGTERM behind an error, when code between caught it and raised its own."""
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return None
 
 
 def import_keras() -> Any:

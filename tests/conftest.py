@@ -209,7 +209,7 @@ def _densecli_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "densecli", *args]
 
 
-def _environment() -> dict[str, str]:
+def environment() -> dict[str, str]:
     # os.environ, not the inherited C environment: importing readline (pytest does) sets
     # COLUMNS=80 there behind os.environ's back, and piped output follows COLUMNS if set.
     return dict(os.environ)
@@ -220,7 +220,7 @@ def run_densecli(*args: str, timeout: float = 900) -> subprocess.CompletedProces
     return subprocess.run(
         _densecli_command(args),
         cwd=ROOT,
-        env=_environment(),
+        env=environment(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -232,22 +232,24 @@ def start_densecli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         _densecli_command(args),
         cwd=ROOT,
-        env=_environment(),
+        env=environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _live_members(group: int) -> list[int]:
-    """The processes of a process group that still run (a zombie never runs again)."""
+def live_processes(group: int | None = None, session: int | None = None) -> list[int]:
+    """The processes of a process group or session that still run (a zombie never runs
+    again)."""
     live = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            state, _, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
-        except (OSError, ValueError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            state, pgrp, sid = fields[0], int(fields[2]), int(fields[3])
+        except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
-        if state not in ("Z", "X") and int(pgrp) == group:
+        if state not in ("Z", "X") and (pgrp == group or sid == session):
             live.append(int(stat.parent.name))
     return live
 
@@ -256,7 +258,7 @@ def wait_until_group_died(group: int, seconds: float = 60) -> None:
     """After killing a process group: until every process in it has died, so what comes
     next (a resume) sees their runs abandoned."""
     deadline = time.monotonic() + seconds
-    while live := _live_members(group):
+    while live := live_processes(group=group):
         if time.monotonic() > deadline:
             pytest.fail(f"processes {live} of group {group} still run {seconds:.0f} s after kill")
         time.sleep(0.05)

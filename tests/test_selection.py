@@ -128,3 +128,26 @@ def test_cli_choices_are_the_ones_densecli_implements() -> None:
     from densecli import runs
 
     assert get_args(runs.SortKey) == runs.sort_keys()  # the Literal the CLI takes as it is
+
+
+def test_plot_draws_one_panel_per_task(runs: Path) -> None:
+    from densecli.report._plots import comparison_figure
+    from densecli.runs import collect_runs
+
+    run = runs / "20250101-000005-e-cv"
+    run.mkdir()
+    metrics = {"mode": "cv", "task": "regression", "rmse": 55.0, "rmse_std": 4.0, "loss": 3000.0,
+               "mae": 44.0, "r2": 0.45, "train_seconds": 1.0, "ridge_rmse": 54.0,
+               "mean_rule_rmse": 77.0, "created": "2025-01-01T00:00:05"}  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    config = {"name": "e", "train": {"epochs": 3, "batch_size": 64},
+              "model": {"layers": [{"units": 12}, {"units": 1}]}}  # fmt: skip
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    rows, _ = collect_runs(runs)
+    figure = comparison_figure(rows)
+    panels = {ax.get_xlabel(): [t.get_text() for t in ax.get_yticklabels()] for ax in figure.axes}
+    assert len(panels) == 2, panels  # accuracy in % and RMSE share no axis
+    accuracy = next(labels for label, labels in panels.items() if "accuracy" in label)
+    rmse = next(labels for label, labels in panels.items() if "RMSE" in label)
+    assert sorted(label.split(" ")[0] for label in accuracy) == sorted(r[0] for r in RUNS)
+    assert [label.split(" ")[0] for label in rmse] == ["20250101-000005-e-cv"]

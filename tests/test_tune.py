@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -255,3 +256,82 @@ def test_gp_without_torch_is_refused_before_any_trial(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError, match="--sampler gp needs PyTorch"):
         check_sampler("gp")
     check_sampler("tpe")
+
+
+def test_a_storage_is_checked_for_writes_and_for_the_study(tmp_path: Path) -> None:
+    from densecli.errors import ConfigError, RunsError
+    from densecli.search._optuna import check_storage
+
+    db = tmp_path / "study.db"
+    optuna.create_study(study_name="kept", storage=f"sqlite:///{db}")
+    check_storage(f"sqlite:///{db}", "kept")  # reachable, writable, holds the study
+    before = db.read_bytes()
+    readonly = f"sqlite:///file:{db}?mode=ro&uri=true"  # refused even to root, unlike chmod
+    with pytest.raises(ConfigError, match=r"cannot be written \(attempt to write a readonly"):
+        check_storage(readonly)
+    with pytest.raises(RunsError, match="holds no study 'other' to continue"):
+        check_storage(f"sqlite:///{db}", "other")
+    assert db.read_bytes() == before  # the write that checked was rolled back
+
+
+def test_a_password_in_a_storage_url_is_never_shown() -> None:
+    from densecli.search._optuna import shown_url
+
+    assert shown_url("postgresql+psycopg://ann:s3cr@t@db.example:5432/optuna") == (
+        "postgresql+psycopg://ann:***@db.example:5432/optuna"
+    )
+    assert shown_url("sqlite:////tmp/study.db") == "sqlite:////tmp/study.db"
+
+
+@pytest.mark.data
+def test_the_tune_pictures_are_in_the_runs_units_with_references(
+    tuned: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    from optuna.trial import TrialState
+
+    from densecli.search import SearchFolder
+    from densecli.search._confirm import read_confirmation
+    from densecli.search._file import definition_from_record
+    from densecli.search._space import make_space
+    from densecli.search._tune_plots import history_figure, parameters_figure
+    from densecli.search._tune_results import trial_rows
+    from densecli.tasks import view_for
+
+    from conftest import assert_sensible_png
+
+    folder, _ = tuned
+    for name in ("history.png", "parallel.png"):
+        assert_sensible_png(folder / name)
+    record = json.loads((folder / "tune.json").read_text())
+    space = make_space(definition_from_record(record["definition"]))
+    study = _study(folder)
+    rows = trial_rows(space, SearchFolder(folder, "tune"), study)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    view = view_for(next(r.metrics for r in rows if r.metrics))
+    confirmation = read_confirmation(folder)
+    assert confirmation is not None
+    (history,) = history_figure(complete, view, rows, confirmation).axes
+    assert history.get_ylabel() == "mean CV accuracy (%)"
+    points = np.asarray(history.lines[0].get_ydata(), dtype=float).tolist()  # the trials, in %
+    assert sorted(points) == pytest.approx(sorted(100 * t.value for t in complete))
+    labels = history.get_legend_handles_labels()[1]
+    regression = next(label for label in labels if label.startswith("logistic regression"))
+    assert "same folds" in regression
+    assert any(label.startswith("its confirmation, unseen seed") for label in labels), labels
+    panels = [ax for ax in parameters_figure(complete, view, space).axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["layers.0.units", "optimizer.learning_rate"]
+    assert panels[1].get_xscale() == "log"  # a log range on a log axis
+
+
+@pytest.mark.data
+def test_a_resume_past_its_trials_and_no_confirmation_say_so(
+    tuned: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    folder, _ = tuned
+    trials = len(_study(folder).trials)
+    again = run_densecli("tune", str(folder), "--resume", "--trials", "2", "--confirm-repeats", "0")
+    assert again.returncode == 0, again.stderr
+    assert f"{trials} trials done, as many as --trials 2 or more: no new trial" in again.stderr
+    assert "of 2 trials done" not in again.stderr
+    assert "unconfirmed and biased upwards" in again.stderr
+    assert len(_study(folder).trials) == trials  # nothing was trained

@@ -1,15 +1,14 @@
 """The command line: options are declared here and handed to one library function each.
 
 Every choice and default comes from the library. User errors (`DensecliError`) are caught
-at this edge and printed one line per problem, with exit code 2 and no traceback. Nothing
-imports this module.
+at this edge and printed one line per problem, with exit code 2 and no traceback; a stop
+(or any error after one) as its line, with 130 / 143. Nothing but `densecli.cli` imports
+this module.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -34,7 +33,7 @@ from densecli.experiment import (
 from densecli.export import FormatName
 from densecli.report import CompareRequest, compare_runs, show_run
 from densecli.runs import DEFAULT_RUNS_DIR, Mode, OutputFormat, SortKey, this_command
-from densecli.signals import Interrupted, interrupted_message
+from densecli.signals import as_stop, report_stop
 from densecli.tracking import MlflowOptions
 
 app = typer.Typer(
@@ -118,14 +117,16 @@ WideOption = Annotated[
 def user_errors() -> Iterator[None]:
     try:
         yield
-    except DensecliError as err:
+    except BaseException as error:
+        stop = as_stop(error)  # any error after a stop is the stop (TensorFlow may wrap it)
+        if stop is not None:
+            raise typer.Exit(report_stop(stop)) from None
+        if not isinstance(error, DensecliError):
+            raise
         console = Console(stderr=True)
-        for problem in err.problems:
+        for problem in error.problems:
             console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt as stop:
-        Console(stderr=True).print(interrupted_message(stop), highlight=False, soft_wrap=True)
-        raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
+        raise typer.Exit(error.exit_code) from None
 
 
 def _with_folds(overrides: list[str] | None, folds: int | None) -> list[str]:
@@ -569,21 +570,3 @@ def export(
     """
     with user_errors():
         commands.export(run, fmt, output, fold)
-
-
-def main() -> None:
-    """The `densecli` program: the command, then an exit that skips the interpreter's
-    teardown. Python resets its signal handlers before it tears down the modules it loaded
-    (TensorFlow, pandas, scikit-learn: most of a second), so a stop in that window would
-    end the process by the signal's default action instead of with its exit code; and there
-    is nothing left to clean up: every file is written, every worker has ended."""
-    try:
-        app()
-    except SystemExit as done:
-        code = done.code
-        status = code if isinstance(code, int) else (0 if code is None else 1)
-    else:
-        status = 0
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)

@@ -19,7 +19,7 @@ from densecli.experiment._prepare import (
 from densecli.experiment._record import Outcome, run_cv, run_split
 from densecli.report import EpochProgress, Terminal, render_run
 from densecli.runs import DEFAULT_RUNS_DIR, this_command
-from densecli.signals import signals_as_interrupts
+from densecli.signals import signals_as_interrupts, stops_name
 from densecli.tracking import MlflowOptions, track
 
 DEFAULT_CONFIG = Path("configs/pima.yaml")  # the spec `densecli cv` runs when given none
@@ -55,8 +55,9 @@ def run_experiment(request: RunRequest, terminal: Terminal | None = None) -> Out
     ):
         output = Output(request.runs_dir, progress, terminal.notice, this_command())
         outcome = run(experiment, plan, output)
-    render_run(terminal.out, outcome.metrics, outcome.run_dir)
-    track(outcome.run_dir, tracking, terminal.notice)
+    with stops_name(str(outcome.run_dir), finished=True):
+        render_run(terminal.out, outcome.metrics, outcome.run_dir)
+        track(outcome.run_dir, tracking, terminal.notice)
     return outcome
 
 

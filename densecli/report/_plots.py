@@ -289,11 +289,38 @@ def _loss_name(folder: Path) -> str | None:
 
 
 def comparison_chart(rows: Sequence[RunRow], path: Path, title: str = "Runs, best first") -> Path:
-    """The ranking score (± std over folds) per run, in the order given (best first)."""
+    """`comparison_figure`, saved to `path`."""
+    _save(comparison_figure(rows, title), path)
+    return path
+
+
+def comparison_figure(rows: Sequence[RunRow], title: str = "Runs, best first") -> Figure:
+    """The ranking score (± std over folds) per run, in the order given (best first): one
+    panel per task, each in its own units and with its own references (accuracy and RMSE
+    share no axis)."""
+    tasks: dict[str, list[RunRow]] = {}
+    for row in rows:
+        tasks.setdefault(row.view.name, []).append(row)
+    heights = [max(len(group), 2) for group in tasks.values()]
+    fig = _figure(10, 1.2 + 0.42 * sum(heights) + 0.9 * (len(tasks) - 1))
+    panels = fig.subplots(len(tasks), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, (name, group) in zip(panels, tasks.items(), strict=True):
+        _comparison_panel(ax, group, name if len(tasks) > 1 else "")
+    handles: dict[str, Any] = {}
+    for ax in panels:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)  # each kind of marker and line once
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=2,
+               frameon=False)  # fmt: skip
+    count = f"{len(rows)} run" + ("s" if len(rows) != 1 else "")
+    fig.suptitle(f"{title} ({count})", fontweight="bold")
+    return fig
+
+
+def _comparison_panel(ax: Axes, rows: list[RunRow], task: str) -> None:
+    """One task's runs: score ± std, value labels, its reference lines."""
     view = rows[0].view
     scale = _scale(view)
-    fig = _figure(10, 1.6 + 0.42 * max(len(rows), 2))
-    ax = fig.subplots()
     positions = np.arange(len(rows))[::-1]  # first row on top
     for mode, marker, color in (("split", "s", EVAL_COLOR), ("cv", "o", TRAIN_COLOR)):
         chosen = [(y, r) for y, r in zip(positions, rows, strict=True) if r.mode == mode]
@@ -316,17 +343,15 @@ def comparison_chart(rows: Sequence[RunRow], path: Path, title: str = "Runs, bes
     shared = view.shared_references([r.metrics for r in rows])
     spread = [scale * (r.score + s * (r.score_std or 0.0)) for r in rows for s in (-1, 1)]
     spread += _reference_lines(ax, view, dict(shared), horizontal=False)
-    top = 100.0 if view.score.percent else max(spread) + 3
-    ax.set_xlim(max(0.0, min(spread) - 3), min(top, max(spread) + 3))  # lines off the frame
+    margin = 3 if view.score.percent else 0.05 * (max(spread) - min(spread) or 1.0)
+    top = 100.0 if view.score.percent else max(spread) + margin
+    ax.set_xlim(max(0.0, min(spread) - margin), min(top, max(spread) + margin))
     ax.set_yticks(positions, [f"{r.run} ({r.epochs} epochs)" for r in rows], fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel(f"{view.score.label} on held-out rows{_unit(view)}")
+    if task:
+        ax.set_title(f"{task} runs", fontsize=10, loc="left")
     ax.grid(axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=2, frameon=False)
-    count = f"{len(rows)} run" + ("s" if len(rows) != 1 else "")
-    fig.suptitle(f"{title} ({count})", fontweight="bold")
-    _save(fig, path)
-    return path
 
 
 def write_comparison_plot(rows: Sequence[RunRow], path: Path, title: str) -> Path:

@@ -17,6 +17,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from densecli.signals import raise_if_stopped
 from densecli.tables import titled_table
 from densecli.tasks import Score, view_for
 
@@ -58,6 +59,7 @@ class EpochProgress:
             self._bar.update(self._task, description=label)
 
     def advance(self, model_epochs: int, logs: dict[str, float]) -> None:
+        raise_if_stopped()  # a stop lost inside TensorFlow is raised here, between chunks
         status = f"loss {logs.get('loss', float('nan')):.4f}"
         metric = self._metric
         if metric.key in logs:

@@ -29,7 +29,7 @@ from densecli.runs.files import (
     write_history,
     write_json,
 )
-from densecli.signals import Interrupted, signals_deferred, stop_reason
+from densecli.signals import Interrupted, as_stop, signals_deferred, stop_reason
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class RunFolder:
         status = _status_for(error)
         if status is None or (status == "interrupted" and not stopped.epochs_done):
             self.discard()
-            if isinstance(error, OSError) and not isinstance(error, Interrupted):
+            if isinstance(error, OSError) and status is None:
                 raise RunsError(
                     f"{self.runs_dir}: cannot write the run records ({error.strerror or error}); "
                     "nothing was saved; free some space or pick another folder with --runs-dir"
@@ -108,8 +108,9 @@ class RunFolder:
         except OSError:
             self.discard()
             return
-        if isinstance(error, Interrupted):
-            error.saved = str(saved)
+        stop = as_stop(error)
+        if isinstance(stop, Interrupted):
+            stop.saved = str(saved)
         elif isinstance(error, TrainingDiverged):
             error.problems.append(f"{saved}: kept as a failed run with the history until then")
 
@@ -141,7 +142,7 @@ def _umask() -> int:
 
 
 def _status_for(error: BaseException) -> str | None:
-    if isinstance(error, KeyboardInterrupt):
+    if as_stop(error) is not None:  # also an error a stop caused (TensorFlow wraps it)
         return "interrupted"
     if isinstance(error, TrainingDiverged):
         return "failed"
@@ -151,6 +152,7 @@ def _status_for(error: BaseException) -> str | None:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, KeyboardInterrupt):
-        return stop_reason(error)
+    stop = as_stop(error)
+    if stop is not None:
+        return stop_reason(stop)
     return "; ".join(getattr(error, "problems", [str(error)])[:-1] or [str(error)])

@@ -7,7 +7,7 @@ from densecli.report import Terminal
 from densecli.search._sweep import SweepRequest, render_sweep, run_sweep
 from densecli.search._tune import TuneRequest, run_tune
 from densecli.search._tune_results import render_tune
-from densecli.signals import Interrupted, exit_on_late_stops, signals_as_interrupts
+from densecli.signals import exit_on_late_stops, signals_as_interrupts, stops_name
 from densecli.tracking import MlflowOptions, track
 
 
@@ -27,20 +27,22 @@ def sweep(
     tracking = (mlflow or MlflowOptions()).reachable(home)  # a resumed sweep's runs folder
     with signals_as_interrupts():
         outcome = run_sweep(request, terminal.err, terminal.notice)
-        try:
+        with stops_name(outcome.folder.resume_line()):
             render_sweep(terminal.wide, outcome, wide)
             track(outcome.folder.path, tracking, terminal.notice)  # what finished, even if not all
-        except Interrupted as stop:
-            stop.saved = outcome.folder.resume_line()
-            raise
         exit_on_late_stops(outcome.folder.resume_line(), terminal.notice)
     return outcome.exit_code
 
 
 def tune(request: TuneRequest, wide: bool = False, terminal: Terminal | None = None) -> int:
-    """Search with Optuna, confirm the best trial; returns the exit code (3: none completed)."""
+    """Search with Optuna, confirm the best trial; returns the exit code (3: none completed).
+
+    As a sweep's, a stop while the results are shown still names the folder."""
     terminal = terminal or Terminal.open()
-    outcome = run_tune(request, terminal.err, terminal.notice)
-    setup = outcome.setup
-    render_tune(terminal.wide, setup.space.name, setup.folder.path, outcome.rows, wide)
+    with signals_as_interrupts():
+        outcome = run_tune(request, terminal.err, terminal.notice)
+        setup = outcome.setup
+        with stops_name(setup.folder.resume_line()):
+            render_tune(terminal.wide, setup.space.name, setup.folder.path, outcome.rows, wide)
+        exit_on_late_stops(setup.folder.resume_line(), terminal.notice)
     return outcome.exit_code

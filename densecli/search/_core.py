@@ -35,7 +35,13 @@ from densecli.search._pruning import PruningPlan
 from densecli.search._ray import cluster_for, run_ray
 from densecli.search._request import SearchRequest
 from densecli.search._worker import GroupTask
-from densecli.signals import Interrupted, signals_as_interrupts, signals_deferred
+from densecli.signals import (
+    Interrupted,
+    as_stop,
+    raise_if_stopped,
+    signals_as_interrupts,
+    signals_deferred,
+)
 
 R = TypeVar("R", bound=Reading)
 
@@ -56,6 +62,10 @@ class Strategy(ABC, Generic[R]):
     @abstractmethod
     def record(self, reading: R) -> dict[str, Any]:
         """The strategy's own part of a new folder's record."""
+
+    def before_folder(self, reading: R, folder: SearchFolder | None, plan: Plan) -> None:
+        """The strategy's own checks once its points are valid, before a folder is made
+        (`folder`: the one resumed, if any); none by default."""
 
     @abstractmethod
     def run(self, search: Search[R]) -> None:
@@ -138,6 +148,7 @@ class Search(Generic[R]):
 
     def train(self, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
         """Every group on the runner; `on_done` hears each group's results."""
+        raise_if_stopped()  # a stop that came before and that C code dropped: none starts
         if isinstance(self.runner, Pool):
             run_local(self.runner, tasks, on_start, on_done)
         else:
@@ -165,6 +176,7 @@ def run_search(
         sha256s = {e.data.sha256 for e in experiments.values()}
         if located.folder is not None:
             located.folder.check_same_data(sha256s)
+        strategy.before_folder(reading, located.folder, located.plan)
         runner = pool or cluster_for(request.ray, request.workers, stack)  # before any folder
         folder = located.folder
         if folder is None:
@@ -189,7 +201,10 @@ def saved_on_stop(folder: SearchFolder, write: Callable[[], Any]) -> Iterator[No
     """A stop writes the results (what finished) and says how to resume."""
     try:
         yield
-    except KeyboardInterrupt as stop:
+    except BaseException as error:
+        stop = as_stop(error)  # also an error a stop caused
+        if stop is None:
+            raise
         with signals_deferred(reraise=False), contextlib.suppress(Exception):
             write()  # a second Ctrl-C must not cut this short; a failure must not hide the stop
         if isinstance(stop, Interrupted):

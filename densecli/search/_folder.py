@@ -7,12 +7,15 @@ Its name is made by `densecli.runs` as every folder's is: `<time>-<name>-sweep` 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from densecli.errors import ConfigError, RunsError
 from densecli.experiment import Plan
@@ -24,6 +27,7 @@ from densecli.runs.files import (
     PRUNED_SUFFIX,
     SWEEP,
     TUNE,
+    TUNE_LOCK,
     read_json,
     spec_name,
     write_json,
@@ -72,6 +76,25 @@ class SearchFolder:
                 f"{self.path}: not a readable {self.kind} folder ({name}: {err}); "
                 f"pass a folder made by densecli {self.kind}"
             ) from None
+
+    def hold(self, why: str) -> IO[str]:
+        """This process's hold on the folder (an exclusive `flock` on its lock file, which
+        records who holds it), until the returned file is closed or the process ends, however
+        it ends. Another process's hold is refused with one line naming it and `why`."""
+        path = self.path / TUNE_LOCK
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunsError(f"{self.path}: {holder} is running this {self.kind}; {why}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} (since {now():%H:%M:%S})\n")
+        handle.flush()
+        return handle
 
     def resume_line(self) -> str:
         """The folder, and the command that takes it up again (said when a search stops)."""

@@ -40,7 +40,13 @@ from multiprocessing.connection import Connection, wait
 from densecli.errors import ConfigError
 from densecli.experiment import check_with_keras
 from densecli.search._worker import GroupTask, PointResult, failed_group, train_group
-from densecli.signals import STOP_SIGNALS, Interrupted, redeliver_swallowed
+from densecli.signals import (
+    STOP_SIGNALS,
+    as_stop,
+    received,
+    signals_deferred,
+    stops_from_now_on,
+)
 from densecli.spec import Spec
 
 STOP_GRACE_SECONDS = 5.0  # for workers to save what an interruption left, before SIGKILL
@@ -80,7 +86,14 @@ class Worker:
         ours, theirs = socket.socketpair()
         with ours, theirs:
             process = subprocess.Popen(
-                [sys.executable, *_interpreter_flags(), "-c", WORKER_CODE, str(theirs.fileno())],
+                [
+                    sys.executable,
+                    *_interpreter_flags(),
+                    "-c",
+                    WORKER_CODE,
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                ],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 process_group=0,  # the terminal's Ctrl-C reaches the sweep only, never a worker
@@ -110,9 +123,11 @@ class Pool:
     workers: list[Worker] = field(default_factory=list)
 
     def fill(self) -> None:
-        """Start workers up to `size` (again after one died)."""
+        """Start workers up to `size` (again after one died). A stop waits until the worker
+        started is in the list, so that `stop` ends it too."""
         while len(self.workers) < self.size:
-            self.workers.append(Worker.start())
+            with signals_deferred():
+                self.workers.append(Worker.start())
 
     def trim(self, size: int) -> None:
         """No more than `size` workers (fewer groups than workers): idle ones end at once."""
@@ -255,27 +270,24 @@ def run_local(pool: Pool, tasks: list[GroupTask], on_start: OnStart, on_done: On
                 on_done(results)
         if caught:
             pool.stop()
-            raise Interrupted(caught[0])
+            raise received(caught[0])
 
 
 # --- the worker's side ---------------------------------------------------------------------
 
 
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signum)
-
-
 def worker_main() -> None:
-    """`python -c WORKER_CODE FD`: import TensorFlow, then train each group that arrives on
-    socket FD and reply with its results; end at the socket's end or at a stop signal."""
+    """`python -c WORKER_CODE FD PARENT`: import TensorFlow, then train each group that
+    arrives on socket FD and reply with its results; end at the socket's end, at a stop
+    signal, or when process PARENT (the search) is gone."""
     from densecli.backend import import_keras
 
     code = 0
     try:
-        for s in STOP_SIGNALS:  # training stops at its next chunk, keeping its history
-            signal.signal(s, _raise_interrupted)
-        sys.unraisablehook = redeliver_swallowed
-        parent = os.getppid()
+        stops_from_now_on()  # training stops at its next chunk, keeping its history
+        # The search's pid from its command line, not getppid(): a search stopped while
+        # this worker started may be gone already, and this worker must not outlive it.
+        parent = int(sys.argv[2])
         threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
         connection = Connection(int(sys.argv[1]))
         import_keras()  # warm: while the sweep validates, before the first group arrives
@@ -301,6 +313,9 @@ def _serve(connection: Connection) -> None:
         try:
             results = train_group(task)
         except Exception as error:  # a bug or a late error: this group fails, the sweep goes on
+            stop = as_stop(error)  # unless a stop caused it (TensorFlow may wrap one)
+            if stop is not None:
+                raise stop from None
             results = failed_group(task, error)
         connection.send(results)
 

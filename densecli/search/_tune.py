@@ -9,17 +9,17 @@ trial is confirmed on CV seeds the search never saw (`_confirm`).
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 
+from densecli.errors import ConfigError
 from densecli.experiment import Plan
 from densecli.search._choices import (
     BATCH,
@@ -35,11 +35,15 @@ from densecli.search._core import Search, Strategy, run_search
 from densecli.search._file import Definition, Point, SearchKind
 from densecli.search._folder import SearchFolder
 from densecli.search._optuna import (
+    check_folder_study,
     check_sampler,
+    check_storage,
+    check_storage_url,
     counted,
     first_batch,
     import_optuna,
     open_study,
+    shown_url,
     study_name,
 )
 from densecli.search._pruning import PruningPlan, checkpoints_for
@@ -48,6 +52,11 @@ from densecli.search._results import Ranked
 from densecli.search._space import Space, make_space
 from densecli.search._tune_results import write_tune_results
 from densecli.search._worker import PointResult
+
+UNCONFIRMED = (
+    "--confirm-repeats 0: the best trial is not confirmed on unseen CV seeds, so its search "
+    "score (the best of many trials on the same folds) is unconfirmed and biased upwards"
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,8 @@ def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], Non
     """Search until --trials trials count (or --timeout), then confirm the best one (see
     `run_search`)."""
     import_optuna()
+    if request.storage is not None:
+        check_storage_url(request.storage)
     study = OptunaSearch(request)
     run_search(request, study, notice)
     assert study.outcome is not None, "a tune that returns has its outcome"
@@ -113,6 +124,7 @@ class OptunaSearch(Strategy[Space]):
         self.setup: TuneSetup | None = None
         self.study: Any = None
         self.outcome: TuneOutcome | None = None
+        self.held: IO[str] | None = None  # the folder's lock file, while this tune runs
 
     def read(self, definition: Definition) -> Space:
         return make_space(definition)
@@ -129,18 +141,47 @@ class OptunaSearch(Strategy[Space]):
             "batch": request.batch,
             "confirm_repeats": request.confirm_repeats,
         }
-        hidden = None if storage is None else re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", storage)
-        return {"options": options, "storage": hidden}
+        return {"options": options, "storage": None if storage is None else shown_url(storage)}
+
+    def before_folder(self, reading: Space, folder: SearchFolder | None, plan: Plan) -> None:
+        """The study's storage: --storage reached and writable; a resumed tune's study there
+        (its own study.db, or the --storage it ran with)."""
+        storage = self.request.storage
+        if folder is not None:
+            _same_storage(folder, storage)
+            if storage is None:
+                self.hold(folder)
+            name = study_name(folder, reading, plan, storage)
+            if storage is None:
+                check_folder_study(folder, name)
+            else:
+                check_storage(storage, name)
+        elif storage is not None:
+            check_storage(storage)
+
+    def hold(self, folder: SearchFolder) -> None:
+        """One process at a time on a folder's own study.db: Optuna does not support SQLite
+        from several processes (trials would be told twice and fail)."""
+        if self.held is None:
+            self.held = folder.hold(
+                "a study in the folder's SQLite study.db takes one tune at a time; wait for "
+                "it to end, or tune from several processes with --storage on a database "
+                "server (e.g. PostgreSQL)"
+            )
 
     def run(self, search: Search[Space]) -> None:
         request, notice = self.request, search.notice
+        if request.storage is None:
+            self.hold(search.folder)
         self.setup = setup = _checked(search, request)
         self.study = study = _opened(setup, request, notice)
         _search(setup, study, request, search)
         search.end_workers()  # before the results are written and the best one confirmed
         self.write_results(search)
         confirmation = None
-        if request.confirm_repeats > 0:
+        if request.confirm_repeats == 0:
+            notice(UNCONFIRMED)
+        else:
             confirmation = confirm_best(
                 study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
                 request.confirm_repeats, notice,
@@ -152,6 +193,20 @@ class OptunaSearch(Strategy[Space]):
         if self.setup is not None and self.study is not None:
             setup = self.setup
             write_tune_results(setup.space, setup.folder, self.study, setup.seed)
+
+
+def _same_storage(folder: SearchFolder, storage: str | None) -> None:
+    """A resumed tune continues its study where it is: --storage as it ran, or none."""
+    recorded = folder.record().get("storage")
+    if recorded is None and storage is not None:
+        raise ConfigError(
+            f"{folder.path}: this tune's study is its own study.db; leave --storage out"
+        )
+    if recorded is not None and (storage is None or shown_url(storage) != recorded):
+        raise ConfigError(
+            f"{folder.path}: this tune's study is in --storage {recorded}; pass that --storage "
+            "again (with its password)"
+        )
 
 
 def _checked(search: Search[Space], request: TuneRequest) -> TuneSetup:
@@ -185,8 +240,19 @@ def _opened(setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None
     )  # fmt: skip
     if request.resume and request.storage is None:  # a shared storage's may be another machine's
         _recover_stale(study, setup, notice)
-        notice(f"resume {setup.folder.path}: {counted(study)} of {request.trials} trials done")
+    if request.resume:
+        notice(f"resume {setup.folder.path}: {_progress(counted(study), request.trials)}")
     return study
+
+
+def _progress(done: int, trials: int) -> str:
+    """How far the study is toward --trials, said as it is when it is already past them."""
+    if done < trials:
+        return f"{done} of {trials} trials done, {trials - done} to go"
+    return (
+        f"{done} trials done, as many as --trials {trials} or more: no new trial; "
+        f"give --trials above {done} to continue"
+    )
 
 
 def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) -> None:

@@ -1,5 +1,5 @@
 """A tune's results: its trials as ranked rows (results.csv/md and the shared ranked table),
-Optuna's parameter importances and two plots of the study."""
+Optuna's parameter importances and two pictures of the study (`_tune_plots`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from densecli.runs.files import (
     IMPORTANCES_CSV,
     METRICS,
     RESULTS_MD,
-    TUNE_HISTORY_PLOT,
-    TUNE_PARALLEL_PLOT,
     read_run,
     write_csv,
 )
@@ -36,6 +34,7 @@ from densecli.search._results import (
     write_results,
 )
 from densecli.search._space import Space
+from densecli.search._tune_plots import write_tune_plots
 from densecli.tables import print_line
 
 PRUNED_AT = "pruned at epoch"
@@ -145,7 +144,7 @@ def write_tune_results(
         more += ["", *confirmation_markdown(confirmation)]
     write_results(folder.path, _records(rows), rows, more)
     with contextlib.suppress(Exception):  # a plot must never lose the results
-        write_plots(study, folder.path)
+        write_tune_plots(space, folder.path, study, rows, confirmation)
     return rows
 
 
@@ -163,36 +162,6 @@ def parameter_importances(study: Any, seed: int) -> dict[str, float]:
     except (RuntimeError, ValueError):  # e.g. every complete trial has the same params
         return {}
     return {k: float(v) for k, v in found.items()}
-
-
-def write_plots(study: Any, folder: Path) -> None:
-    """Optimization history and parallel coordinates (slice for a single key)."""
-    from optuna.trial import TrialState
-
-    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as plots
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        drawn = [
-            (TUNE_HISTORY_PLOT, plots.plot_optimization_history(study)),
-            (
-                TUNE_PARALLEL_PLOT,
-                plots.plot_parallel_coordinate(study)
-                if len(study.best_trial.params) > 1
-                else plots.plot_slice(study),
-            ),
-        ]
-    for name, axes in drawn:
-        first = axes.flat[0] if hasattr(axes, "flat") else axes
-        figure: Any = first.get_figure(root=True)
-        figure.savefig(folder / name, dpi=90, bbox_inches="tight")
-        plt.close(figure)
 
 
 def render_tune(

@@ -1,7 +1,7 @@
 """The two reference pages, rendered at build time from the program itself.
 
 MkDocs runs this hook (`hooks:` in mkdocs.yml). The command reference is Typer's own Markdown
-for densecli's app (`typer densecli.cli utils docs`), the spec reference one table per section
+for densecli's app (`typer densecli.cli._app utils docs`), the spec reference one table per section
 of the spec's JSON Schema (`densecli schema`). Both come from child processes of the
 interpreter that runs MkDocs (`sys.executable -m …`), so they need densecli importable there,
 not a `typer` or `densecli` program on PATH. Neither page is a file in the repository, so
@@ -54,7 +54,7 @@ def _run(root: Path, *args: str) -> str:
 
 def commands_page(root: Path) -> str:
     """Typer's Markdown for the app: every command, its arguments and options with defaults."""
-    typer_docs = ("typer", "densecli.cli", "utils", "docs", "--name", "densecli")
+    typer_docs = ("typer", "densecli.cli._app", "utils", "docs", "--name", "densecli")
     return _run(root, *typer_docs, "--title", "Command reference")
 
 
