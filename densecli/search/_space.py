@@ -87,6 +87,12 @@ def trial_name(name: str, number: int) -> str:
     return f"{name[:72]}-t{number:04d}"
 
 
+def trial_number(spec_name: str) -> int | None:
+    """The trial a spec name of `trial_name` belongs to; None for any other name."""
+    stem, dash, number = spec_name.rpartition("-t")
+    return int(number) if dash and stem and number.isdigit() and len(number) >= 4 else None
+
+
 def load_space(
     path: Path, overrides: Sequence[str] = (), grid_options: Sequence[str] = ()
 ) -> Space:
