@@ -357,6 +357,9 @@ def tune(
             "here).",
         ),
     ] = None,
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
     wide: WideOption = False,
 ) -> None:
     """Adaptive search with Optuna: trials trained as compiled bundles, pruned, confirmed.
@@ -384,8 +387,9 @@ def tune(
         confirm_repeats=confirm_repeats,
         batch=batch,
     )
+    tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
     with user_errors():
-        code = search.tune(request, wide)
+        code = search.tune(request, tracking, wide)
     if code:
         raise typer.Exit(code)
 
