@@ -31,7 +31,7 @@ INSTALL_HINT = "pip install 'densecli[mlflow]'"
 RUNS_LOCK = ".mlflow.lock"
 WAIT_NOTICE_AFTER = 1.0  # seconds; then say that another process holds the lock
 # A SQLite store another program is creating answers with one of these for a moment.
-BUSY_STORE = ("database is locked", "Online migration", "already exists")
+BUSY_STORE = ("database is locked", "Online migration", "already exists", "duplicate column")
 CREATE_ATTEMPTS = 5
 
 
