@@ -211,6 +211,17 @@ def test_without_mlflow_installed_the_flag_says_how_to_install(
     assert "pip install 'densecli[mlflow]'" in result.output
 
 
+def test_without_what_a_model_needs_the_flag_says_how_to_install(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    result = invoke(runner, "mlflow", str(tmp_path))
+    assert result.exit_code == 2
+    assert "a logged run's model needs onnxruntime" in result.output
+    assert "pip install 'densecli[mlflow]'" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_the_cli_imports_mlflow_only_when_logging() -> None:
     import subprocess
 

@@ -7,6 +7,7 @@ so `--help` and every command without `--mlflow` start as fast as before.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import time
@@ -25,6 +26,8 @@ DB_NAME = "mlflow.db"
 # Beside the SQLite file; hidden, so `compare` does not take it for a run folder.
 ARTIFACTS_NAME = ".mlflow-artifacts"
 INSTALL_HINT = "pip install 'densecli[mlflow]'"
+# Besides MLflow: the lock, the ONNX conversion of each run's model and the check of it.
+LOGGING_NEEDS = ("filelock", "tf2onnx", "onnx", "onnxruntime")
 # Everything densecli logs into one store is logged under one lock (a file that is never
 # removed; the lock is the operating system's, released when its process ends): beside a
 # SQLite store's file, or in the runs folder for a server.
@@ -141,6 +144,17 @@ def import_mlflow() -> ModuleType:
     return module
 
 
+def check_installed() -> None:
+    """MLflow and what logging a run's model takes (the `mlflow` extra), before any training."""
+    import_mlflow()
+    missing = [name for name in LOGGING_NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TrackingError(
+            f"--mlflow: a logged run's model needs {', '.join(missing)}, not installed here; "
+            f"install them with {INSTALL_HINT}"
+        )
+
+
 @contextlib.contextmanager
 def _fail_fast() -> Iterator[None]:
     """An unreachable server answers at once instead of after MLflow's minutes of retries."""
@@ -224,8 +238,8 @@ def check_reachable(settings: MlflowSettings) -> MlflowSettings:
     if not settings.enabled:
         return settings
     try:
-        import_mlflow()
-    except TrackingError as missing:  # MLflow is not installed
+        check_installed()
+    except TrackingError as missing:  # MLflow, or what its models need, is not installed
         if not settings.optional:
             raise
         warn(f"{missing.problems[0]}; training without MLflow logging (--mlflow-optional)")
