@@ -246,6 +246,9 @@ def test_mlflow_models_serve_answers_with_predicts_numbers(
         got = pd.DataFrame(answer["predictions"])
         expected = _predict(logged["folders"]["classification"], _new_rows(tmp_path))
         _assert_same(got, expected, regression=False)
+        split["data"][0][split["columns"].index("x1")] = "tall"
+        status, answer = _post(f"http://127.0.0.1:{port}/invocations", {"dataframe_split": split})
+        assert status == 400 and "column 'x1': numbers expected" in answer["message"], answer
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
