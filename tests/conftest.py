@@ -355,3 +355,25 @@ def messy_spec(path: Path, csv_path: Path, task: str, **data_keys: Any) -> Path:
     }
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+# --- a tune that prunes ------------------------------------------------------------------
+
+# Pima with few epochs and 2 folds; learning rates down to 5e-5 learn nothing by the first
+# checkpoint, so a handful of random trials has pruned ones.
+TINY_TUNE: dict[str, Any] = {
+    "base": str(CONFIGS / "pima.yaml"),
+    "name": "tiny",
+    "set": {"train.epochs": 40, "cv.folds": 2, "preprocess.standardize": True},
+    "grid": {
+        "model.layers.0.units": [4, 12],
+        "train.optimizer.learning_rate": {"low": 0.00005, "high": 0.05, "log": True},
+    },
+}
+
+
+def tune_file(folder: Path, **changes: Any) -> Path:
+    """TINY_TUNE with top-level keys changed, written as FOLDER/search.yaml."""
+    path = folder / "search.yaml"
+    path.write_text(yaml.safe_dump({**TINY_TUNE, **changes}, sort_keys=False))
+    return path

@@ -15,24 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from conftest import CONFIGS, run_densecli, write_spec
+from conftest import run_densecli, tune_file, write_spec
 
 mlflow = pytest.importorskip("mlflow")
 pytest.importorskip("optuna")
 pytestmark = pytest.mark.data
-
-# A tune that prunes: learning rates down to 5e-5 learn nothing by the first checkpoint.
-SEARCH = {
-    "base": str(CONFIGS / "pima.yaml"),
-    "name": "tiny",
-    "set": {"train.epochs": 40, "cv.folds": 2, "preprocess.standardize": True},
-    "grid": {
-        "model.layers.0.units": [4, 12],
-        "train.optimizer.learning_rate": {"low": 0.00005, "high": 0.05, "log": True},
-    },
-}
 
 
 def _one(runs: Path, suffix: str) -> Path:
@@ -70,8 +58,7 @@ def everything(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("everything")
     runs = root / "runs"
     spec = write_spec(root / "spec.yaml", train={"epochs": 3}, cv={"folds": 2})
-    search = root / "search.yaml"
-    search.write_text(yaml.safe_dump(SEARCH, sort_keys=False))
+    search = tune_file(root)
     tune_store = f"sqlite:///{root / 'tune-store' / 'mlflow.db'}"
     into = ["--runs-dir", str(runs)]
     commands = [
