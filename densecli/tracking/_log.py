@@ -257,13 +257,16 @@ class Logger:
                 self.report.skip(member.folder, err.problems)
             except Exception as err:
                 self.report.skip(member.folder, [f"{member.folder}: not logged ({_reason(err)})"])
-        with store_lock(self.uri, self.runs_dir):
-            self.store.refresh(self.store.client.get_run(parent), reading.parent)
+        try:
+            with store_lock(self.uri, self.runs_dir):
+                self.store.refresh(self.store.client.get_run(parent), reading.parent)
+        except Exception as err:
+            self.report.skip(folder, [f"{folder}: its run not brought up to date ({_reason(err)})"])
 
     def folder(self, path: Path) -> LogReport:
         """A run folder, a search folder, or a runs folder of both: everything finished in it."""
         if not path.is_dir():
-            raise TrackingError(f"{path}: no such folder; give a run, sweep or runs folder")
+            raise TrackingError(f"{path}: no such folder; give a run, sweep, tune or runs folder")
         if search_kind(path) is not None:
             self.search(path)
         elif search_kind(path.parent) is not None:  # a point or trial: its whole search

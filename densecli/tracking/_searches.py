@@ -19,7 +19,9 @@ from typing import Any, Literal
 from densecli.errors import DensecliError, RunsError
 from densecli.runs.files import (
     CONFIRM_FOLDER,
+    FAILED_SUFFIX,
     METRICS,
+    PRUNED_SUFFIX,
     RESULTS_CSV,
     RESULTS_MD,
     SWEEP,
@@ -76,7 +78,7 @@ def _children(folder: Path) -> list[Path]:
 def _member(folder: Path, experiment: str) -> Record | None:
     """A point's or trial's run folder as a record; None for what is not a result yet
     (an interrupted point is trained again)."""
-    if folder.name.endswith((".pruned", ".failed")):
+    if folder.name.endswith((PRUNED_SUFFIX, FAILED_SUFFIX)):
         return stopped_record(folder, experiment)
     if (folder / METRICS).is_file() and not is_unfinished(folder):
         return run_record(folder, experiment)
@@ -133,10 +135,10 @@ def _sweep_record(folder: Path) -> dict[str, Any]:
 
 def _tune_record(folder: Path) -> dict[str, Any]:
     record = read_mapping(folder / TUNE)
-    if not isinstance(record.get("definition"), dict) or not isinstance(
-        record.get("options"), dict
-    ):
-        raise RunsError(f"{folder / TUNE}: no definition and options; not a tune record")
+    options = record.get("options")
+    trials = options.get("trials") if isinstance(options, dict) else None
+    if not isinstance(record.get("definition"), dict) or not isinstance(trials, int):
+        raise RunsError(f"{folder / TUNE}: no definition and trials; not a tune record")
     return record
 
 
@@ -215,6 +217,7 @@ def read_sweep(folder: Path) -> SearchReading:
         return _tagged(member, **{POINT_TAG: point}) if point else member
 
     members, problems = _read_members(folder, experiment, label)
+    members.sort(key=lambda m: m.tags.get(POINT_TAG, "~"))  # point order: p001 first
     seen = {m.params.get("name") for m in members if m.state in ("done", "failed")}
     complete = set(labels) <= seen
     best = _best(members)
