@@ -153,8 +153,9 @@ def test_what_predict_refuses_the_model_refuses_by_column(logged: dict[str, Any]
     model = _load(logged, "pima")
     names = json.loads((logged["folders"]["pima"] / "inputs.json").read_text())["features"]
     row = dict.fromkeys(names, 1.0)
-    with pytest.raises(mlflow.exceptions.MlflowException, match="column 'glucose', row"):
-        model.predict(pd.DataFrame([{**row, "glucose": None}]))  # no preprocess.impute
+    refused = r"column 'glucose', row\(s\) 17: missing value; this run was trained without"
+    with pytest.raises(mlflow.exceptions.MlflowException, match=refused):
+        model.predict(pd.DataFrame([row, {**row, "glucose": None}], index=[16, 17]))
     with pytest.raises(mlflow.exceptions.MlflowException, match="column 'bmi': numbers expected"):
         model.predict(pd.DataFrame([{**row, "bmi": "heavy"}]))
     with pytest.raises(mlflow.exceptions.MlflowException, match="missing inputs"):

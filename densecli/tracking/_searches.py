@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from densecli.errors import DensecliError, RunsError
+from densecli.runs import trial_number
 from densecli.runs.files import (
     CONFIRM_FOLDER,
+    CONFIRMATION_JSON,
     FAILED_SUFFIX,
     METRICS,
     PRUNED_SUFFIX,
@@ -231,9 +233,6 @@ def read_sweep(folder: Path) -> SearchReading:
 
 
 def read_tune(folder: Path) -> SearchReading:
-    from densecli.search._confirm import read_confirmation
-    from densecli.search._space import trial_number
-
     record = _tune_record(folder)
     experiment = experiment_name(str(record["definition"].get("name") or folder.name))
 
@@ -243,7 +242,8 @@ def read_tune(folder: Path) -> SearchReading:
 
     members, problems = _read_members(folder, experiment, label)
     members.sort(key=lambda m: int(m.tags.get(TRIAL_TAG, "0")))
-    confirmation = read_confirmation(folder)
+    confirming = folder / CONFIRM_FOLDER / CONFIRMATION_JSON
+    confirmation = read_mapping(confirming) if confirming.is_file() else None
     confirmed = None if confirmation is None else str(confirmation.get("trial"))
     best = next((m for m in members if m.tags.get(TRIAL_TAG) == confirmed), None)
     best = best if best is not None and best.state == "done" else _best(members)

@@ -84,8 +84,9 @@ def _column(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column]
 
 
-def _rows(mask: np.ndarray) -> str:
-    rows = [str(i) for i in np.flatnonzero(mask)[:SHOWN_ROWS]]
+def _rows(series: pd.Series, mask: np.ndarray) -> str:
+    """The rows by the DataFrame's own index, the first few."""
+    rows = [str(label) for label in series.index[mask][:SHOWN_ROWS]]
     return ", ".join(rows) + (" …" if int(mask.sum()) > SHOWN_ROWS else "")
 
 
@@ -101,13 +102,14 @@ def _numbers(frame: pd.DataFrame, column: str, fills: bool) -> np.ndarray:
             raise _refused(f"column {column!r}: numbers expected ({err})") from None
     values: np.ndarray = series.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
-        rows = _rows(np.isinf(values))
+        rows = _rows(series, np.isinf(values))
         raise _refused(f"column {column!r}, row(s) {rows}: not a finite number")
     if not fills and np.isnan(values).any():
+        rows = _rows(series, np.isnan(values))
         raise _refused(
-            f"column {column!r}, row(s) {_rows(np.isnan(values))}: missing value; this run was "
-            "trained without preprocess.impute, so it fills no empty number cell (as densecli "
-            "predict); fill them in or drop those rows"
+            f"column {column!r}, row(s) {rows}: missing value; this run was trained without "
+            "preprocess.impute, so it fills no empty number cell (as densecli predict); fill "
+            "them in or drop those rows"
         )
     return values
 
