@@ -133,14 +133,15 @@ class _Store:
         run_id: str = run.info.run_id
         try:
             self._log_values(run_id, record)
+            if model is not None:  # before the history: MLflow copies the run's metrics
+                model_id = log_model(self.uri, experiment, run_id, model)
+                self.client.set_tag(run_id, MODEL_TAG, model_id)
+            self._log_steps(run_id, record)
             self._log_artifacts(run_id, record)
             if record.data is not None:
                 from densecli.tracking._dataset import dataset_input
 
                 self.client.log_inputs(run_id, datasets=[dataset_input(record.data)])
-            if model is not None:
-                model_id = log_model(self.uri, experiment, run_id, model)
-                self.client.set_tag(run_id, MODEL_TAG, model_id)
         except BaseException:
             self.client.set_terminated(run_id, "FAILED")
             raise
@@ -179,13 +180,21 @@ class _Store:
             self.client.log_artifacts(run_id, str(record.folder))
 
     def _log_values(self, run_id: str, record: Record) -> None:
+        """The params and the final metrics (step 0: the ones a logged model is linked to)."""
         entities = self.entities
         params = [entities.Param(k, v) for k, v in record.params.items()]
         for start in range(0, len(params), MAX_PARAMS):
             self.client.log_batch(run_id, params=params[start : start + MAX_PARAMS])
         at = record.end_ms
-        metrics = [entities.Metric(k, v, at, 0) for k, v in record.metrics.items()]
-        metrics += [entities.Metric(s.key, s.value, at, s.step) for s in record.steps]
+        self._log_metrics(run_id, [entities.Metric(k, v, at, 0) for k, v in record.metrics.items()])
+
+    def _log_steps(self, run_id: str, record: Record) -> None:
+        """The history by epoch and the scores by fold."""
+        at = record.end_ms
+        steps = [self.entities.Metric(s.key, s.value, at, s.step) for s in record.steps]
+        self._log_metrics(run_id, steps)
+
+    def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
         for start in range(0, len(metrics), MAX_METRICS):
             self.client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS])
 
