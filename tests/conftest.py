@@ -9,7 +9,9 @@ that quietly tested less cannot pass.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import os
 import struct
 import subprocess
@@ -19,6 +21,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -288,3 +291,91 @@ def assert_sensible_png(path: Path) -> None:
     width, height = png_size(path)
     assert 500 <= width <= 2500 and 300 <= height <= 2000, (width, height)
     assert path.stat().st_size > 10_000  # a blank canvas compresses to far less
+
+
+# --- a messy table of one's own (issue 19) ----------------------------------------------
+
+COLOURS = ["red", "green", "blue", "amber"]
+
+
+def messy_rows(count: int, seed: int) -> list[dict[str, str]]:
+    """Rows of a made-up table with what real tables have: an id, free text, empty cells in
+    number and text columns, rows without a target; its label and value follow from x1, x2,
+    colour and size."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(count):
+        x1, x2, size = rng.normal(), rng.normal(), rng.uniform(1, 5)
+        colour = COLOURS[int(rng.integers(0, 4))]
+        score = x1 - 0.5 * x2 + (0.8 if colour in ("red", "amber") else -0.8) + 0.3 * size
+        rows.append(
+            {
+                "id": str(1000 + i),
+                "name": f"item {i} of batch {int(rng.integers(0, 10**6))}",
+                "x1": "" if i % 13 == 5 else f"{x1:.6f}",
+                "colour": "" if i % 17 == 3 else colour,
+                "x2": "NA" if i % 11 == 7 else f"{x2:.6f}",
+                "size": f"{size:.4f}",
+                "label": "" if i % 29 == 11 else ("yes" if score > 1.2 else "no"),
+                "value": f"{10 * score + rng.normal():.5f}",
+            }
+        )
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
+    columns = columns or list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
+    return path
+
+
+def messy_spec(path: Path, csv_path: Path, task: str, **data_keys: Any) -> Path:
+    """A spec for the messy table: imputed, standardized, 4 epochs, 3 folds."""
+    regression = task == "regression"
+    spec = {
+        "name": f"messy-{task}",
+        "seed": 5,
+        "task": task,
+        "data": {"path": str(csv_path), **data_keys},
+        "preprocess": {"impute": "median", "standardize": True},
+        "model": {
+            "layers": [
+                {"units": 8, "activation": "relu"},
+                {"units": 1, "activation": "linear" if regression else "sigmoid"},
+            ]
+        },
+        "train": {
+            "loss": "mean_squared_error" if regression else "binary_crossentropy",
+            "epochs": 4,
+            "batch_size": 32,
+        },
+        "cv": {"folds": 3},
+    }
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+# --- a tune that prunes ------------------------------------------------------------------
+
+# Pima with few epochs and 2 folds; learning rates down to 5e-5 learn nothing by the first
+# checkpoint, so a handful of random trials has pruned ones.
+TINY_TUNE: dict[str, Any] = {
+    "base": str(CONFIGS / "pima.yaml"),
+    "name": "tiny",
+    "set": {"train.epochs": 40, "cv.folds": 2, "preprocess.standardize": True},
+    "grid": {
+        "model.layers.0.units": [4, 12],
+        "train.optimizer.learning_rate": {"low": 0.00005, "high": 0.05, "log": True},
+    },
+}
+
+
+def tune_file(folder: Path, **changes: Any) -> Path:
+    """TINY_TUNE with top-level keys changed, written as FOLDER/search.yaml."""
+    path = folder / "search.yaml"
+    path.write_text(yaml.safe_dump({**TINY_TUNE, **changes}, sort_keys=False))
+    return path

@@ -89,8 +89,10 @@ def _command(case: str, expectation: Any, runs: Path) -> tuple[list[str], str]:
         if command == "init":
             args = [a.replace("{cases}", str(CASES)) for a in expectation["args"]]
             return ["init", str(runs / "spec.yaml"), *args], expectation["error"]
-        config = expectation.get("config", str(CONFIGS / "pima.yaml")).replace(
-            "{cases}", str(CASES)
+        config = (
+            expectation.get("config", str(CONFIGS / "pima.yaml"))
+            .replace("{cases}", str(CASES))
+            .replace("{runs}", str(runs))
         )
         args = [
             a.replace("{cases}", str(CASES)).replace("{runs}", str(runs))

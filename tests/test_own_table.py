@@ -22,72 +22,12 @@ from typer.testing import CliRunner
 
 from densecli import data
 
-from conftest import CONFIGS, PIMA_CSV, invoke
-
-COLOURS = ["red", "green", "blue", "amber"]
-
-
-def _messy_rows(count: int, seed: int) -> list[dict[str, str]]:
-    """Rows of a made-up table whose label and value follow from x1, x2, colour and size."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(count):
-        x1, x2, size = rng.normal(), rng.normal(), rng.uniform(1, 5)
-        colour = COLOURS[int(rng.integers(0, 4))]
-        score = x1 - 0.5 * x2 + (0.8 if colour in ("red", "amber") else -0.8) + 0.3 * size
-        rows.append(
-            {
-                "id": str(1000 + i),
-                "name": f"item {i} of batch {int(rng.integers(0, 10**6))}",
-                "x1": "" if i % 13 == 5 else f"{x1:.6f}",
-                "colour": "" if i % 17 == 3 else colour,
-                "x2": "NA" if i % 11 == 7 else f"{x2:.6f}",
-                "size": f"{size:.4f}",
-                "label": "" if i % 29 == 11 else ("yes" if score > 1.2 else "no"),
-                "value": f"{10 * score + rng.normal():.5f}",
-            }
-        )
-    return rows
-
-
-def _write(path: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
-    columns = columns or list(rows[0])
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
-    return path
+from conftest import CONFIGS, PIMA_CSV, invoke, messy_rows, messy_spec, write_rows
 
 
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("messy") / "messy.csv", _messy_rows(240, 1))
-
-
-def _spec(path: Path, csv_path: Path, task: str, **data_keys: Any) -> Path:
-    regression = task == "regression"
-    spec = {
-        "name": f"messy-{task}",
-        "seed": 5,
-        "task": task,
-        "data": {"path": str(csv_path), **data_keys},
-        "preprocess": {"impute": "median", "standardize": True},
-        "model": {
-            "layers": [
-                {"units": 8, "activation": "relu"},
-                {"units": 1, "activation": "linear" if regression else "sigmoid"},
-            ]
-        },
-        "train": {
-            "loss": "mean_squared_error" if regression else "binary_crossentropy",
-            "epochs": 4,
-            "batch_size": 32,
-        },
-        "cv": {"folds": 3},
-    }
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
+    return write_rows(tmp_path_factory.mktemp("messy") / "messy.csv", messy_rows(240, 1))
 
 
 def _only(runs: Path, suffix: str) -> Path:
@@ -100,9 +40,9 @@ def trained(messy: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     """A CV classifier of `label` and a split regression of `value`, from the same table."""
     root = tmp_path_factory.mktemp("own-runs")
     runner = CliRunner()
-    classifier = _spec(root / "c.yaml", messy, "classification", target="label",
+    classifier = messy_spec(root / "c.yaml", messy, "classification", target="label",
                        drop=["id", "name", "value"])  # fmt: skip
-    regression = _spec(root / "r.yaml", messy, "regression", target="value",
+    regression = messy_spec(root / "r.yaml", messy, "regression", target="value",
                        features=["x1", "colour", "x2", "size"])  # fmt: skip
     runs: dict[str, Any] = {}
     for kind, spec, command in (("classification", classifier, "cv"),
@@ -144,10 +84,10 @@ def _predict(run: Path, rows: Path) -> tuple[np.ndarray, list[dict[str, str]], s
 
 
 def _new_rows(tmp: Path, order: list[str]) -> tuple[Path, list[dict[str, str]]]:
-    rows = _messy_rows(30, 99)
+    rows = messy_rows(30, 99)
     rows[0]["colour"] = "violet"  # a category no model saw
     rows[1]["x1"], rows[1]["colour"] = "", ""  # empty cells in both kinds of column
-    return _write(tmp / f"new-{len(order)}-{order[0]}.csv", rows, order), rows
+    return write_rows(tmp / f"new-{len(order)}-{order[0]}.csv", rows, order), rows
 
 
 @pytest.mark.data
@@ -394,7 +334,7 @@ def test_a_did_you_mean_names_the_closest_column() -> None:
 
 @pytest.mark.data
 def test_the_columns_keys_reach_a_sweep(tmp_path: Path, messy: Path) -> None:
-    spec = _spec(
+    spec = messy_spec(
         tmp_path / "s.yaml", messy, "classification", target="label", drop=["id", "name", "value"]
     )
     runs = tmp_path / "runs"

@@ -2,7 +2,8 @@
 
 One runs folder gets a split run logged by `train --mlflow` and a two-point sweep by
 `sweep --mlflow`, then a CV run trained without the flag is logged after the fact by
-`densecli mlflow`; a second `densecli mlflow` adds nothing.
+`densecli mlflow`; a second `densecli mlflow` adds nothing. Each train or cv run carries its
+model, a sweep only its best point; every run names its table as a dataset input.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import statistics
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +211,17 @@ def test_without_mlflow_installed_the_flag_says_how_to_install(
     assert "pip install 'densecli[mlflow]'" in result.output
 
 
+def test_without_what_a_model_needs_the_flag_says_how_to_install(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    result = invoke(runner, "mlflow", str(tmp_path))
+    assert result.exit_code == 2
+    assert "a logged run's model needs onnxruntime" in result.output
+    assert "pip install 'densecli[mlflow]'" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_the_cli_imports_mlflow_only_when_logging() -> None:
     import subprocess
 
@@ -216,3 +229,56 @@ def test_the_cli_imports_mlflow_only_when_logging() -> None:
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "[]"
+
+
+@pytest.mark.data
+def test_runs_carry_their_model_and_a_sweep_only_its_best_point(logged: dict[str, Any]) -> None:
+    with_model = {
+        name: run.data.tags["densecli.model_id"]
+        for name, run in logged["by"].items()
+        if "densecli.model_id" in run.data.tags
+    }
+    sweep = _folder(logged, "-sweep")
+    points = {p.name: json.loads((p / "metrics.json").read_text()) for p in sweep.iterdir()
+              if p.is_dir()}  # fmt: skip
+    best = max(points, key=lambda name: points[name]["accuracy"])
+    assert set(with_model) == {_folder(logged, "-split").name, _folder(logged, "-cv").name, best}
+    client = logged["client"]
+    experiment = client.get_experiment_by_name("densecli/pima-tutorial").experiment_id
+    models = client.search_logged_models([experiment])
+    assert sorted(m.model_id for m in models) == sorted(with_model.values())  # each once
+    for name, model_id in with_model.items():
+        run = logged["by"][name]
+        assert [o.model_id for o in run.outputs.model_outputs] == [model_id]
+        assert client.get_logged_model(model_id).source_run_id == run.info.run_id
+
+
+@pytest.mark.data
+def test_the_table_is_a_dataset_input_with_its_whole_sha256_as_a_tag(
+    logged: dict[str, Any],
+) -> None:
+    folder = _folder(logged, "-split")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    inputs = json.loads((folder / "inputs.json").read_text())
+    (given,) = logged["by"][folder.name].inputs.dataset_inputs
+    dataset = given.dataset
+    assert dataset.name == "pima-indians-diabetes"
+    assert dataset.digest == metrics["data_sha256"][:36]  # MLflow's longest digest
+    assert json.loads(dataset.source) == {"uri": str(Path(inputs["source"]).resolve())}
+    tags = {t.key: t.value for t in given.tags}
+    assert tags["densecli.data_sha256"] == metrics["data_sha256"]
+    assert tags["mlflow.data.context"] == "training"
+    columns = json.loads(dataset.schema)["mlflow_colspec"]
+    assert [c["name"] for c in columns] == [*inputs["features"], inputs["target"]]
+    assert {c["type"] for c in columns[:-1]} == {"double"} and columns[-1]["type"] == "long"
+
+
+@pytest.mark.data
+def test_a_sweeps_parent_run_spans_its_points(logged: dict[str, Any]) -> None:
+    sweep = _folder(logged, "-sweep")
+    parent = logged["by"][sweep.name].info
+    created = json.loads((sweep / "sweep.json").read_text())["created"]
+    assert parent.start_time == int(datetime.fromisoformat(created).timestamp() * 1000)
+    points = [logged["by"][p.name].info for p in sweep.iterdir() if p.is_dir()]
+    assert parent.start_time <= min(p.start_time for p in points)
+    assert parent.end_time >= max(p.end_time for p in points) > parent.start_time

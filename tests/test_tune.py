@@ -20,26 +20,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import CONFIGS, ROOT, run_densecli, wait_until_group_died
+from conftest import CONFIGS, ROOT, TINY_TUNE, run_densecli, tune_file, wait_until_group_died
 
 optuna = pytest.importorskip("optuna")
-
-SEARCH = {
-    "base": str(CONFIGS / "pima.yaml"),
-    "name": "tiny",
-    "set": {"train.epochs": 40, "cv.folds": 2, "preprocess.standardize": True},
-    "grid": {
-        "model.layers.0.units": [4, 12],
-        "train.optimizer.learning_rate": {"low": 0.00005, "high": 0.05, "log": True},
-    },
-}
-
-
-def _search_file(tmp_path: Path, **changes: Any) -> Path:
-    search = {**SEARCH, **changes}
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(search, sort_keys=False))
-    return path
 
 
 def _only_tune(runs: Path) -> Path:
@@ -64,7 +47,7 @@ def tuned(
     runs = tmp_path / "runs"
     done = run_densecli(
         "tune",
-        str(_search_file(tmp_path)),
+        str(tune_file(tmp_path)),
         "--trials",
         "7",
         "--batch",
@@ -155,7 +138,7 @@ def _wait_for_second_batch(runs: Path, process: subprocess.Popen[str]) -> Path:
 @pytest.mark.data
 def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    search = _search_file(tmp_path, set={**SEARCH["set"], "train.epochs": 300})  # type: ignore[dict-item]
+    search = tune_file(tmp_path, set={**TINY_TUNE["set"], "train.epochs": 300})
     args = ["--trials", "5", "--pruner", "none", "--confirm-repeats", "0", "--workers", "1"]
     process = subprocess.Popen(
         [sys.executable, "-m", "densecli", "tune", str(search), *args, "--runs-dir", str(runs)],
@@ -202,7 +185,7 @@ def test_resume_after_kill_9_continues_the_same_study(tmp_path: Path) -> None:
 @pytest.mark.data
 def test_ray_local_tune_equals_the_local_one(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    search = _search_file(tmp_path, set={**SEARCH["set"], "train.epochs": 20})  # type: ignore[dict-item]
+    search = tune_file(tmp_path, set={**TINY_TUNE["set"], "train.epochs": 20})
     common = ["--trials", "3", "--pruner", "none", "--confirm-repeats", "0", "--workers", "1"]
     local = run_densecli("tune", str(search), *common, "--runs-dir", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr

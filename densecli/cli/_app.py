@@ -358,6 +358,9 @@ def tune(
             "here).",
         ),
     ] = None,
+    mlflow: MlflowOption = False,
+    mlflow_uri: MlflowUriOption = None,
+    mlflow_optional: MlflowOptionalOption = False,
     wide: WideOption = False,
 ) -> None:
     """Adaptive search with Optuna: trials trained as compiled bundles, pruned, confirmed.
@@ -385,8 +388,9 @@ def tune(
         confirm_repeats=confirm_repeats,
         batch=batch,
     )
+    tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
     with user_errors():
-        code = search.tune(request, wide)
+        code = search.tune(request, tracking, wide)
     if code:
         raise typer.Exit(code)
 
@@ -525,7 +529,8 @@ def show(
 @app.command("mlflow")
 def mlflow_(
     path: Annotated[
-        Path, typer.Argument(metavar="RUNS", help="A runs folder, or one run or sweep folder.")
+        Path,
+        typer.Argument(metavar="RUNS", help="A runs folder, or one run, sweep or tune folder."),
     ] = DEFAULT_RUNS,
     mlflow_uri: Annotated[
         str | None,
@@ -536,12 +541,16 @@ def mlflow_(
         ),
     ] = None,
 ) -> None:
-    """Log finished runs to MLflow; runs logged before are skipped (needs densecli[mlflow]).
+    """Log finished runs, sweeps and tunes to MLflow, each run with its model; runs logged
+    before are left as they are (needs densecli[mlflow]). A damaged folder is named and
+    skipped, and the exit code is then 1.
 
     Example: `densecli mlflow runs/` then `mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`
     """
     with user_errors():
-        commands.mlflow(path, mlflow_uri)
+        code = commands.mlflow(path, mlflow_uri)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -29,11 +29,17 @@ def predict(run_dir: Path, input_csv: Path, output: Path | None) -> None:
         sys.stdout.write(text)
 
 
-def mlflow(path: Path, uri: str | None) -> None:
-    """Log existing run folders to MLflow; runs logged before are skipped."""
+def mlflow(path: Path, uri: str | None) -> int:
+    """Log existing run folders to MLflow; runs logged before are left as they are. A damaged
+    folder is named on a line of its own and skipped; returns 1 if any was, else 0."""
     from densecli.tracking import log_runs
 
-    Terminal.open().notice(log_runs(path, uri))
+    terminal = Terminal.open()
+    report = log_runs(path, uri)
+    for problem in report.problems:
+        terminal.notice(f"skipped: {problem}")
+    terminal.notice(report.summary())
+    return report.exit_code
 
 
 def export(run: Path, fmt: str, output: Path, fold: int | None) -> None:

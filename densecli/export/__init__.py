@@ -59,10 +59,12 @@ def _outputs(run: SavedRun) -> dict[str, Any]:
     classes = list(run.inputs["classes"])
     encoding = target_encoding(run.spec, len(classes))
     columns = [f"probability_{c}" for c in classes]
+    rule: dict[str, Any] = {"decision": "the class with the highest probability"}
     if encoding.kind == "binary":
-        decision = f"{columns[1]} >= {encoding.threshold} means class {classes[1]}"
-    else:
-        decision = "the class with the highest probability"
+        rule = {
+            "decision": f"{columns[1]} >= {encoding.threshold} means class {classes[1]}",
+            "threshold": encoding.threshold,  # applied to the last column
+        }
     return {
         "name": output_name(run),
         "dtype": "float32",
@@ -71,7 +73,7 @@ def _outputs(run: SavedRun) -> dict[str, Any]:
         "classes": classes,
         "target": run.target,
         "meaning": "the probability of each class, as in `densecli predict`",
-        "decision": decision,
+        **rule,
     }
 
 
@@ -86,8 +88,10 @@ def _as_written(name: str, written: list[str]) -> str:
 
 _MISSING_NOTE = (
     "an empty cell is NaN in a number column and an empty string in a text column; it is "
-    "filled as densecli predict fills it (other spellings such as NA or ? are the caller's "
-    "to turn into these, and text is matched exactly, without trimming)"
+    "filled as densecli predict fills it (a number cell only when empty_numeric_cells is "
+    "filled: predict refuses it otherwise, and the artifact then returns NaN; other spellings "
+    "such as NA or ? are the caller's to turn into these, and text is matched exactly, "
+    "without trimming)"
 )
 
 
@@ -127,6 +131,7 @@ def describe(run: SavedRun, fmt: Format, output: Path, paths: list[Path]) -> dic
         "artifact": output.name,
         "usage": fmt.usage,
         **_inputs(run, raw_inputs(run), input_names(fmt, output)),
+        "empty_numeric_cells": "filled" if run.spec.preprocess.impute is not None else "refused",
         "output": _outputs(run),
         "models": models,
         "combined": f"mean of {len(models)} models" if len(models) > 1 else "one model",

@@ -1,10 +1,10 @@
 """Writing the export model in each format, into a scratch path renamed into place.
 
 keras is Keras' own `.keras` file; saved_model and litert go through Keras 3's
-`model.export`; onnx converts that SavedModel with tf2onnx at opset 18, the route that
-turns a text column's lookup into ONNX's CategoryMapper (Keras' own ONNX export cannot
-convert string lookups). ONNX conversion needs tf2onnx and onnx (`densecli[export]`);
-SavedModel and LiteRT need only TensorFlow.
+`model.export`; onnx converts that SavedModel with tf2onnx's SavedModel loader at opset 18,
+in this process, the route that turns a text column's lookup into ONNX's CategoryMapper
+(Keras' own ONNX export cannot convert string lookups). ONNX conversion needs tf2onnx and
+onnx (`densecli[export]`); SavedModel and LiteRT need only TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -139,22 +138,32 @@ def _name_onnx_output(path: Path, name: str) -> None:
 
 
 def _convert_to_onnx(model: Any, scratch: Path) -> None:
-    """The model's SavedModel, converted by tf2onnx's own command line (its loader keeps
-    the lookup tables that a text column needs)."""
+    """The model's SavedModel, converted by tf2onnx in this process with the loader of its
+    command line (`from_saved_model`, which keeps the lookup tables a text column needs;
+    Keras' own ONNX export loses them). In-process, not `python -m tf2onnx.convert`: that
+    imported TensorFlow again, 5 s of every conversion."""
+    import tensorflow as tf
+    from tf2onnx import tf_loader
+    from tf2onnx.convert import _convert_common
+
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # pages of progress otherwise
     saved = Path(tempfile.mkdtemp(prefix=f".{scratch.name}.saved-", dir=scratch.parent))
     try:
         model.export(str(saved), format="tf_saved_model", verbose=False)
-        command = [
-            sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
-            "--signature_def", "serving_default", "--opset", str(ONNX_OPSET),
-            "--output", str(scratch),
-        ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not scratch.is_file():
-            errors = [line for line in done.stderr.splitlines() if "Error" in line]
-            raise RuntimeError((errors or done.stderr.splitlines() or ["tf2onnx failed"])[-1])
+        graph_def, inputs, outputs, tables, renamed = tf_loader.from_saved_model(
+            str(saved), None, None, None, ["serving_default"], None, False,
+            return_initialized_tables=True, return_tensors_to_rename=True,
+        )  # fmt: skip
+        with tf.device("/cpu:0"):
+            _convert_common(
+                graph_def, name=str(saved), opset=ONNX_OPSET, input_names=inputs,
+                output_names=outputs, initialized_tables=tables, tensors_to_rename=renamed,
+                output_path=str(scratch),
+            )  # fmt: skip
     finally:
         shutil.rmtree(saved, ignore_errors=True)
+    if not scratch.is_file():
+        raise RuntimeError("tf2onnx wrote no model")
     _name_onnx_output(scratch, model.output_names[0])
 
 

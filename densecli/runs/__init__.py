@@ -22,7 +22,14 @@ from densecli.runs._compare import (
 )
 from densecli.runs._environment import environment, this_command
 from densecli.runs._folder import RunFolder, StoppedRun
-from densecli.runs._naming import STAMP_FORMAT, folder_stem, now, reserve_folder
+from densecli.runs._naming import (
+    STAMP_FORMAT,
+    folder_stem,
+    now,
+    reserve_folder,
+    trial_name,
+    trial_number,
+)
 from densecli.runs._space import estimate_bytes, preflight
 from densecli.runs._unfinished import UnfinishedRun, collect_unfinished, unfinished_cells
 from densecli.runs.files import SavedRun, load_run, read_run
@@ -61,6 +68,8 @@ __all__ = [
     "sweep_folders",
     "table_rows",
     "this_command",
+    "trial_name",
+    "trial_number",
     "unfinished_cells",
     "write_tables",
 ]

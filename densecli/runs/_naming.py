@@ -1,5 +1,6 @@
 """How every folder densecli makes is named: `<time>-<name>-<kind>`, then `-2`, `-3`, … when
-another process took the name in the same second. Run, sweep and tune folders alike.
+another process took the name in the same second. Run, sweep and tune folders alike; a tune's
+trial runs are named after their trial (`<name>-t0007`), so its number can be read back.
 
 The name is reserved with an atomic `mkdir`, so two writers never share a folder.
 """
@@ -36,3 +37,14 @@ def reserve_folder(parent: Path, stem: str, ending: str = "") -> Path:
             continue
         return path
     raise RunsError(f"{parent}: could not find a free name for {stem}")
+
+
+def trial_name(name: str, number: int) -> str:
+    """The spec name of a tune's trial `number`: `pima-tune-t0007`."""
+    return f"{name[:72]}-t{number:04d}"
+
+
+def trial_number(spec_name: str) -> int | None:
+    """The trial a spec name made by `trial_name` belongs to; None for any other name."""
+    stem, dash, number = spec_name.rpartition("-t")
+    return int(number) if dash and stem and number.isdigit() and len(number) >= 4 else None

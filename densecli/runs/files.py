@@ -69,6 +69,7 @@ TUNE = "tune.json"
 STUDY_DB = "study.db"
 BEST_SPEC = "best.yaml"
 CONFIRM_FOLDER = "confirm"
+CONFIRMATION_JSON = "confirmation.json"  # inside confirm/: the search-vs-confirmation record
 IMPORTANCES_CSV = "importances.csv"
 TUNE_HISTORY_PLOT = "history.png"
 TUNE_PARALLEL_PLOT = "parallel.png"

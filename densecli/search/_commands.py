@@ -8,7 +8,7 @@ from densecli.search._sweep import SweepRequest, render_sweep, run_sweep
 from densecli.search._tune import TuneRequest, run_tune
 from densecli.search._tune_results import render_tune
 from densecli.signals import exit_on_late_stops, signals_as_interrupts, stops_name
-from densecli.tracking import MlflowOptions, track
+from densecli.tracking import MlflowOptions, Tracking, track
 
 
 def sweep(
@@ -34,15 +34,26 @@ def sweep(
     return outcome.exit_code
 
 
-def tune(request: TuneRequest, wide: bool = False, terminal: Terminal | None = None) -> int:
+def tune(
+    request: TuneRequest,
+    mlflow: MlflowOptions | None = None,
+    wide: bool = False,
+    terminal: Terminal | None = None,
+) -> int:
     """Search with Optuna, confirm the best trial; returns the exit code (3: none completed).
 
-    As a sweep's, a stop while the results are shown still names the folder."""
+    With MLflow, each batch's trials are logged as the batch ends, and the confirmation and
+    the confirmed trial's model once the tune is done. As a sweep's, a stop while the
+    results are shown or logged still names the folder.
+    """
     terminal = terminal or Terminal.open()
+    home = request.source.parent if request.source.is_dir() else request.runs_dir
+    tracking = Tracking((mlflow or MlflowOptions()).reachable(home))  # before anything trains
     with signals_as_interrupts():
-        outcome = run_tune(request, terminal.err, terminal.notice)
+        outcome = run_tune(request, terminal.err, terminal.notice, tracking.batch)
         setup = outcome.setup
         with stops_name(setup.folder.resume_line()):
             render_tune(terminal.wide, setup.space.name, setup.folder.path, outcome.rows, wide)
+            track(setup.folder.path, tracking, terminal.notice)
         exit_on_late_stops(setup.folder.resume_line(), terminal.notice)
     return outcome.exit_code

@@ -15,6 +15,7 @@ from densecli.experiment import Output, Plan, prepare, run_cv
 from densecli.runs.files import (
     BEST_SPEC,
     CONFIRM_FOLDER,
+    CONFIRMATION_JSON,
     read_json,
     read_run,
     write_json,
@@ -25,7 +26,6 @@ from densecli.search._space import Space
 from densecli.tables import titled_table
 from densecli.tasks import TaskView, view_for
 
-CONFIRMATION_JSON = "confirmation.json"  # inside confirm/: the search-vs-confirmation record
 QUOTE = (
     "Quote the confirmation score: the search score is the best of many trials on the same "
     "folds and is biased upwards."

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from densecli.runs import trial_name
 from densecli.search._file import (
     Definition,
     Grid,
@@ -81,10 +82,6 @@ class Space(Reading):
         point = validated_points(self.spec, [values])[0]
         spec = point.spec.model_copy(update={"name": trial_name(self.name, number)})
         return Point(number, values, spec)
-
-
-def trial_name(name: str, number: int) -> str:
-    return f"{name[:72]}-t{number:04d}"
 
 
 def load_space(

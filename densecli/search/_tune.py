@@ -102,13 +102,19 @@ class TuneOutcome:
         return 0 if any(r.status == "done" for r in self.rows) else 3
 
 
-def run_tune(request: TuneRequest, console: Console, notice: Callable[[str], None]) -> TuneOutcome:
+def run_tune(
+    request: TuneRequest,
+    console: Console,
+    notice: Callable[[str], None],
+    after_batch: Callable[[Path], None] | None = None,
+) -> TuneOutcome:
     """Search until --trials trials count (or --timeout), then confirm the best one (see
-    `run_search`)."""
+    `run_search`). `after_batch` hears the folder after each batch's results are written
+    (MLflow logs what finished)."""
     import_optuna()
     if request.storage is not None:
         check_storage_url(request.storage)
-    study = OptunaSearch(request)
+    study = OptunaSearch(request, after_batch)
     run_search(request, study, notice)
     assert study.outcome is not None, "a tune that returns has its outcome"
     return study.outcome
@@ -119,8 +125,11 @@ class OptunaSearch(Strategy[Space]):
 
     kind: SearchKind = "tune"
 
-    def __init__(self, request: TuneRequest) -> None:
+    def __init__(
+        self, request: TuneRequest, after_batch: Callable[[Path], None] | None = None
+    ) -> None:
         self.request = request
+        self.after_batch = after_batch
         self.setup: TuneSetup | None = None
         self.study: Any = None
         self.outcome: TuneOutcome | None = None
@@ -175,7 +184,7 @@ class OptunaSearch(Strategy[Space]):
             self.hold(search.folder)
         self.setup = setup = _checked(search, request)
         self.study = study = _opened(setup, request, notice)
-        _search(setup, study, request, search)
+        _search(setup, study, request, search, self.after_batch)
         search.end_workers()  # before the results are written and the best one confirmed
         self.write_results(search)
         confirmation = None
@@ -286,7 +295,13 @@ def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) 
 # --- the search ---------------------------------------------------------------------------
 
 
-def _search(setup: TuneSetup, study: Any, request: TuneRequest, search: Search[Space]) -> None:
+def _search(
+    setup: TuneSetup,
+    study: Any,
+    request: TuneRequest,
+    search: Search[Space],
+    after_batch: Callable[[Path], None] | None = None,
+) -> None:
     """Batches until --trials trials count (or --timeout); the results after each."""
     notice = search.notice
     started = time.monotonic()
@@ -303,6 +318,8 @@ def _search(setup: TuneSetup, study: Any, request: TuneRequest, search: Search[S
         size = first_batch(request.trials) if done == 0 else later
         _run_batch(setup, study, min(size, left), session, request, search)
         write_tune_results(setup.space, setup.folder, study, setup.seed)
+        if after_batch is not None:
+            after_batch(setup.folder.path)
 
 
 def _run_batch(

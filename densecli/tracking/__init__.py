@@ -2,10 +2,12 @@
 
 Each run folder becomes one MLflow run in experiment `densecli/<spec name>`: the resolved
 spec as params, metrics.json's numbers as metrics, the history as metrics per epoch, the
-folder itself as artifacts. A sweep folder becomes a parent run with its points nested.
+table as a dataset input, the folder itself as artifacts, and the run's model as an MLflow
+Model at `model`. A sweep or tune folder becomes a parent run spanning the search with its
+points or trials nested (pruned and failed ones too); its best carries the model.
 
-The CLI needs three calls: `settings_for` (its options), `check_reachable` (before any
-training) and `log_after` (once the run folder is written). `densecli mlflow` is
+The commands need: `MlflowOptions.reachable` (before any training), then `track` once the
+folder is written (a tune also `Tracking.batch` after each batch). `densecli mlflow` is
 `log_runs`. Importing this package imports neither MLflow nor TensorFlow.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from densecli.tracking._settings import (
     URI_ENV,
@@ -26,10 +29,14 @@ from densecli.tracking._settings import (
     warn,
 )
 
+if TYPE_CHECKING:
+    from densecli.tracking._log import Logger, LogReport
+
 __all__ = [
     "URI_ENV",
     "MlflowOptions",
     "MlflowSettings",
+    "Tracking",
     "TrackingError",
     "check_reachable",
     "default_uri",
@@ -48,52 +55,88 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0][:200]}" if text else type(err).__name__
 
 
-def log_after(path: Path, settings: MlflowSettings) -> str | None:
-    """Log a run (or sweep) folder that is already written; returns the summary line.
+class Tracking:
+    """One command's logging into one store. Kept across calls, so that a search's batches
+    are logged as they end and what was seen logged is not asked for again.
 
-    The folder is never touched: when logging fails the run is still saved, and the error
-    (a warning with --mlflow-optional) says how to log it later.
+    The folders are never touched: when logging fails the runs are still saved, and the
+    error (a warning with --mlflow-optional) says how to log them later.
     """
-    if not settings.enabled:
-        return None
-    from densecli.tracking._log import log_folder
 
-    try:
-        report = log_folder(path, settings.uri)
-    except Exception as err:
-        problem = (
-            f"{path}: saved, but not logged to MLflow ({_reason(err)}); log it later with "
-            f"densecli mlflow {path} --mlflow-uri {settings.uri}"
-        )
-        if settings.optional:
-            warn(problem)
+    def __init__(self, settings: MlflowSettings) -> None:
+        self.settings = settings
+        self._logger: Logger | None = None
+        self._warned: set[str] = set()
+
+    def _log(self, path: Path) -> LogReport:
+        from densecli.tracking._log import Logger, runs_dir_of
+
+        if self._logger is None:
+            self._logger = Logger(self.settings.uri, runs_dir_of(path))
+        return self._logger.folder(path)
+
+    def batch(self, path: Path) -> None:
+        """While a search runs: what finished so far; a problem is a warning (once), and the
+        search goes on (`done` logs the rest, or says how to)."""
+        if not self.settings.enabled:
+            return
+        try:
+            self._log(path)
+        except Exception as err:
+            reason = _reason(err)
+            if reason not in self._warned:
+                self._warned.add(reason)
+                warn(f"{path}: not logged to MLflow yet ({reason}); tried again after each batch")
+
+    def done(self, path: Path) -> str | None:
+        """Log a finished run or search folder; returns the summary line."""
+        if not self.settings.enabled:
             return None
-        raise TrackingError(problem) from None
-    for problem in report.problems:
-        warn(f"not logged to MLflow: {problem}")
-    return report.summary()
+        try:
+            report = self._log(path)
+        except Exception as err:
+            problem = (
+                f"{path}: saved, but not logged to MLflow ({_reason(err)}); log it later with "
+                f"densecli mlflow {path} --mlflow-uri {self.settings.uri}"
+            )
+            if self.settings.optional:
+                warn(problem)
+                return None
+            raise TrackingError(problem) from None
+        for problem in report.problems:
+            warn(f"not logged to MLflow: {problem}")
+        return report.summary()
 
 
-def track(folder: Path, settings: MlflowSettings | None, notice: Callable[[str], None]) -> None:
+def log_after(path: Path, settings: MlflowSettings) -> str | None:
+    """Log a run (or search) folder that is already written; returns the summary line."""
+    return Tracking(settings).done(path)
+
+
+def track(
+    folder: Path, settings: MlflowSettings | Tracking | None, notice: Callable[[str], None]
+) -> None:
     """Log a finished run (or search) folder when asked to, and say so; it is written."""
-    if settings is not None:
-        said = log_after(folder, settings)
-        if said:
-            notice(said)
+    if settings is None:
+        return
+    tracking = settings if isinstance(settings, Tracking) else Tracking(settings)
+    said = tracking.done(folder)
+    if said:
+        notice(said)
 
 
-def log_runs(path: Path, uri: str | None) -> str:
-    """`densecli mlflow PATH`: every finished run under PATH not yet in the store."""
+def log_runs(path: Path, uri: str | None) -> LogReport:
+    """`densecli mlflow PATH`: every finished run under PATH not yet in the store; damaged
+    folders are named in the report and skipped."""
     from densecli.tracking._log import log_folder, runs_dir_of
 
     if not path.is_dir():  # before the store is made: it would create the folder
-        raise TrackingError(f"{path}: no such folder; give a run, sweep or runs folder")
+        raise TrackingError(f"{path}: no such folder; give a run, sweep, tune or runs folder")
     target = resolve_uri(uri, runs_dir_of(path))
     settings = check_reachable(MlflowSettings(True, target))
     try:
-        report = log_folder(path, settings.uri)
+        return log_folder(path, settings.uri)
+    except TrackingError:
+        raise
     except Exception as err:
         raise TrackingError(f"{path}: not logged to MLflow ({_reason(err)})") from None
-    for problem in report.problems:
-        warn(f"not logged to MLflow: {problem}")
-    return report.summary()
