@@ -320,8 +320,10 @@ def run_holdout(
     output: Output,
     rows: tuple[np.ndarray, np.ndarray],
     described: str,
+    label: str,
 ) -> Outcome:
     """`plan.seeds` models trained on rows[0] and scored on rows[1] (a nested tune's refit
-    of an outer fold's winner), recorded as a split run described by `described`."""
-    resampling = holdout_resampling(exp, plan, rows[0], rows[1], described)
+    of an outer fold's winner), recorded as a split run: folds.json's method `described`,
+    metrics.json's `split` the short `label` its tables name the test rows by."""
+    resampling = holdout_resampling(exp, plan, rows[0], rows[1], described, label)
     return _train_one(exp, resampling, plan, output)

@@ -145,10 +145,19 @@ def cv_resampling(exp: Experiment, plan: Plan) -> Resampling:
 
 
 def holdout_resampling(
-    exp: Experiment, plan: Plan, train_rows: np.ndarray, test_rows: np.ndarray, described: str
+    exp: Experiment,
+    plan: Plan,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    described: str,
+    label: str,
 ) -> Resampling:
     """A split into given rows: `plan.seeds` models trained on `train_rows`, scored on
-    `test_rows` (a nested tune's refit of an outer fold's winner); summarized as a split."""
+    `test_rows` (a nested tune's refit of an outer fold's winner); summarized as a split,
+    whose metrics name the test rows by `label` ("outer fold 2 of 5")."""
     split = split_resampling(exp, plan)
     jobs = [Job(j.name, train_rows, test_rows, j.seed) for j in split.jobs]
-    return Resampling("split", jobs, described, _split_summary(exp, train_rows, test_rows))
+    summarize = _split_summary(exp, train_rows, test_rows)
+    return Resampling(
+        "split", jobs, described, lambda results: summarize(results) | {"split": label}
+    )

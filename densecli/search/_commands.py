@@ -3,12 +3,12 @@ terminal: the search, its ranked table, MLflow when asked."""
 
 from __future__ import annotations
 
-from densecli.report import Terminal
+from densecli.report import Terminal, render_nested
 from densecli.search._sweep import SweepRequest, render_sweep, run_sweep
 from densecli.search._tune import TuneRequest, run_tune
 from densecli.search._tune_results import render_tune
 from densecli.signals import Interrupted, exit_on_late_stops, signals_as_interrupts
-from densecli.tracking import MlflowOptions, track
+from densecli.tracking import MlflowOptions, track, track_nested
 
 
 def sweep(
@@ -37,10 +37,21 @@ def sweep(
     return outcome.exit_code
 
 
-def tune(request: TuneRequest, wide: bool = False, terminal: Terminal | None = None) -> int:
-    """Search with Optuna, confirm the best trial; returns the exit code (3: none completed)."""
+def tune(
+    request: TuneRequest,
+    wide: bool = False,
+    terminal: Terminal | None = None,
+    mlflow: MlflowOptions | None = None,
+) -> int:
+    """Search with Optuna, confirm the best trial; with --nested, the nested estimate of
+    the search. Returns the exit code (3: no trial completed)."""
     terminal = terminal or Terminal.open()
+    home = request.source.parent if request.source.is_dir() else request.runs_dir
+    tracking = (mlflow or MlflowOptions()).reachable(home)  # before anything trains
     outcome = run_tune(request, terminal.err, terminal.notice)
     setup = outcome.setup
     render_tune(terminal.wide, setup.space.name, setup.folder.path, outcome.rows, wide)
+    if outcome.nested is not None:
+        render_nested(terminal.wide, outcome.nested)
+        track_nested(setup.folder.path, tracking, terminal.notice)
     return outcome.exit_code

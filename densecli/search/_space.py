@@ -75,16 +75,23 @@ class Space(Reading):
             out[key] = param
         return out
 
-    def point(self, number: int, params: dict[str, Any]) -> Point:
-        """Trial `number`'s spec, named `<name>-t0007`."""
+    def point(self, number: int, params: dict[str, Any], tag: str = "") -> Point:
+        """Trial `number`'s spec, named `<name>-t0007` (a nested tune's outer fold 2:
+        `<name>-o2-t0007`, its `tag` being "-o2")."""
         values = self.values(params)
         point = validated_points(self.spec, [values])[0]
-        spec = point.spec.model_copy(update={"name": trial_name(self.name, number)})
+        spec = point.spec.model_copy(update={"name": trial_name(self.name, number, tag)})
         return Point(number, values, spec)
 
 
-def trial_name(name: str, number: int) -> str:
-    return f"{name[:72]}-t{number:04d}"
+def trial_name(name: str, number: int, tag: str = "") -> str:
+    """At most 78 characters: a spec's name has at most 80."""
+    return f"{name[: 72 - len(tag)]}{tag}-t{number:04d}"
+
+
+def refit_name(name: str, number: int, tag: str) -> str:
+    """A nested tune's refit of trial `number`, the winner of the outer fold `tag` names."""
+    return f"{name[: 66 - len(tag)]}{tag}-t{number:04d}-refit"
 
 
 def load_space(

@@ -222,6 +222,8 @@ def _confusion_table(matrix: list[list[int]], classes: list[Any] | None = None) 
 def _render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
     rows, train = metrics["test_rows"], metrics["train_rows"]
     title = f"Test rows {train + 1}–{train + rows} ({rows} rows)"
+    if metrics.get("split"):  # given rows, not the classic split's last ones (nested CV)
+        title = f"Test rows of {metrics['split']} ({rows} rows)"
     if metrics["seeds"] > 1:
         title += f", mean of {metrics['seeds']} initialisations"
         console.print(_jobs_table("Each initialisation", metrics))

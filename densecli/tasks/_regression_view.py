@@ -150,7 +150,7 @@ class RegressionView(TaskView):
 def _title(metrics: dict[str, Any]) -> str:
     if metrics.get("mode") != "cv":
         rows = metrics.get("test_rows")
-        return f"Regression, classic split ({rows} test rows)"
+        return f"Regression, {metrics.get('split') or 'classic split'} ({rows} test rows)"
     title = f"Regression, {metrics['folds']}-fold CV"
     return title + (f", {metrics['repeats']} repeats" if metrics.get("repeats", 1) > 1 else "")
 

@@ -38,6 +38,7 @@ __all__ = [
     "resolve_uri",
     "settings_for",
     "track",
+    "track_nested",
 ]
 
 
@@ -97,3 +98,24 @@ def log_runs(path: Path, uri: str | None) -> str:
     for problem in report.problems:
         warn(f"not logged to MLflow: {problem}")
     return report.summary()
+
+
+def track_nested(
+    folder: Path, settings: MlflowSettings | None, notice: Callable[[str], None]
+) -> None:
+    """A nested tune's estimate, logged when asked to (`densecli.tracking._nested`); a
+    failure is reported as `log_after` reports one (the tune folder is written anyway)."""
+    if settings is None or not settings.enabled:
+        return
+    from densecli.tracking._nested import log_nested
+
+    try:
+        notice(log_nested(folder, settings.uri))
+    except Exception as err:
+        problem = (
+            f"{folder}: saved, but its nested estimate was not logged to MLflow ({_reason(err)})"
+        )
+        if settings.optional:
+            warn(problem)
+            return
+        raise TrackingError(problem) from None
