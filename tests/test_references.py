@@ -6,9 +6,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import CONFIGS
 from densecli.experiment import Experiment, Plan, cv_folds
 from densecli.tasks import ClassificationTask, corrected_resampled_t_test, view_for
+
+from conftest import CONFIGS
 
 
 def test_corrected_t_test_matches_nadeau_and_bengio() -> None:

@@ -34,7 +34,7 @@ from densecli.search._choices import (
     PrunerKind,
     SamplerKind,
 )
-from densecli.search._confirm import confirm_best
+from densecli.search._confirm import best_trial, confirm_best, write_best
 from densecli.search._core import Search, Strategy, run_search
 from densecli.search._file import Definition, Point, SearchKind
 from densecli.search._folder import SearchFolder
@@ -136,6 +136,9 @@ class OptunaSearch(Strategy[Space]):
         search.end_workers()  # before the results are written and the best one confirmed
         self.write_results(search)
         main = studies[0]
+        best = best_trial(main.study)
+        if best is not None:  # confirmed or not, the configuration to use
+            write_best(setup.space, setup.folder, best)
         confirmation = None
         if request.confirm_repeats > 0:
             confirmation = confirm_best(
