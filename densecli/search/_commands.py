@@ -54,4 +54,6 @@ def tune(
     if outcome.nested is not None:
         render_nested(terminal.wide, outcome.nested)
         track_nested(setup.folder.path, tracking, terminal.notice)
+    elif tracking.enabled:
+        terminal.notice("--mlflow: a tune logs its nested estimate (tune --nested K) to MLflow")
     return outcome.exit_code

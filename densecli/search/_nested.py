@@ -27,7 +27,7 @@ from densecli.runs.files import METRICS, NESTED, read_run, write_json
 from densecli.search._confirm import best_trial
 from densecli.search._file import format_value
 from densecli.search._request import SearchRequest
-from densecli.search._space import refit_name
+from densecli.search._space import REFIT_SUFFIX, refit_name
 from densecli.search._study import TuneSetup, TuneStudy
 from densecli.tasks import TaskView, view_for
 
@@ -87,7 +87,11 @@ def _outer_result(
         "score": float(metrics[key]),
         "seed_scores": [float(job[key]) for job in metrics.get("job_metrics", [metrics])],
         "refit": f"{outer.place}/{run.name}",
-        "trials": sorted(f"{outer.place}/{path.name}" for path in runs.values() if path != run),
+        "trials": sorted(
+            f"{outer.place}/{path.name}"
+            for name, path in runs.items()
+            if not name.endswith(REFIT_SUFFIX)  # winners' refits (one per winner so far)
+        ),
     }
 
 

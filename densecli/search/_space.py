@@ -89,9 +89,12 @@ def trial_name(name: str, number: int, tag: str = "") -> str:
     return f"{name[: 72 - len(tag)]}{tag}-t{number:04d}"
 
 
+REFIT_SUFFIX = "-refit"
+
+
 def refit_name(name: str, number: int, tag: str) -> str:
     """A nested tune's refit of trial `number`, the winner of the outer fold `tag` names."""
-    return f"{name[: 66 - len(tag)]}{tag}-t{number:04d}-refit"
+    return f"{name[: 66 - len(tag)]}{tag}-t{number:04d}{REFIT_SUFFIX}"
 
 
 def load_space(

@@ -208,8 +208,10 @@ def _opened(
     if request.resume and request.storage is None:  # a shared storage's may be another machine's
         for study in studies:
             _recover_stale(study, notice)
-        done = " + ".join(str(counted(s.study)) for s in studies)
-        notice(f"resume {setup.folder.path}: {done} of {request.trials} trials done")
+        done = f"{counted(studies[0].study)} of {request.trials} trials done"
+        if len(studies) > 1:
+            done += " (outer folds: " + ", ".join(str(counted(s.study)) for s in studies[1:]) + ")"
+        notice(f"resume {setup.folder.path}: {done}")
     return studies
 
 
