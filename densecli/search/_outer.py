@@ -5,7 +5,6 @@ trials and the refit of its winner. No TensorFlow, no Optuna."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -76,7 +75,3 @@ def outer_record(outer: OuterFold, study: str) -> dict[str, object]:
         "train_rows": int(outer.train.size),
         "test_rows": outer.test.tolist(),
     }
-
-
-def outer_paths(tune: Path, folds: int) -> list[Path]:
-    return [tune / outer_folder(fold) for fold in range(1, folds + 1)]
