@@ -4,6 +4,8 @@ users write today.
     python benchmarks/bench_tune.py --reference [--trials 20] [--epochs 200]
     python benchmarks/bench_tune.py --densecli  [--trials 20] [--epochs 200] [--workers 2]
     python benchmarks/bench_tune.py             (both, and the ratio)
+    python benchmarks/bench_tune.py --densecli --own-cv 8 --trials 50 --epochs 300
+        (the tune against the same trials each run as its own `densecli cv`)
 
 The search space is configs/tune-pima.yaml's: depth 1–3 hidden layers, first-layer width
 {4, 8, 12, 16, 32}, activation {relu, tanh}, batch size {16, 32, 64}, Adam's learning rate
@@ -177,10 +179,14 @@ def run_reference(data: Path, trials: int, epochs: int, report: str) -> Outcome:
 # --- (a) densecli tune ---------------------------------------------------------------------
 
 
-def run_densecli(data: Path, trials: int, epochs: int, workers: int) -> Outcome:
+def run_densecli(
+    data: Path, trials: int, epochs: int, workers: int, own_cv: int = 0
+) -> tuple[Outcome, Outcome | None]:
     """`densecli tune configs/tune-pima.yaml --trials N --set train.epochs=E` in a subprocess:
     the wall clock of the whole command (TensorFlow's start-up included, the confirmation
-    skipped: (b) has none), then the tune folder's results.csv."""
+    skipped: (b) has none), then the tune folder's results.csv. With `own_cv` S, then S of
+    its trials (evenly spaced, pruned ones too) each run as its own `densecli cv` of the
+    trial's config.yaml: what the same trials cost without the tune."""
     import csv
     import subprocess
     import sys
@@ -202,10 +208,38 @@ def run_densecli(data: Path, trials: int, epochs: int, workers: int) -> Outcome:
         (folder,) = [p for p in Path(scratch).iterdir() if p.name.endswith("-tune")]
         with (folder / "results.csv").open() as handle:
             rows = list(csv.DictReader(handle))
+        alone = run_own_cv(folder, data, own_cv) if own_cv else None
     scores = [float(r["accuracy %"]) / 100 for r in rows if r["state"] == "done"]
     pruned = sum(r["state"] == "pruned" for r in rows)
     label = f"(a) densecli tune, {workers} worker(s)"
-    return Outcome(label, len(rows), pruned, seconds, max(scores, default=None))
+    return Outcome(label, len(rows), pruned, seconds, max(scores, default=None)), alone
+
+
+def run_own_cv(tune: Path, data: Path, count: int) -> Outcome:
+    """`count` of the tune's trials, evenly spaced in trial order, each as `densecli cv` of
+    its own config.yaml (all epochs: no pruner outside a tune), timed one after another."""
+    import subprocess
+    import sys
+    import tempfile
+
+    trials = sorted(p for p in tune.iterdir() if (p / "config.yaml").is_file())
+    chosen = [trials[round(i * (len(trials) - 1) / max(count - 1, 1))] for i in range(count)]
+    chosen = list(dict.fromkeys(chosen))
+    seconds, best = 0.0, None
+    with tempfile.TemporaryDirectory(prefix="bench-own-cv-") as scratch:
+        for trial in chosen:
+            command = [
+                sys.executable, "-m", "densecli", "cv", str(trial / "config.yaml"),
+                "--data", str(data), "--runs-dir", scratch,
+            ]  # fmt: skip
+            started = time.perf_counter()
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            took = time.perf_counter() - started
+            seconds += took
+            if done.returncode != 0:
+                raise SystemExit(f"densecli cv {trial.name} failed:\n{done.stderr}")
+            print(f"  {trial.name} as its own cv: {took:.1f} s", flush=True)
+    return Outcome("(c) the same trials, each its own densecli cv", len(chosen), 0, seconds, best)
 
 
 def main() -> None:
@@ -219,14 +253,26 @@ def main() -> None:
     parser.add_argument("--report", choices=["epoch", "fold"], default="epoch")
     parser.add_argument("--workers", type=int, default=2, help="densecli tune --workers")
     parser.add_argument("--data", default=None, help="the Pima CSV (default: $DENSECLI_DATA_DIR)")
+    parser.add_argument(
+        "--own-cv",
+        type=int,
+        default=0,
+        metavar="S",
+        help="also run S of the tune's trials each as its own densecli cv, and the ratio",
+    )
     args = parser.parse_args()
     if not (args.reference or args.densecli):
         args.reference = args.densecli = True
     data = pima_path(args.data)
     outcomes = []
     if args.densecli:
-        outcomes.append(run_densecli(data, args.trials, args.epochs, args.workers))
-        print(outcomes[-1].describe(), flush=True)
+        tuned, alone = run_densecli(data, args.trials, args.epochs, args.workers, args.own_cv)
+        outcomes.append(tuned)
+        print(tuned.describe(), flush=True)
+        if alone is not None:
+            print(alone.describe(), flush=True)
+            ratio = tuned.per_minute / alone.per_minute
+            print(f"tune / trials as their own cv: {ratio:.1f}x trials/min (goal >= 8)")
     if args.reference:
         outcomes.append(run_reference(data, args.trials, args.epochs, args.report))
         print(outcomes[-1].describe(), flush=True)

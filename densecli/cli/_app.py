@@ -337,6 +337,15 @@ def tune(
             min=0, help="Re-run the best trial with cv --repeats R on unseen CV seeds (0: skip)."
         ),
     ] = search.DEFAULT_CONFIRM_REPEATS,
+    nested: Annotated[
+        int | None,
+        typer.Option(
+            metavar="K",
+            min=2,
+            help="Nested CV of the whole search: the same search in each of K outer folds' "
+            "training rows, each winner scored on its fold's rows; then the search on all rows.",
+        ),
+    ] = None,
     plots: PlotsOption = False,
     runs_dir: RunsOption = DEFAULT_RUNS,
     data: DataOption = None,
@@ -387,6 +396,7 @@ def tune(
         storage=storage,
         confirm_repeats=confirm_repeats,
         batch=batch,
+        nested=nested,
     )
     tracking = MlflowOptions(mlflow, mlflow_uri, mlflow_optional)
     with user_errors():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from densecli.data import (
     Dataset,
@@ -25,6 +27,12 @@ class Experiment:
     spec: Spec  # resolved: data.train_rows filled in from the data
     data: Dataset
     task: Task
+    # The rows its CV folds are made of (a nested tune's outer training rows); None: all.
+    rows: np.ndarray | None = field(default=None, compare=False)
+
+    def within(self, rows: np.ndarray) -> Experiment:
+        """The same experiment, its CV made over these rows only."""
+        return replace(self, rows=np.asarray(rows, dtype=np.int64))
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,24 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from densecli.backend import import_seconds, prefer_threads_for, versions
 from densecli.data import target_position
 from densecli.engine import JobResult, Judge, Part, Watch, train_parts
 from densecli.errors import DensecliError, RunPruned, TrainingDiverged
 from densecli.experiment._prepare import Experiment, Output, Plan
-from densecli.experiment._resampling import Resampling, cv_resampling, split_resampling
+from densecli.experiment._resampling import (
+    Resampling,
+    cv_resampling,
+    holdout_resampling,
+    split_resampling,
+)
 from densecli.report import write_run_plots, write_tensorboard_logs
 from densecli.runs import RunFolder, StoppedRun, environment
 from densecli.runs.files import (
@@ -85,7 +92,7 @@ def _write_run_inputs(
     environment_record = environment(exp.spec.seed, library_versions, output.command)
     environment_record["tensorflow_import_seconds"] = import_seconds()
     write_json(path / ENVIRONMENT, environment_record)
-    folds = {
+    folds: dict[str, Any] = {
         "method": resampling.method,
         "rows": "0-based indices of data rows in file order",
         "jobs": [
@@ -93,13 +100,19 @@ def _write_run_inputs(
             for j in resampling.jobs
         ],
     }
+    if exp.rows is not None:  # a nested tune's trial: the outer training rows its CV used
+        folds["within"] = exp.rows.tolist()
     write_json(path / FOLDS, folds)
 
 
 def _open_recording(
-    exp: Experiment, resampling: Resampling, library_versions: dict[str, str], output: Output
+    exp: Experiment,
+    resampling: Resampling,
+    library_versions: dict[str, str],
+    output: Output,
+    runs_dir: Path,
 ) -> _Recording:
-    folder = RunFolder(output.runs_dir, exp.spec.name, resampling.mode)
+    folder = RunFolder(runs_dir, exp.spec.name, resampling.mode)
     watch = Watch(
         [job.name for job in resampling.jobs],
         exp.spec.train.epochs,
@@ -215,9 +228,11 @@ def train_and_record(
     plan: Plan,
     output: Output,
     judges: list[Judge | None] | None = None,
+    places: Sequence[Path] | None = None,
 ) -> list[Outcome | DensecliError]:
     """Train the experiments' jobs together (one bundle when the compiled engine can) in
-    scratch run folders; each becomes a run only when complete.
+    scratch run folders; each becomes a run only when complete, in output.runs_dir (or in
+    its own folder of `places`: a nested tune's trials of several outer folds).
 
     An experiment whose models all diverged gets its `<run>.failed` folder and its error in
     the returned list; the others still finish. An interruption keeps every experiment's
@@ -227,9 +242,10 @@ def train_and_record(
     prefer_threads_for(macs)
     library_versions = versions()  # imports TensorFlow: the slow part, before any folder exists
     recordings: list[_Recording] = []
+    folders = places or [output.runs_dir] * len(experiments)
     try:
-        for exp, resampling in experiments:
-            recordings.append(_open_recording(exp, resampling, library_versions, output))
+        for (exp, resampling), runs_dir in zip(experiments, folders, strict=True):
+            recordings.append(_open_recording(exp, resampling, library_versions, output, runs_dir))
         judged = judges or [None] * len(recordings)
         parts = [
             Part(r.exp.spec, r.exp.task, r.resampling.jobs, r.watch, judge)
@@ -323,8 +339,25 @@ def run_cv_together(
     plan: Plan,
     output: Output,
     judges: list[Judge | None] | None = None,
+    places: Sequence[Path] | None = None,
 ) -> list[Outcome | DensecliError]:
     """Several CV experiments that build the same network, trained as one bundle (a
-    search's pruner may stop some of them: `judges`, one per experiment)."""
+    search's pruner may stop some of them: `judges`, one per experiment; `places`: each
+    one's runs folder, default output.runs_dir)."""
     pairs = [(exp, cv_resampling(exp, plan)) for exp in experiments]
-    return train_and_record(pairs, plan, output, judges)
+    return train_and_record(pairs, plan, output, judges, places)
+
+
+def run_holdout(
+    exp: Experiment,
+    plan: Plan,
+    output: Output,
+    rows: tuple[np.ndarray, np.ndarray],
+    described: str,
+    label: str,
+) -> Outcome:
+    """`plan.seeds` models trained on rows[0] and scored on rows[1] (a nested tune's refit
+    of an outer fold's winner), recorded as a split run: folds.json's method `described`,
+    metrics.json's `split` the short `label` its tables name the test rows by."""
+    resampling = holdout_resampling(exp, plan, rows[0], rows[1], described, label)
+    return _train_one(exp, resampling, plan, output)

@@ -65,6 +65,12 @@ def split_resampling(exp: Experiment, plan: Plan) -> Resampling:
     seeds = [seed] + [job_seed(seed, 0, 0, s) for s in range(1, plan.seeds)]
     names = ["split"] if plan.seeds == 1 else [f"split-s{s + 1}" for s in range(plan.seeds)]
     jobs = [Job(name, train_rows, test_rows, seed) for name, seed in zip(names, seeds, strict=True)]
+    method = f"classic split: rows 0..{train_rows.size - 1} train, the rest test"
+    return Resampling("split", jobs, method, _split_summary(exp, train_rows, test_rows))
+
+
+def _split_summary(exp: Experiment, train_rows: np.ndarray, test_rows: np.ndarray) -> Summarize:
+    """A split's metrics: its one model's scores, or the mean of its seeds' models."""
 
     def summarize(results: list[JobResult]) -> dict[str, Any]:
         per_job = [job_metrics(exp, r) for r in results]
@@ -83,15 +89,17 @@ def split_resampling(exp: Experiment, plan: Plan) -> Resampling:
             **exp.task.single_split(metrics),
         }
 
-    method = f"classic split: rows 0..{train_rows.size - 1} train, the rest test"
-    return Resampling("split", jobs, method, summarize)
+    return summarize
 
 
 def cv_folds(exp: Experiment, plan: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
-    """R × k folds; repeat r splits with random_state = seed + r (stratified by the task)."""
-    folds, seed = exp.spec.cv.folds, exp.spec.seed
+    """R × k folds; repeat r splits with random_state = seed + r (stratified by the task),
+    over the experiment's rows (all, or a nested tune's outer training rows)."""
+    folds, seed, task = exp.spec.cv.folds, exp.spec.seed, exp.task
     return [
-        split for repeat in range(plan.repeats) for split in exp.task.cv_folds(folds, seed + repeat)
+        split
+        for repeat in range(plan.repeats)
+        for split in task.cv_folds(folds, seed + repeat, exp.rows)
     ]
 
 
@@ -132,8 +140,9 @@ def cv_resampling(exp: Experiment, plan: Plan) -> Resampling:
             f"repeat_{key}": per_repeat.tolist(),
         }
 
+    over = "rows in file order" if exp.rows is None else f"the {exp.rows.size} rows of `within`"
     method = (
-        f"{exp.task.fold_method(folds)} over rows in file order, "
+        f"{exp.task.fold_method(folds)} over {over}, "
         f"for repeats r = 0..{plan.repeats - 1}, seed = {exp.spec.seed}"
     )
 
@@ -141,3 +150,22 @@ def cv_resampling(exp: Experiment, plan: Plan) -> Resampling:
         return exp.task.compare_folds(splits, [0.0] * len(splits))
 
     return Resampling("cv", jobs, method, summarize, ahead)
+
+
+def holdout_resampling(
+    exp: Experiment,
+    plan: Plan,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    described: str,
+    label: str,
+) -> Resampling:
+    """A split into given rows: `plan.seeds` models trained on `train_rows`, scored on
+    `test_rows` (a nested tune's refit of an outer fold's winner); summarized as a split,
+    whose metrics name the test rows by `label` ("outer fold 2 of 5")."""
+    split = split_resampling(exp, plan)
+    jobs = [Job(j.name, train_rows, test_rows, j.seed) for j in split.jobs]
+    summarize = _split_summary(exp, train_rows, test_rows)
+    return Resampling(
+        "split", jobs, described, lambda results: summarize(results) | {"split": label}
+    )

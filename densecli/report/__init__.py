@@ -5,6 +5,7 @@ task of each run (`densecli.tasks`) says which score and columns to show.
 """
 
 from densecli.report._compare import CompareRequest, compare_runs
+from densecli.report._nested import nested_markdown, read_nested, render_nested
 from densecli.report._plots import write_comparison_plot, write_run_plots
 from densecli.report._show import dense_parameters, render_run_folder, show_run
 from densecli.report._tables import (
@@ -27,7 +28,10 @@ __all__ = [
     "compare_runs",
     "dense_parameters",
     "natural_width",
+    "nested_markdown",
+    "read_nested",
     "render_compare",
+    "render_nested",
     "render_run",
     "render_run_folder",
     "render_unfinished",

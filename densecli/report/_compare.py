@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from densecli import runs
+from densecli.report._nested import nested_summaries, render_nested_summaries
 from densecli.report._plots import write_comparison_plot
 from densecli.report._tables import render_compare, render_unfinished
 from densecli.report._terminal import Terminal
@@ -70,6 +71,7 @@ def compare_runs(request: CompareRequest, terminal: Terminal | None = None) -> N
     if groups:
         print_line(console, "Written: " + ", ".join(str(p) for p in written))
     render_unfinished(console, runs.unfinished_cells(unfinished))
+    render_nested_summaries(console, nested_summaries(runs_dir))
     for sweep in runs.sweep_folders(runs_dir):
         print_line(
             console,

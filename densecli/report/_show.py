@@ -14,10 +14,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from densecli.report._nested import read_nested, render_nested
 from densecli.report._terminal import Terminal
 from densecli.runs import SavedRun
 from densecli.runs.files import CONFIG, METRICS
-from densecli.tables import num, pct, titled_table
+from densecli.tables import num, pct, print_line, titled_table
 from densecli.tasks import view_for
 
 
@@ -114,11 +115,17 @@ def scores_table(metrics: dict[str, Any]) -> Table:
 
 
 def show_run(run_dir: Path, plots: bool = False, terminal: Terminal | None = None) -> None:
-    """`densecli show`: the run's summary; with `plots`, its pictures drawn into it first."""
+    """`densecli show`: the run's summary; with `plots`, its pictures drawn into it first.
+    A nested tune's folder shows its nested estimate."""
     from densecli.report._plots import write_run_plots
     from densecli.runs import load_run
 
     terminal = terminal or Terminal.open()
+    nested = read_nested(run_dir)
+    if nested is not None:  # a nested tune's folder: its estimate
+        print_line(terminal.out, f"Tune {run_dir}: nested cross-validation of its search")
+        render_nested(terminal.out, nested)
+        return
     run = load_run(run_dir)
     if plots:
         written = write_run_plots(run.folder)

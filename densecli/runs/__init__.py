@@ -23,9 +23,11 @@ from densecli.runs._compare import (
 from densecli.runs._environment import environment, this_command
 from densecli.runs._folder import RunFolder, StoppedRun
 from densecli.runs._naming import (
+    REFIT_SUFFIX,
     STAMP_FORMAT,
     folder_stem,
     now,
+    refit_name,
     reserve_folder,
     trial_name,
     trial_number,
@@ -40,6 +42,7 @@ DEFAULT_RUNS_DIR = Path("runs")
 __all__ = [
     "DEFAULT_RUNS_DIR",
     "FORMATS",
+    "REFIT_SUFFIX",
     "STAMP_FORMAT",
     "Mode",
     "OutputFormat",
@@ -61,6 +64,7 @@ __all__ = [
     "now",
     "preflight",
     "read_run",
+    "refit_name",
     "render_text",
     "reserve_folder",
     "select_runs",

@@ -39,9 +39,18 @@ def reserve_folder(parent: Path, stem: str, ending: str = "") -> Path:
     raise RunsError(f"{parent}: could not find a free name for {stem}")
 
 
-def trial_name(name: str, number: int) -> str:
-    """The spec name of a tune's trial `number`: `pima-tune-t0007`."""
-    return f"{name[:72]}-t{number:04d}"
+def trial_name(name: str, number: int, tag: str = "") -> str:
+    """The spec name of a tune's trial `number`: `pima-tune-t0007`, or in a nested tune's
+    outer fold `tag`, `pima-tune-o2-t0007`. At most 78 characters: a spec's name has at most 80."""
+    return f"{name[: 72 - len(tag)]}{tag}-t{number:04d}"
+
+
+REFIT_SUFFIX = "-refit"
+
+
+def refit_name(name: str, number: int, tag: str) -> str:
+    """A nested tune's refit of trial `number`, the winner of the outer fold `tag` names."""
+    return f"{name[: 66 - len(tag)]}{tag}-t{number:04d}{REFIT_SUFFIX}"
 
 
 def trial_number(spec_name: str) -> int | None:

@@ -74,6 +74,10 @@ IMPORTANCES_CSV = "importances.csv"
 TUNE_HISTORY_PLOT = "history.png"
 TUNE_PARALLEL_PLOT = "parallel.png"
 TUNE_LOCK = ".lock"
+# A nested tune (`tune --nested K`): its estimate, and a folder per outer fold holding that
+# fold's study's trials (its record, its results) and the refit of its winner.
+NESTED = "nested.json"
+OUTER_RECORD = "outer.json"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 COMPARE_CSV = "compare.csv"
@@ -198,9 +202,15 @@ def is_unfinished(folder: Path) -> bool:
     return folder.name.endswith(UNFINISHED_SUFFIXES) or (folder / STATUS).is_file()
 
 
+def outer_folder(fold: int) -> str:
+    """A nested tune's folder of outer fold `fold` (1-based), inside the tune folder."""
+    return f"outer-{fold}"
+
+
 def is_sweep(folder: Path) -> bool:
-    """A sweep (or tune) folder holds runs rather than being one; compare it on its own."""
-    return (folder / SWEEP).is_file() or (folder / TUNE).is_file()
+    """A sweep (or tune, or a nested tune's outer fold) folder holds runs rather than being
+    one; compare it on its own."""
+    return any((folder / name).is_file() for name in (SWEEP, TUNE, OUTER_RECORD))
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ terminal: the search, its ranked table, MLflow when asked."""
 
 from __future__ import annotations
 
-from densecli.report import Terminal
+from densecli.report import Terminal, render_nested
 from densecli.search._sweep import SweepRequest, render_sweep, run_sweep
 from densecli.search._tune import TuneRequest, run_tune
 from densecli.search._tune_results import render_tune
@@ -40,11 +40,12 @@ def tune(
     wide: bool = False,
     terminal: Terminal | None = None,
 ) -> int:
-    """Search with Optuna, confirm the best trial; returns the exit code (3: none completed).
+    """Search with Optuna, confirm the best trial; with --nested, the nested estimate of
+    the search. Returns the exit code (3: no trial completed).
 
-    With MLflow, each batch's trials are logged as the batch ends, and the confirmation and
-    the confirmed trial's model once the tune is done. As a sweep's, a stop while the
-    results are shown or logged still names the folder.
+    With MLflow, each batch's trials are logged as the batch ends, and the confirmation,
+    the confirmed trial's model and a nested estimate once the tune is done. As a sweep's,
+    a stop while the results are shown or logged still names the folder.
     """
     terminal = terminal or Terminal.open()
     home = request.source.parent if request.source.is_dir() else request.runs_dir
@@ -54,6 +55,8 @@ def tune(
         setup = outcome.setup
         with stops_name(setup.folder.resume_line()):
             render_tune(terminal.wide, setup.space.name, setup.folder.path, outcome.rows, wide)
+            if outcome.nested is not None:
+                render_nested(terminal.wide, outcome.nested)
             track(setup.folder.path, tracking, terminal.notice)
         exit_on_late_stops(setup.folder.resume_line(), terminal.notice)
     return outcome.exit_code

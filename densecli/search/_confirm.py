@@ -23,6 +23,7 @@ from densecli.runs.files import (
 )
 from densecli.search._folder import SearchFolder
 from densecli.search._space import Space
+from densecli.spec import Spec
 from densecli.tables import titled_table
 from densecli.tasks import TaskView, view_for
 
@@ -56,8 +57,7 @@ def confirm_best(
         notice("no trial completed: nothing to confirm")
         return None
     point = space.point(best.number, best.params)
-    spec = point.spec.model_copy(update={"name": f"{space.name[:72]}-best"})
-    write_yaml(folder.path / BEST_SPEC, spec.resolved())
+    spec = write_best(space, folder, best)
     recorded = read_confirmation(folder.path)
     if recorded and recorded.get("trial") == best.number and recorded.get("repeats") == repeats:
         return recorded
@@ -87,6 +87,14 @@ def confirm_best(
     }
     write_json(confirm_dir / CONFIRMATION_JSON, confirmation)
     return confirmation
+
+
+def write_best(space: Space, folder: SearchFolder, best: Any) -> Spec:
+    """best.yaml: the best trial's spec, complete (`densecli cv best.yaml` repeats it)."""
+    point = space.point(best.number, best.params)
+    spec = point.spec.model_copy(update={"name": f"{space.name[:72]}-best"})
+    write_yaml(folder.path / BEST_SPEC, spec.resolved())
+    return spec
 
 
 def _summary(view: TaskView, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+import numpy as np
 
 from densecli.errors import DensecliError
 from densecli.experiment import (
@@ -29,12 +31,12 @@ from densecli.experiment import (
 )
 from densecli.search._file import Definition, Point, Reading, SearchKind
 from densecli.search._folder import SearchFolder, data_record, locate
-from densecli.search._groups import group_points
+from densecli.search._groups import GroupKey, group_points, network_key
 from densecli.search._local import OnResult, OnStart, Pool, local_workers_unless, run_local
 from densecli.search._pruning import PruningPlan
 from densecli.search._ray import cluster_for, run_ray
 from densecli.search._request import SearchRequest
-from densecli.search._worker import GroupTask
+from densecli.search._worker import GroupTask, PointPlace
 from densecli.signals import (
     Interrupted,
     as_stop,
@@ -101,13 +103,26 @@ class Search(Generic[R]):
             raise
 
     def check(
-        self, points: Sequence[Point], in_worker: bool = True, threads_models: int | None = None
+        self,
+        points: Sequence[Point],
+        in_worker: bool = True,
+        threads_models: int | None = None,
+        within: Sequence[np.ndarray | None] = (None,),
     ) -> None:
         """The checks `train` and `cv` make, for these points; Keras' in a warm worker when
-        `in_worker` (the search's own process then never imports TensorFlow)."""
-        candidates = [Candidate(self.experiments[p.number], p.label, p.describe()) for p in points]
+        `in_worker` (the search's own process then never imports TensorFlow). `within`: the
+        rows of each study the points train in at once (a nested tune: every outer fold's
+        training rows, and all rows), whose equal networks may share a bundle."""
+        candidates = [
+            Candidate(_within(self.experiments[p.number], rows), p.label, p.describe())
+            for rows in within
+            for p in points
+        ]
         index = {p.number: i for i, p in enumerate(points)}
-        bundles = [[index[p.number] for p in g] for g in group_points(list(points), self.workers)]
+        bundles = [
+            [copy * len(points) + index[p.number] for copy in range(len(within)) for p in group]
+            for group in group_points(list(points), self.workers)
+        ]
         pool = self.runner if in_worker and isinstance(self.runner, Pool) else None
         keras: KerasCheck | None = None if pool is None else pool.check
         with self.refusing():
@@ -125,8 +140,12 @@ class Search(Generic[R]):
         points: Sequence[Point],
         data_paths: dict[int, Path],
         pruning: PruningPlan | None = None,
+        places: Mapping[int, PointPlace] | None = None,
+        key: GroupKey = network_key,
     ) -> list[GroupTask]:
-        """Equal networks as one bundle each; what a worker or a Ray task needs to train it."""
+        """Equal networks as one bundle each; what a worker or a Ray task needs to train it.
+        `places`: what points have of their own (a nested tune's), by number; `key`: which
+        points may share a bundle."""
         request = self.request
         return [
             GroupTask(
@@ -137,8 +156,9 @@ class Search(Generic[R]):
                 command=request.command,
                 pruning=pruning,
                 plots=request.plots,
+                places=() if places is None else tuple(places[p.number] for p in group),
             )
-            for group in group_points(list(points), self.workers)
+            for group in group_points(list(points), self.workers, key)
         ]
 
     def keep_workers(self, count: int) -> None:
@@ -157,6 +177,10 @@ class Search(Generic[R]):
     def end_workers(self) -> None:
         """Here, not later: a stop while the workers or Ray end still names the folder."""
         self.stack.close()
+
+
+def _within(experiment: Experiment, rows: np.ndarray | None) -> Experiment:
+    return experiment if rows is None else experiment.within(rows)
 
 
 def run_search(

@@ -8,16 +8,26 @@ trains exactly the bundles a local one does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from densecli.engine import bundle_key
 from densecli.search._file import Point
 
+GroupKey = Callable[[Point], str]  # points with equal keys may train as one bundle
 
-def group_points(points: list[Point], workers: int) -> list[list[Point]]:
+
+def network_key(point: Point) -> str:
+    return bundle_key(point.spec)
+
+
+def group_points(
+    points: list[Point], workers: int, key: GroupKey = network_key
+) -> list[list[Point]]:
     """Points with equal bundle keys form a group; while there are fewer groups than
     workers, the largest group is halved so that every worker has a bundle to train."""
     by_key: dict[str, list[Point]] = {}
     for point in points:
-        by_key.setdefault(bundle_key(point.spec), []).append(point)
+        by_key.setdefault(key(point), []).append(point)
     groups = list(by_key.values())
     while groups and len(groups) < workers:
         largest = max(groups, key=len)

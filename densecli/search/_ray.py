@@ -80,7 +80,7 @@ def run_ray(ray: Any, tasks: list[GroupTask], on_start: OnStart, on_done: OnResu
                 except Exception as error:  # reported per point; the sweep goes on
                     on_done(failed_group(task, getattr(error, "cause", None) or error))
                     continue
-                unpack_runs(packed, Path(task.sweep_dir))
+                unpack_runs(packed, Path(task.sweep_dir), {p.folder for p in task.places})
                 on_done(results)
     except BaseException:
         for ref in pending:

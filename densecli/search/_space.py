@@ -76,11 +76,12 @@ class Space(Reading):
             out[key] = param
         return out
 
-    def point(self, number: int, params: dict[str, Any]) -> Point:
-        """Trial `number`'s spec, named `<name>-t0007`."""
+    def point(self, number: int, params: dict[str, Any], tag: str = "") -> Point:
+        """Trial `number`'s spec, named `<name>-t0007` (a nested tune's outer fold 2:
+        `<name>-o2-t0007`, its `tag` being "-o2")."""
         values = self.values(params)
         point = validated_points(self.spec, [values])[0]
-        spec = point.spec.model_copy(update={"name": trial_name(self.name, number)})
+        spec = point.spec.model_copy(update={"name": trial_name(self.name, number, tag)})
         return Point(number, values, spec)
 
 

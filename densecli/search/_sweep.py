@@ -101,6 +101,7 @@ def _inference(search: Search[Sweep]) -> str:
     task = first.task
     if task.reason:
         lines.append(f"task: {task.name} ({task.reason}); set task: in the base spec to choose")
+    lines.append(task.references_note)
     return "\n".join(line for line in lines if line)
 
 

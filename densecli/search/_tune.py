@@ -4,6 +4,11 @@ same groups, workers and checks) with a pruner judging every trial at fixed chec
 inside its bundle (`_pruning`), then told. The study lives in `study.db` in the tune folder
 (or `--storage URL`); every trial is an ordinary CV run folder. After the search the best
 trial is confirmed on CV seeds the search never saw (`_confirm`).
+
+With `--nested K` the same search runs in each of K outer folds' training rows as well, one
+study per outer fold, in the same batches: trials of different studies that build the same
+network train in one bundle. Each outer winner is then scored on rows its search never saw
+(`_nested`).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from densecli.search._choices import (
     PrunerKind,
     SamplerKind,
 )
-from densecli.search._confirm import confirm_best
+from densecli.search._confirm import best_trial, confirm_best, write_best
 from densecli.search._core import Search, Strategy, run_search
 from densecli.search._file import Definition, Point, SearchKind
 from densecli.search._folder import SearchFolder
+from densecli.search._nested import estimate_nested
 from densecli.search._optuna import (
     check_folder_study,
     check_sampler,
@@ -46,12 +52,14 @@ from densecli.search._optuna import (
     shown_url,
     study_name,
 )
+from densecli.search._outer import outer_folds, outer_search_folder
 from densecli.search._pruning import PruningPlan, checkpoints_for
 from densecli.search._request import SearchRequest
 from densecli.search._results import Ranked
 from densecli.search._space import Space, make_space
+from densecli.search._study import TuneSetup, TuneStudy, bundle_rows_key
 from densecli.search._tune_results import write_tune_results
-from densecli.search._worker import PointResult
+from densecli.search._worker import PointPlace, PointResult
 
 UNCONFIRMED = (
     "--confirm-repeats 0: the best trial is not confirmed on unseen CV seeds, so its search "
@@ -71,22 +79,7 @@ class TuneRequest(SearchRequest):
     storage: str | None = None
     confirm_repeats: int = DEFAULT_CONFIRM_REPEATS
     batch: int | None = None  # after the first batch; None: BATCH, at least 2 per worker
-
-
-@dataclass(frozen=True)
-class TuneSetup:
-    """A validated search, its folder and everything a batch needs."""
-
-    space: Space
-    folder: SearchFolder
-    plan: Plan
-    data_path: Path
-    seed: int
-    maximize: bool
-    epochs: int
-    validation: bool  # early stopping: the pruner reads the validation loss
-    sampler: SamplerKind  # a resumed tune keeps its sampler and pruner
-    pruner: PrunerKind
+    nested: int | None = None  # K outer folds: nested CV of the whole search
 
 
 @dataclass(frozen=True)
@@ -95,11 +88,14 @@ class TuneOutcome:
     study: Any
     confirmation: dict[str, Any] | None
     rows: list[Ranked]
+    nested: dict[str, Any] | None = None  # nested.json, when --nested gave an estimate
 
     @property
     def exit_code(self) -> int:
-        """3 when no trial completed, as a failed run's."""
-        return 0 if any(r.status == "done" for r in self.rows) else 3
+        """3 when no trial completed (or, nested, an outer fold's study has none), as a
+        failed run's."""
+        done = any(r.status == "done" for r in self.rows)
+        return 0 if done and (self.setup.nested is None or self.nested is not None) else 3
 
 
 def run_tune(
@@ -109,8 +105,8 @@ def run_tune(
     after_batch: Callable[[Path], None] | None = None,
 ) -> TuneOutcome:
     """Search until --trials trials count (or --timeout), then confirm the best one (see
-    `run_search`). `after_batch` hears the folder after each batch's results are written
-    (MLflow logs what finished)."""
+    `run_search`); with --nested, estimate the search on outer folds. `after_batch` hears
+    the folder after each batch's results are written (MLflow logs what finished)."""
     import_optuna()
     if request.storage is not None:
         check_storage_url(request.storage)
@@ -121,7 +117,7 @@ def run_tune(
 
 
 class OptunaSearch(Strategy[Space]):
-    """Points asked from an Optuna study a batch at a time, told when their bundle ends."""
+    """Points asked from Optuna studies a batch at a time, told when their bundle ends."""
 
     kind: SearchKind = "tune"
 
@@ -131,7 +127,7 @@ class OptunaSearch(Strategy[Space]):
         self.request = request
         self.after_batch = after_batch
         self.setup: TuneSetup | None = None
-        self.study: Any = None
+        self.studies: list[TuneStudy] = []  # the tune's own first, then the outer folds'
         self.outcome: TuneOutcome | None = None
         self.held: IO[str] | None = None  # the folder's lock file, while this tune runs
 
@@ -149,6 +145,7 @@ class OptunaSearch(Strategy[Space]):
             "pruner": request.pruner,
             "batch": request.batch,
             "confirm_repeats": request.confirm_repeats,
+            "nested": request.nested,
         }
         return {"options": options, "storage": None if storage is None else shown_url(storage)}
 
@@ -183,25 +180,32 @@ class OptunaSearch(Strategy[Space]):
         if request.storage is None:
             self.hold(search.folder)
         self.setup = setup = _checked(search, request)
-        self.study = study = _opened(setup, request, notice)
-        _search(setup, study, request, search, self.after_batch)
+        self.studies = studies = _opened(setup, request, notice)
+        _search(setup, studies, request, search, self.after_batch)
         search.end_workers()  # before the results are written and the best one confirmed
         self.write_results(search)
+        main = studies[0]
+        best = best_trial(main.study)
+        if best is not None:  # confirmed or not, the configuration to use
+            write_best(setup.space, setup.folder, best)
         confirmation = None
         if request.confirm_repeats == 0:
             notice(UNCONFIRMED)
         else:
             confirmation = confirm_best(
-                study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
+                main.study, setup.space, setup.folder, setup.plan, setup.data_path, setup.seed,
                 request.confirm_repeats, notice,
             )  # fmt: skip
-        rows = write_tune_results(setup.space, setup.folder, study, setup.seed, confirmation)
-        self.outcome = TuneOutcome(setup, study, confirmation, rows)
+        nested = None
+        if setup.nested:
+            nested = estimate_nested(setup, studies, request.trials, request, notice)
+        rows = write_tune_results(setup.space, setup.folder, main.study, setup.seed, confirmation)
+        self.outcome = TuneOutcome(setup, main.study, confirmation, rows, nested)
 
     def write_results(self, search: Search[Space]) -> None:
-        if self.setup is not None and self.study is not None:
-            setup = self.setup
-            write_tune_results(setup.space, setup.folder, self.study, setup.seed)
+        if self.setup is not None:
+            for study in self.studies:
+                write_tune_results(self.setup.space, study.folder, study.study, self.setup.seed)
 
 
 def _same_storage(folder: SearchFolder, storage: str | None) -> None:
@@ -219,43 +223,72 @@ def _same_storage(folder: SearchFolder, storage: str | None) -> None:
 
 
 def _checked(search: Search[Space], request: TuneRequest) -> TuneSetup:
-    """The sampler's packages, then the checks `train` and `cv` make, for every corner.
+    """The sampler's packages, the outer folds (--nested), then the checks `train` and `cv`
+    make, for every corner in every study.
 
     Keras checks in this process, not in a worker: its first op fixes this process's
     threads, which the confirmation's CV uses, so they are chosen for that first."""
     space, folder, plan = search.reading, search.folder, search.plan
-    sampler, pruner = request.sampler, request.pruner
-    if not search.new:  # a resumed tune keeps its sampler and pruner
+    sampler, pruner, nested = request.sampler, request.pruner, request.nested
+    if not search.new:  # a resumed tune keeps its sampler, pruner and outer folds
         options = folder.record()["options"]
         sampler, pruner = options["sampler"], options["pruner"]
+        nested = _resumed_nesting(folder, options.get("nested"), request.nested)
+    first = search.experiments[space.corners[0].number]
     with search.refusing():
         check_sampler(sampler)
-    first = search.experiments[space.corners[0].number]
+        outer = outer_folds(first, nested) if nested else []
     spec = first.spec
     confirming = spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
-    search.check(space.corners, in_worker=False, threads_models=confirming)
+    within = [None, *(fold.train for fold in outer)]
+    search.check(space.corners, in_worker=False, threads_models=confirming, within=within)
     return TuneSetup(
         space, folder, plan, first.data.path, spec.seed, first.task.score.higher_is_better,
-        spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner,
+        spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner, first, outer,
     )  # fmt: skip
 
 
-def _opened(setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None]) -> Any:
-    """The study (the folder's own, or in --storage); a resumed one's stale trials recovered."""
+def _resumed_nesting(folder: SearchFolder, recorded: int | None, asked: int | None) -> int | None:
+    """A resumed tune keeps its outer folds; --nested may only repeat them."""
+    if asked is not None and asked != recorded:
+        was = f"nested with {recorded} outer folds" if recorded else "not nested"
+        raise ConfigError(
+            f"{folder.path}: this tune is {was}; resume it without --nested (it keeps its "
+            "own), or start a new tune"
+        )
+    return recorded
+
+
+def _opened(
+    setup: TuneSetup, request: TuneRequest, notice: Callable[[str], None]
+) -> list[TuneStudy]:
+    """The tune's study and each outer fold's (the folder's study.db, or --storage); a
+    resumed one's stale trials recovered."""
     name = study_name(setup.folder, setup.space, setup.plan, request.storage)
-    study = open_study(
+    studies = [TuneStudy(_open(name, setup, request), setup.folder)]
+    for outer in setup.outer:
+        own = f"{name}-outer-{outer.fold}-of-{outer.folds}"
+        folder = outer_search_folder(setup.folder, outer, own)
+        studies.append(TuneStudy(_open(own, setup, request), folder, outer))
+    if request.resume and request.storage is None:  # a shared storage's may be another machine's
+        for study in studies:
+            _recover_stale(study, notice)
+        done = _progress(counted(studies[0].study), request.trials)
+        if len(studies) > 1:
+            done += " (outer folds: " + ", ".join(str(counted(s.study)) for s in studies[1:]) + ")"
+        notice(f"resume {setup.folder.path}: {done}")
+    return studies
+
+
+def _open(name: str, setup: TuneSetup, request: TuneRequest) -> Any:
+    return open_study(
         name, setup.folder, request.storage, setup.maximize, setup.seed, request.trials,
         setup.sampler, setup.pruner, setup.epochs,
     )  # fmt: skip
-    if request.resume and request.storage is None:  # a shared storage's may be another machine's
-        _recover_stale(study, setup, notice)
-    if request.resume:
-        notice(f"resume {setup.folder.path}: {_progress(counted(study), request.trials)}")
-    return study
 
 
 def _progress(done: int, trials: int) -> str:
-    """How far the study is toward --trials, said as it is when it is already past them."""
+    """How far a study is toward --trials, said as it is when it is already past them."""
     if done < trials:
         return f"{done} of {trials} trials done, {trials - done} to go"
     return (
@@ -264,7 +297,7 @@ def _progress(done: int, trials: int) -> str:
     )
 
 
-def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) -> None:
+def _recover_stale(tune_study: TuneStudy, notice: Callable[[str], None]) -> None:
     """Trials left RUNNING by a killed session: a finished run is told; the rest fail and
     their params are asked again first."""
     from optuna.trial import TrialState
@@ -273,10 +306,11 @@ def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) 
     from densecli.runs.files import METRICS
     from densecli.tasks import view_for
 
+    study, folder = tune_study.study, tune_study.folder
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not stale:
         return
-    runs = setup.folder.runs()
+    runs = folder.runs()
     for trial in stale:
         name = str(trial.user_attrs.get("run", ""))
         run = runs.get(name)
@@ -286,10 +320,11 @@ def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) 
                 trial.number, float(metrics[view_for(metrics).score.key]), skip_if_finished=True
             )
             continue
-        setup.folder.clear_leftovers({name})
+        folder.clear_leftovers({name})
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-    notice(f"resume: {len(stale)} trial(s) a stopped session left running were recovered")
+    where = "" if tune_study.outer is None else f" ({tune_study.outer.label})"
+    notice(f"resume: {len(stale)} trial(s) a stopped session left running were recovered{where}")
 
 
 # --- the search ---------------------------------------------------------------------------
@@ -297,78 +332,139 @@ def _recover_stale(study: Any, setup: TuneSetup, notice: Callable[[str], None]) 
 
 def _search(
     setup: TuneSetup,
-    study: Any,
+    studies: list[TuneStudy],
     request: TuneRequest,
     search: Search[Space],
     after_batch: Callable[[Path], None] | None = None,
 ) -> None:
-    """Batches until --trials trials count (or --timeout); the results after each."""
+    """Batches until every study counts --trials trials (or --timeout); the results after
+    each. The studies ask their batches together, so their trials share bundles."""
     notice = search.notice
     started = time.monotonic()
     session = uuid.uuid4().hex[:12]
     later = request.batch or max(2 * request.workers, BATCH)
     while True:
-        done = counted(study)
-        left = request.trials - done
-        if left <= 0:
+        sizes = []
+        for study in studies:
+            done = counted(study.study)
+            size = first_batch(request.trials) if done == 0 else later
+            if request.trials > done:
+                sizes.append((study, min(size, request.trials - done)))
+        if not sizes:
             return
         if request.timeout is not None and time.monotonic() - started > request.timeout:
-            notice(f"--timeout {request.timeout:g} s reached: {done} trial(s) done")
+            done_all = sum(counted(s.study) for s in studies)
+            notice(f"--timeout {request.timeout:g} s reached: {done_all} trial(s) done")
             return
-        size = first_batch(request.trials) if done == 0 else later
-        _run_batch(setup, study, min(size, left), session, request, search)
-        write_tune_results(setup.space, setup.folder, study, setup.seed)
+        _run_batch(setup, sizes, session, request, search, nested=len(studies) > 1)
+        for study, _ in sizes:
+            write_tune_results(setup.space, study.folder, study.study, setup.seed)
         if after_batch is not None:
             after_batch(setup.folder.path)
 
 
+@dataclass
+class _Batch:
+    """The trials one batch asked, as points: whose study and trial each point is."""
+
+    points: list[Point]
+    owners: dict[int, tuple[TuneStudy, Any]]  # point number → (its study, its trial)
+    places: dict[int, PointPlace]
+
+    def asked(self, study: TuneStudy) -> list[Any]:
+        return [trial for owner, trial in self.owners.values() if owner is study]
+
+
+def _ask(
+    setup: TuneSetup, sizes: list[tuple[TuneStudy, int]], session: str, request: TuneRequest
+) -> _Batch:
+    """Each study's trials of this batch, numbered in order (a plain tune: by trial)."""
+    from optuna.trial import TrialState
+
+    space = setup.space
+    distributions = space.distributions()
+    batch = _Batch([], {}, {})
+    for study, size in sizes:
+        snapshot = study.study.get_trials(
+            deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED)
+        )
+        pruning = PruningPlan(
+            setup.pruner, setup.maximize, checkpoints_for(setup.epochs, setup.pruner),
+            first_batch(request.trials), snapshot, setup.validation,
+        )  # fmt: skip
+        rows = None if study.outer is None else tuple(study.outer.train.tolist())
+        for _ in range(size):
+            trial = study.study.ask(distributions)
+            number = trial.number if len(sizes) == 1 else len(batch.points)
+            point = study.point(space, trial, number)
+            trial.set_user_attr("run", point.spec.name)
+            trial.set_user_attr("session", session)
+            batch.points.append(point)
+            batch.owners[number] = (study, trial)
+            batch.places[number] = PointPlace(study.place, rows, pruning)
+    return batch
+
+
 def _run_batch(
     setup: TuneSetup,
-    study: Any,
-    size: int,
+    sizes: list[tuple[TuneStudy, int]],
     session: str,
     request: TuneRequest,
     search: Search[Space],
+    nested: bool,
 ) -> None:
-    """Ask `size` trials, train them as bundles with the pruner inside, tell them."""
-    from optuna.trial import TrialState
-
+    """Ask the studies' trials, train them as bundles with the pruner inside, tell them."""
     notice = search.notice
-    space = setup.space
-    distributions = space.distributions()
-    snapshot = study.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    asked = [study.ask(distributions) for _ in range(size)]
-    points: list[Point] = []
-    for trial in asked:
-        point = space.point(trial.number, trial.params)
-        trial.set_user_attr("run", point.spec.name)
-        trial.set_user_attr("session", session)
-        points.append(point)
-    pruning = PruningPlan(
-        setup.pruner,
-        setup.maximize,
-        checkpoints_for(setup.epochs, setup.pruner),
-        first_batch(request.trials),
-        snapshot,
-        setup.validation,
-    )
-    paths = dict.fromkeys((p.number for p in points), setup.data_path)
-    tasks = search.tasks(points, paths, pruning)
+    batch = _ask(setup, sizes, session, request)
+    paths = dict.fromkeys(batch.owners, setup.data_path)
+    if nested:  # trials of every study, each its own folder, rows and pruner
+        rows = {
+            p.number: batch.owners[p.number][0].training_rows(setup, p.spec) for p in batch.points
+        }
+        tasks = search.tasks(
+            batch.points, paths, None, batch.places, lambda p: bundle_rows_key(p, rows[p.number])
+        )
+    else:
+        tasks = search.tasks(batch.points, paths, batch.places[batch.points[0].number].pruning)
     results: dict[int, PointResult] = {}
 
     def on_done(finished: list[PointResult]) -> None:
         for result in finished:
             results[result.number] = result
-            shown = "" if result.score is None else f" {100 * result.score:.2f} %"
+            study, trial = batch.owners[result.number]
+            shown = _score_text(result)
             extra = f" at epoch {result.pruned_at}" if result.pruned_at else ""
-            notice(f"trial {result.number}: {result.status}{extra}{shown}")
+            notice(f"{study.said(trial.number)}: {result.status}{extra}{shown}")
 
     try:
         search.train(tasks, lambda task: None, on_done)
     except BaseException:
-        _tell(study, setup.folder, asked, results, interrupted=True)
+        _tell_all(batch, sizes, results, interrupted=True)
         raise
-    _tell(study, setup.folder, asked, results, interrupted=False)
+    _tell_all(batch, sizes, results, interrupted=False)
+
+
+def _score_text(result: PointResult) -> str:
+    if result.score is None:
+        return ""
+    percent = result.ranked_by is None or result.ranked_by.percent
+    return f" {100 * result.score:.2f} %" if percent else f" {result.score:.4g}"
+
+
+def _tell_all(
+    batch: _Batch,
+    sizes: list[tuple[TuneStudy, int]],
+    results: dict[int, PointResult],
+    interrupted: bool,
+) -> None:
+    """Each study told its own trials' results (keyed by trial number)."""
+    for study, _ in sizes:
+        own = {
+            trial.number: results[n]
+            for n, (owner, trial) in batch.owners.items()
+            if owner is study and n in results
+        }
+        _tell(study.study, study.folder, batch.asked(study), own, interrupted)
 
 
 def _tell(

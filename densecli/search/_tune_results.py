@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from densecli.report import nested_markdown, read_nested
 from densecli.runs.files import (
     BEST_SPEC,
     IMPORTANCES_CSV,
@@ -142,6 +143,9 @@ def write_tune_results(
     confirmation = confirmation or read_confirmation(folder.path)
     if confirmation:
         more += ["", *confirmation_markdown(confirmation)]
+    nested = read_nested(folder.path)
+    if nested:
+        more += ["", *nested_markdown(nested)]
     write_results(folder.path, _records(rows), rows, more)
     with contextlib.suppress(Exception):  # a plot must never lose the results
         write_tune_plots(space, folder.path, study, rows, confirmation)

@@ -4,18 +4,32 @@ process or a Ray task. Everything a group needs travels as plain data (`GroupTas
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from densecli.errors import RunPruned
 from densecli.experiment import Outcome, Output, Plan, prepare, run_cv_together, step_macs
-from densecli.search._pruning import PruningPlan, make_judges
+from densecli.search._pruning import PruningPlan, TrialJudge, make_judges
 from densecli.signals import signals_as_interrupts
 from densecli.spec import Spec
 from densecli.tasks import Score
 
 Status = Literal["done", "failed", "pruned"]
+
+
+@dataclass(frozen=True)
+class PointPlace:
+    """What one point of a group has of its own beyond its spec: a nested tune's trials of
+    several outer folds train in one bundle, each into its outer fold's folder, its CV made
+    over that fold's training rows, judged by that fold's study."""
+
+    folder: str = ""  # its runs folder, relative to the group's (sweep_dir)
+    rows: tuple[int, ...] | None = None  # the rows its CV folds are made of (None: all)
+    pruning: PruningPlan | None = None  # its study's pruner (None: the group's)
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,10 @@ class GroupTask:
     command: tuple[str, ...] = field(default=())  # the sweep's command line, for env.json
     pruning: PruningPlan | None = None  # densecli tune: its pruner judges the points
     plots: bool = False  # draw every point's pictures (else `densecli show RUN --plots`)
+    places: tuple[PointPlace, ...] = ()  # each point's own, in order (empty: none has any)
+
+    def place(self, index: int) -> PointPlace:
+        return self.places[index] if self.places else PointPlace()
 
 
 @dataclass(frozen=True)
@@ -63,21 +81,29 @@ def train_group(task: GroupTask) -> list[PointResult]:
     notices: list[str] = []
     plan = task.plan
     data_path = Path(task.data_path) if task.data_path else None
-    experiments = [prepare(spec, data_path) for _, spec in task.points]
+    places = [task.place(i) for i in range(len(task.points))]
+    experiments = [
+        prepare(spec, data_path)
+        if place.rows is None
+        else prepare(spec, data_path).within(np.asarray(place.rows, dtype=np.int64))
+        for (_, spec), place in zip(task.points, places, strict=True)
+    ]
     prefer_threads_for(group_step_macs(task, experiments[0].data.n_features))  # if not warm
     import_keras().backend.clear_session()  # each group starts from a fresh Keras state
     # The runs record the sweep's command, not the worker's own (a Ray worker's is Ray's).
     output = Output(
         Path(task.sweep_dir), notice=notices.append, command=task.command, plots=task.plots
     )
-    judges = None if task.pruning is None else make_judges(task.pruning, len(experiments))
-    outcomes = run_cv_together(experiments, plan, output, list(judges) if judges else None)
+    judges = _judges(task, places)
+    folders = [Path(task.sweep_dir) / place.folder for place in places]
+    outcomes = run_cv_together(experiments, plan, output, list(judges), folders)
     message = "; ".join(dict.fromkeys(notices))
     results = []
     for index, ((number, _), exp, outcome) in enumerate(
         zip(task.points, experiments, outcomes, strict=True)
     ):
-        reports = () if judges is None else tuple(judges[index].reports)
+        judge = judges[index]
+        reports = () if judge is None else tuple(judge.reports)
         if isinstance(outcome, Outcome):
             ranking = exp.task.score
             score = float(outcome.metrics[ranking.key])
@@ -90,6 +116,17 @@ def train_group(task: GroupTask) -> list[PointResult]:
             problems = " ".join(outcome.problems)
             results.append(PointResult(number, "failed", None, None, problems, None, reports))
     return results
+
+
+def _judges(task: GroupTask, places: list[PointPlace]) -> list[TrialJudge | None]:
+    """A judge per point from its study's pruning plan (one mirror per plan), or none."""
+    plans = [place.pruning or task.pruning for place in places]
+    judges: list[TrialJudge | None] = [None] * len(plans)
+    for plan in {id(p): p for p in plans if p is not None}.values():
+        chosen = [i for i, p in enumerate(plans) if p is plan]
+        for index, judge in zip(chosen, make_judges(plan, len(chosen)), strict=True):
+            judges[index] = judge
+    return judges
 
 
 def failed_group(task: GroupTask, error: BaseException) -> list[PointResult]:
@@ -122,8 +159,9 @@ def run_group_packed(task: GroupTask) -> tuple[list[PointResult], bytes]:
     return results, packed.getvalue()
 
 
-def unpack_runs(packed: bytes, sweep_dir: Path) -> None:
-    """Move a Ray task's run folders into the sweep folder, each appearing whole."""
+def unpack_runs(packed: bytes, sweep_dir: Path, places: Collection[str] = ()) -> None:
+    """Move a Ray task's run folders into the sweep folder (or into their `places`, folders
+    of runs inside it), each appearing whole."""
     import io
     import tarfile
     import tempfile
@@ -132,7 +170,12 @@ def unpack_runs(packed: bytes, sweep_dir: Path) -> None:
         with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
             archive.extractall(scratch, filter="data")
         for folder in sorted(Path(scratch).iterdir()):
-            os.replace(folder, sweep_dir / folder.name)
+            if folder.name not in places:
+                os.replace(folder, sweep_dir / folder.name)
+                continue
+            (sweep_dir / folder.name).mkdir(exist_ok=True)
+            for run in sorted(folder.iterdir()):
+                os.replace(run, sweep_dir / folder.name / run.name)
 
 
 # --- running the groups --------------------------------------------------------------------

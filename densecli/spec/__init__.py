@@ -2,7 +2,9 @@
 
 from densecli.spec._jsonschema import SCHEMA_COMMENT, SCHEMA_FILENAME, schema_text, spec_schema
 from densecli.spec._model import (
+    BOOSTING_MAX_CELLS,
     DEFAULT_THRESHOLD,
+    REFERENCE_NAMES,
     CVSpec,
     DataSpec,
     Delimiter,
@@ -11,6 +13,7 @@ from densecli.spec._model import (
     MissingTarget,
     ModelSpec,
     PreprocessSpec,
+    ReferenceName,
     RegularizerSpec,
     ScheduleSpec,
     Spec,
@@ -29,7 +32,9 @@ from densecli.spec._starter import (
 )
 
 __all__ = [
+    "BOOSTING_MAX_CELLS",
     "DEFAULT_THRESHOLD",
+    "REFERENCE_NAMES",
     "SCHEMA_COMMENT",
     "SCHEMA_FILENAME",
     "CVSpec",
@@ -40,6 +45,7 @@ __all__ = [
     "MissingTarget",
     "ModelSpec",
     "PreprocessSpec",
+    "ReferenceName",
     "RegularizerSpec",
     "ScheduleSpec",
     "Spec",

@@ -11,7 +11,7 @@ import difflib
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -84,6 +84,13 @@ DEFAULT_THRESHOLD = 0.5
 Delimiter = Literal[",", ";", "\t"]
 # What a row whose target cell is empty does (data.missing_target).
 MissingTarget = Literal["error", "drop"]
+# The references a CV run scores on its own folds (cv.references): the majority rule (the
+# mean of the training targets for a regression), a linear model (logistic regression or
+# ridge) and gradient-boosted trees (scikit-learn's HistGradientBoosting).
+ReferenceName = Literal["majority", "linear", "boosting"]
+REFERENCE_NAMES: tuple[ReferenceName, ...] = get_args(ReferenceName)
+# Without cv.references, boosting is scored for tables up to this many cells (rows × columns).
+BOOSTING_MAX_CELLS = 2_000_000
 
 
 class _Strict(BaseModel):
@@ -266,6 +273,23 @@ class TrainSpec(_Strict):
 
 class CVSpec(_Strict):
     folds: int = Field(10, ge=2, le=1000)
+    references: list[ReferenceName] | None = Field(
+        None,
+        description="References scored on the same folds, the network compared with the "
+        "strongest: majority, linear (logistic regression or ridge), boosting (scikit-learn's "
+        "HistGradientBoosting). Default: all three, boosting only for tables up to "
+        f"{BOOSTING_MAX_CELLS:,} cells (rows × columns).",
+    )
+
+    @model_validator(mode="after")
+    def _each_once(self) -> CVSpec:
+        listed = self.references or []
+        twice = sorted({name for name in listed if listed.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"references: {', '.join(twice)} is listed twice; name each reference once"
+            )
+        return self
 
 
 class Spec(_Strict):

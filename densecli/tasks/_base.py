@@ -12,12 +12,16 @@ TensorFlow: which score ranks runs, and the columns and tables that show them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from rich.console import Console
+
+from densecli.spec import ReferenceName
+from densecli.tasks._references import Reference, recorded_references, strongest_reference
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Task(ABC):
     """What one kind of problem means for one spec on one data set."""
 
     reason: str | None = None  # why this task was inferred (None: the spec said so)
+    references: tuple[ReferenceName, ...] = ()  # scored on a CV run's folds (cv.references)
+    references_note: str = ""  # why a default reference is left out, and how to ask for it
 
     name: str  # recorded as metrics.json's "task"
     score: Score
@@ -104,9 +110,25 @@ class Task(ABC):
     def row_scores(self, tf: Any, y_true: Any, y_pred: Any) -> Any:
         """TensorFlow ops: the history metric per row, whose mean is the epoch's value."""
 
+    def cv_folds(
+        self, folds: int, seed: int, rows: np.ndarray | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One repeat of k-fold CV over all rows, or over `rows` only (a nested tune's outer
+        training rows): the folds of those rows as if they were the whole table, as indices
+        of the data's rows."""
+        if rows is None:
+            return self.folds_of_all(folds, seed)
+        return [(rows[train], rows[test]) for train, test in self.folds_of(rows, folds, seed)]
+
     @abstractmethod
-    def cv_folds(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def folds_of_all(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """One repeat of k-fold CV over all rows."""
+
+    @abstractmethod
+    def folds_of(
+        self, rows: np.ndarray, folds: int, seed: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One repeat of k-fold CV over these rows, as positions among them."""
 
     @abstractmethod
     def fold_method(self, folds: int) -> str:
@@ -191,14 +213,27 @@ class TaskView(ABC):
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         """References a sweep's points are ranked among: label and value, from their runs."""
 
-    # The reference model every CV run also scores on its own folds: its name and key.
-    fold_reference_score: ClassVar[tuple[str, str]]
+    # The references a CV run scores on its folds, by name: how metrics.json records them.
+    reference_table: ClassVar[Mapping[ReferenceName, Reference]]
+
+    def fold_references(self, metrics: dict[str, Any]) -> list[tuple[Reference, float]]:
+        """The references this run scored on its folds, with their mean scores."""
+        return recorded_references(self.reference_table, metrics)
 
     def fold_reference(self, metrics: dict[str, Any]) -> tuple[str, float] | None:
-        """That reference's name and score in this run (None: it has none, e.g. a split)."""
-        name, key = self.fold_reference_score
-        value = metrics.get(key)
-        return None if value is None else (name, float(value))
+        """The strongest of them (the one the t-test compares with): its name and score
+        (None: the run has none, e.g. a split)."""
+        found = strongest_reference(self.reference_table, metrics)
+        return None if found is None else (found[0].label, found[1])
+
+    def t_test_name(self, metrics: dict[str, Any]) -> str:
+        """The reference the t-test compared with ("" when there was none), named as the
+        strongest when the run had more than one."""
+        strongest = self.fold_reference(metrics)
+        if strongest is None or metrics.get("p_value") is None:
+            return ""
+        several = len(self.fold_references(metrics)) > 1
+        return strongest[0] + (" (the strongest reference)" if several else "")
 
     @abstractmethod
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:

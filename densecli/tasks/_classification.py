@@ -14,16 +14,42 @@ import numpy as np
 
 from densecli.data import Dataset, stratified_folds
 from densecli.errors import ConfigError
-from densecli.spec import Spec
+from densecli.spec import ReferenceName, Spec
 from densecli.tasks._base import Score, Task
 from densecli.tasks._evaluation import classification_metrics, majority_accuracy
 from densecli.tasks._labels import TargetEncoding, class_labels, class_name, target_encoding
-from densecli.tasks._references import compare_with_references
+from densecli.tasks._references import (
+    BOOSTING_REFERENCE,
+    LOGISTIC_REFERENCE,
+    FoldScore,
+    Reference,
+    boosting_accuracy,
+    boosting_inputs,
+    chosen_references,
+    logistic_accuracy,
+    score_on_folds,
+)
 from densecli.tasks._stats import mean_or_none, t_interval, wilson_interval
 
 ACCURACY = Score("accuracy", "accuracy", higher_is_better=True, percent=True, short="acc")
 # Scores averaged over a run's models (majority_accuracy: the rule on each model's rows).
 _MEAN_KEYS = ("accuracy", "loss", "precision", "recall", "f1", "roc_auc", "majority_accuracy")
+# The references on the same folds, as metrics.json records them (the first two as before).
+CLASSIFICATION_REFERENCES: dict[ReferenceName, Reference] = {
+    "majority": Reference(
+        "majority", "majority class", "majority_rule_accuracy", "majority_rule_fold_accuracy"
+    ),
+    "linear": Reference(
+        "linear", "logistic regression", "logistic_regression_accuracy",
+        "logistic_regression_fold_accuracy", "network_minus_logistic",
+        "logistic_regression_model", LOGISTIC_REFERENCE,
+    ),
+    "boosting": Reference(
+        "boosting", "gradient boosting", "boosting_accuracy", "boosting_fold_accuracy",
+        "network_minus_boosting", "boosting_model",
+        BOOSTING_REFERENCE.format(estimator="HistGradientBoostingClassifier"),
+    ),
+}  # fmt: skip
 
 
 class ClassificationTask(Task):
@@ -45,6 +71,8 @@ class ClassificationTask(Task):
                 f"({', '.join(map(str, self.classes))}); use class_weight: balanced"
             )
         self.data = data
+        self.seed = spec.seed
+        self.references, self.references_note = chosen_references(spec, data)
 
     @property
     def names(self) -> list[int | str]:
@@ -94,8 +122,13 @@ class ClassificationTask(Task):
             truth = tf.argmax(y_true, axis=-1)
         return tf.cast(tf.equal(predicted, truth), tf.float32)
 
-    def cv_folds(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def folds_of_all(self, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         return stratified_folds(self.class_index, folds, seed, self.classes)
+
+    def folds_of(
+        self, rows: np.ndarray, folds: int, seed: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        return stratified_folds(self.class_index[rows], folds, seed, self.classes)
 
     def fold_method(self, folds: int) -> str:
         return f"sklearn StratifiedKFold(n_splits={folds}, shuffle=True, random_state=seed + r)"
@@ -139,7 +172,26 @@ class ClassificationTask(Task):
     def compare_folds(
         self, folds: list[tuple[np.ndarray, np.ndarray]], fold_scores: list[float]
     ) -> dict[str, Any]:
-        return compare_with_references(self.data.features, self.class_index, folds, fold_scores)
+        chosen = [CLASSIFICATION_REFERENCES[name] for name in self.references]
+        record = score_on_folds(chosen, self._scorers(), folds, fold_scores, True)
+        return record | (
+            {"references_left_out": self.references_note} if self.references_note else {}
+        )
+
+    def _scorers(self) -> dict[ReferenceName, FoldScore]:
+        """Each reference's accuracy on one fold (training rows, evaluation rows)."""
+        truth, n = self.class_index, self.n_classes
+        features = self.data.features
+
+        def boosting(train: np.ndarray, test: np.ndarray) -> float:
+            inputs, native = boosting_inputs(self.data)
+            return float(boosting_accuracy(inputs, truth, train, test, self.seed, native))
+
+        return {
+            "majority": lambda train, test: majority_accuracy(truth[train], truth[test], n),
+            "linear": lambda train, test: float(logistic_accuracy(features, truth, train, test)),
+            "boosting": boosting,
+        }
 
     def data_references(self) -> dict[str, Any]:
         known = self.data.known

@@ -16,12 +16,21 @@ from rich.console import Console
 from rich.table import Table
 
 from densecli.data import KNOWN_DATA
+from densecli.spec import ReferenceName
 from densecli.tables import num, pct, points, render_footer, right_aligned_table, titled_table
 from densecli.tasks._base import Score, TaskView
-from densecli.tasks._classification import ACCURACY
+from densecli.tasks._classification import ACCURACY, CLASSIFICATION_REFERENCES
+from densecli.tasks._references import same_folds_references, versus_strongest
 
 MAX_JOB_ROWS = 30
 _REPORTED = "best reported 10-fold"
+_VERSUS_BEST = "vs best ref (pts)"  # the strongest reference on the same folds
+# How tables name each reference on the same folds: in a run's table, and a sweep's rows.
+_LONG = {
+    "linear": "logistic regression, standardized, same folds",
+    "boosting": "gradient boosting (scikit-learn), same folds",
+}
+_SHORT: dict[ReferenceName, str] = {"linear": "logistic regr.", "boosting": "gradient boosting"}
 
 
 class ClassificationView(TaskView):
@@ -37,7 +46,7 @@ class ClassificationView(TaskView):
         "baseline_accuracy", "reported_best_accuracy",
     )  # fmt: skip
 
-    fold_reference_score = ("logistic regression", "logistic_regression_accuracy")
+    reference_table = CLASSIFICATION_REFERENCES
 
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in (
@@ -72,6 +81,7 @@ class ClassificationView(TaskView):
             "vs baseline (pts)": _points(accuracy, metrics.get("baseline_accuracy")),
             f"{versus} (pts)": _points(accuracy, metrics.get("reported_best_accuracy")),
             "AUC": "" if metrics.get("roc_auc") is None else f"{metrics['roc_auc']:.3f}",
+            **_strongest_cells(self, metrics),
         }
 
     def compare_note(self, shared: dict[str, float | None]) -> str:
@@ -97,6 +107,9 @@ class ClassificationView(TaskView):
             "ROC AUC": "" if m.get("roc_auc") is None else f"{m['roc_auc']:.4f}",
             "logistic regression %": _pct2(m.get("logistic_regression_accuracy")),
             "vs logistic (pts)": _pct2(m.get("network_minus_logistic")),
+            "boosting %": _pct2(m.get("boosting_accuracy")),
+            "vs boosting (pts)": _pct2(m.get("network_minus_boosting")),
+            "t-test vs": self.t_test_name(m),
             "p value": "" if m.get("p_value") is None else f"{m['p_value']:.3g}",
         }
 
@@ -105,23 +118,20 @@ class ClassificationView(TaskView):
         references = [("majority class", float(first["baseline_accuracy"]))]
         if first.get("reported_best_accuracy") is not None:
             references.append((_REPORTED, float(first["reported_best_accuracy"])))
-        logistic = [m["logistic_regression_accuracy"] for m in runs]
-        same_folds = len({round(v, 12) for v in logistic}) == 1
-        label = "logistic regr. (same folds)" if same_folds else "logistic regr. (mean)"
-        references.append((label, sum(logistic) / len(logistic)))
-        return references
+        return references + same_folds_references(self.reference_table, runs, _SHORT)
 
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
         reported = references.get(_REPORTED)
         versus = f"vs {100 * reported:.1f} (pts)" if reported is not None else "vs reported (pts)"
         if not metrics:
-            return dict.fromkeys(("accuracy %", "± std", versus, "vs LR (pts)"), "")
+            return dict.fromkeys(("accuracy %", "± std", versus, _VERSUS_BEST), "")
         m = metrics
+        best = versus_strongest(self.reference_table, m)
         return {
             "accuracy %": f"{100 * m['accuracy']:.2f}",
             "± std": f"{100 * (m.get('accuracy_std') or 0):.2f}",
             versus: "" if reported is None else f"{100 * (m['accuracy'] - reported):+.1f}",
-            "vs LR (pts)": f"{100 * m['network_minus_logistic']:+.1f}",
+            _VERSUS_BEST: "" if best is None else f"{100 * best:+.1f}",
         }
 
     def reference_lines(self, metrics: dict[str, Any]) -> list[tuple[str, float]]:
@@ -184,10 +194,12 @@ def _reference_table(metrics: dict[str, Any], local_label: str, local_rate: floa
             metrics["reported_best_accuracy"],
         ),
         (local_label, local_rate),
-        (
-            "logistic regression, standardized, same folds",
-            metrics.get("logistic_regression_accuracy"),
-        ),
+    ]
+    view = ClassificationView()
+    references += [
+        (_LONG[reference.name], value)
+        for reference, value in view.fold_references(metrics)
+        if reference.name != "majority"  # the local majority row above is this rule
     ]
     for label, value in references:
         if value is not None:
@@ -210,6 +222,8 @@ def _confusion_table(matrix: list[list[int]], classes: list[Any] | None = None) 
 def _render_split(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
     rows, train = metrics["test_rows"], metrics["train_rows"]
     title = f"Test rows {train + 1}–{train + rows} ({rows} rows)"
+    if metrics.get("split"):  # given rows, not the classic split's last ones (nested CV)
+        title = f"Test rows of {metrics['split']} ({rows} rows)"
     if metrics["seeds"] > 1:
         title += f", mean of {metrics['seeds']} initialisations"
         console.print(_jobs_table("Each initialisation", metrics))
@@ -287,10 +301,22 @@ def _render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None
     )
     if metrics.get("p_value") is not None:
         console.print(
-            f"Network − logistic regression: {100 * metrics['network_minus_logistic']:+.2f} "
-            f"points over {metrics['folds'] * repeats} folds; corrected resampled t-test "
-            f"(Nadeau & Bengio 2003): t = {metrics['t_statistic']:.2f}, "
-            f"p = {metrics['p_value']:.3f}.",
+            f"Network − {ClassificationView().t_test_name(metrics)}: "
+            f"{100 * versus_strongest(CLASSIFICATION_REFERENCES, metrics):+.2f} points over "
+            f"{metrics['folds'] * repeats} folds; corrected resampled t-test (Nadeau & Bengio "
+            f"2003): t = {metrics['t_statistic']:.2f}, p = {metrics['p_value']:.3f}.",
             highlight=False,
         )
+    if metrics.get("references_left_out"):
+        console.print(f"Note: {metrics['references_left_out']}.", highlight=False)
     render_footer(console, metrics, run_dir)
+
+
+def _strongest_cells(view: TaskView, metrics: dict[str, Any]) -> dict[str, str]:
+    """compare's columns for the strongest reference on the run's own folds (CV runs)."""
+    strongest = view.fold_reference(metrics)
+    best = versus_strongest(view.reference_table, metrics)
+    if strongest is None or best is None:
+        return {"best ref": "", _VERSUS_BEST: ""}
+    label, value = strongest
+    return {"best ref": f"{label} {100 * value:.2f}", _VERSUS_BEST: f"{100 * float(best):+.1f}"}

@@ -10,13 +10,20 @@ from typing import Any, ClassVar
 from rich.console import Console
 from rich.table import Table
 
+from densecli.spec import ReferenceName
 from densecli.tables import num, render_footer, right_aligned_table, titled_table
 from densecli.tasks._base import Score, TaskView
-from densecli.tasks._regression import RMSE
+from densecli.tasks._references import same_folds_references, versus_strongest
+from densecli.tasks._regression import REGRESSION_REFERENCES, RMSE
 
 MAX_JOB_ROWS = 30
 _MEAN_RULE = "mean of training targets"
-_RIDGE = "ridge regression (same folds)"
+_SHORT: dict[ReferenceName, str] = {"linear": "ridge regression", "boosting": "gradient boosting"}
+_LONG = {
+    "linear": "ridge regression, standardized, same folds",
+    "boosting": "gradient boosting (scikit-learn), same folds",
+}
+_R2 = {"linear": "ridge_r2", "boosting": "boosting_r2"}
 
 
 def _value(value: Any, digits: int = 4) -> str:
@@ -35,7 +42,7 @@ class RegressionView(TaskView):
     json_keys = ("rmse", "rmse_std", "mae", "r2", "mape", "loss", "ridge_rmse", "mean_rule_rmse")
     prediction_plot = True
 
-    fold_reference_score = ("ridge regression", "ridge_rmse")
+    reference_table = REGRESSION_REFERENCES
 
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in ("rmse", "rmse_std", "mae"):
@@ -60,7 +67,16 @@ class RegressionView(TaskView):
             "R²": _value(metrics.get("r2"), 3),
             "MAE": _value(metrics.get("mae")),
             "vs ridge": _signed(metrics.get("network_minus_ridge")),
+            **self._strongest_cells(metrics),
         }
+
+    def _strongest_cells(self, metrics: dict[str, Any]) -> dict[str, str]:
+        """compare's columns for the strongest reference on the run's own folds (CV runs)."""
+        strongest = self.fold_reference(metrics)
+        best = versus_strongest(self.reference_table, metrics)
+        if strongest is None or best is None:
+            return {"best ref": "", "vs best ref": ""}
+        return {"best ref": f"{strongest[0]} {_value(strongest[1])}", "vs best ref": _signed(best)}
 
     def compare_note(self, shared: dict[str, float | None]) -> str:
         return (
@@ -77,32 +93,34 @@ class RegressionView(TaskView):
             "MAE": _value(m.get("mae")),
             "ridge RMSE": _value(m.get("ridge_rmse")),
             "vs ridge": _signed(m.get("network_minus_ridge")),
+            "boosting RMSE": _value(m.get("boosting_rmse")),
+            "vs boosting": _signed(m.get("network_minus_boosting")),
+            "t-test vs": self.t_test_name(m),
             "p value": "" if m.get("p_value") is None else f"{m['p_value']:.3g}",
         }
 
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         references = []
-        for label, key in ((_MEAN_RULE, "mean_rule_rmse"), (_RIDGE, "ridge_rmse")):
-            values = [float(m[key]) for m in runs if m.get(key) is not None]
-            if values:
-                references.append((label, sum(values) / len(values)))
-        return references
+        values = [float(m["mean_rule_rmse"]) for m in runs if m.get("mean_rule_rmse") is not None]
+        if values:
+            references.append((_MEAN_RULE, sum(values) / len(values)))
+        return references + same_folds_references(self.reference_table, runs, _SHORT)
 
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:
         if not metrics:
-            return dict.fromkeys(("RMSE", "± std", "R²", "vs ridge"), "")
+            return dict.fromkeys(("RMSE", "± std", "R²", "vs best ref"), "")
         return {
             "RMSE": _value(metrics["rmse"]),
             "± std": _value(metrics.get("rmse_std"), 3),
             "R²": _value(metrics.get("r2"), 3),
-            "vs ridge": _signed(metrics.get("network_minus_ridge")),
+            "vs best ref": _signed(versus_strongest(self.reference_table, metrics)),
         }
 
     def reference_lines(self, metrics: dict[str, Any]) -> list[tuple[str, float]]:
         lines = []
-        for label, key in ((_MEAN_RULE, "mean_rule_rmse"), (_RIDGE, "ridge_rmse")):
-            if metrics.get(key) is not None:
-                lines.append((f"{label} {float(metrics[key]):.4g}", float(metrics[key])))
+        for reference, value in self.fold_references(metrics):
+            label = _SHORT.get(reference.name, reference.label)
+            lines.append((f"{label} {value:.4g}", value))
         return lines
 
     def describe_target(self, inputs: dict[str, Any]) -> str:
@@ -116,20 +134,23 @@ class RegressionView(TaskView):
         console.print(_metric_table(_title(metrics) + ": mean" if cv else _title(metrics), metrics))
         console.print(_reference_table(metrics))
         if metrics.get("p_value") is not None:
+            strongest = versus_strongest(self.reference_table, metrics)
+            folds = metrics["folds"] * metrics.get("repeats", 1)
             console.print(
-                f"Network − ridge regression: {metrics['network_minus_ridge']:+.2f} RMSE over "
-                f"{len(metrics.get('ridge_fold_rmse', []))} folds; corrected resampled t-test "
-                f"(Nadeau & Bengio 2003): t = {metrics['t_statistic']:.2f}, "
-                f"p = {metrics['p_value']:.3f}.",
+                f"Network − {self.t_test_name(metrics)}: {strongest:+.2f} RMSE over "
+                f"{folds} folds; corrected resampled t-test (Nadeau & Bengio 2003): "
+                f"t = {metrics['t_statistic']:.2f}, p = {metrics['p_value']:.3f}.",
                 highlight=False,
             )
+        if metrics.get("references_left_out"):
+            console.print(f"Note: {metrics['references_left_out']}.", highlight=False)
         render_footer(console, metrics, run_dir)
 
 
 def _title(metrics: dict[str, Any]) -> str:
     if metrics.get("mode") != "cv":
         rows = metrics.get("test_rows")
-        return f"Regression, classic split ({rows} test rows)"
+        return f"Regression, {metrics.get('split') or 'classic split'} ({rows} test rows)"
     title = f"Regression, {metrics['folds']}-fold CV"
     return title + (f", {metrics['repeats']} repeats" if metrics.get("repeats", 1) > 1 else "")
 
@@ -154,13 +175,11 @@ def _reference_table(metrics: dict[str, Any]) -> Table:
     table.add_column("R²", justify="right")
     table.add_column("this run vs it", justify="right")
     rmse = float(metrics["rmse"])
-    rows = [
-        (f"{_MEAN_RULE} (each model's rows)", metrics.get("mean_rmse"), None),
-        (
-            "ridge regression, standardized, same folds",
-            metrics.get("ridge_rmse"),
-            metrics.get("ridge_r2"),
-        ),
+    rows = [(f"{_MEAN_RULE} (each model's rows)", metrics.get("mean_rmse"), None)]
+    rows += [
+        (_LONG[reference.name], value, metrics.get(_R2[reference.name]))
+        for reference, value in RegressionView().fold_references(metrics)
+        if reference.name in _LONG
     ]
     for label, value, r2 in rows:
         if value is not None:

@@ -8,12 +8,11 @@ import math
 import statistics
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
-Score = TypeVar("Score")
-FoldFit = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], Score]
+Fit = TypeVar("Fit", bound=Callable[..., Any])
 
 
 def mean_or_none(values: list[float | None]) -> float | None:
@@ -97,22 +96,23 @@ def median_filled(
     return x_train, x_test
 
 
-def once_per_fold(fit: FoldFit[Score]) -> FoldFit[Score]:
-    """A reference model's score on (features, targets, training rows, evaluation rows),
-    computed once per process for equal arrays: the points of a sweep share the data and
-    the folds, so a worker fits each fold's reference once, not once per point."""
-    scores: dict[bytes, Score] = {}
+def once_per_fold(fit: Fit) -> Fit:
+    """A reference model's score on (features, targets, training rows, evaluation rows, and
+    any hashable settings after them), computed once per process for equal arrays: the
+    points of a sweep share the data and the folds, so a worker fits each fold's reference
+    once, not once per point."""
+    scores: dict[bytes, Any] = {}
 
     @functools.wraps(fit)
     def remembered(
-        features: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray
-    ) -> Score:
-        key = _content_key(features, targets, train, test)
+        features: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray, *extra: Any
+    ) -> Any:
+        key = _content_key(features, targets, train, test) + repr(extra).encode()
         if key not in scores:
-            scores[key] = fit(features, targets, train, test)
+            scores[key] = fit(features, targets, train, test, *extra)
         return scores[key]
 
-    return remembered
+    return cast(Fit, remembered)
 
 
 def _content_key(*arrays: np.ndarray) -> bytes:

@@ -4,7 +4,8 @@ Each run folder becomes one MLflow run in experiment `densecli/<spec name>`: the
 spec as params, metrics.json's numbers as metrics, the history as metrics per epoch, the
 table as a dataset input, the folder itself as artifacts, and the run's model as an MLflow
 Model at `model`. A sweep or tune folder becomes a parent run spanning the search with its
-points or trials nested (pruned and failed ones too); its best carries the model.
+points or trials nested (pruned and failed ones too); its best carries the model. A nested
+tune's estimate is a parent run of its own, with one run per outer fold.
 
 The commands need: `MlflowOptions.reachable` (before any training), then `track` once the
 folder is written (a tune also `Tracking.batch` after each batch). `densecli mlflow` is

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from densecli.errors import DensecliError
-from densecli.runs.files import METRICS, is_unfinished
+from densecli.runs.files import METRICS, NESTED, is_unfinished
 from densecli.tracking._record import RUN_KEY_TAG, Record, run_record
 from densecli.tracking._searches import read_search, search_kind
 from densecli.tracking._settings import (
@@ -271,6 +271,28 @@ class Logger:
                 self.store.refresh(self.store.client.get_run(parent), reading.parent)
         except Exception as err:
             self.report.skip(folder, [f"{folder}: its run not brought up to date ({_reason(err)})"])
+        if reading.kind == "tune" and (folder / NESTED).is_file():
+            self.nested(folder)
+
+    def nested(self, folder: Path) -> None:
+        """A nested tune's estimate: a parent run of its own, one nested run per outer fold."""
+        from densecli.tracking._nested import nested_records
+
+        try:
+            parent, children = nested_records(folder)
+            parent_id = self._once(parent)
+        except DensecliError as err:
+            self.report.skip(folder, err.problems)
+            return
+        except Exception as err:
+            problem = f"{folder}: its nested estimate not logged to MLflow ({_reason(err)})"
+            self.report.skip(folder, [problem])
+            return
+        for child in children:
+            try:
+                self._once(child, parent_id)
+            except Exception as err:
+                self.report.skip(child.folder, [f"{child.folder}: not logged ({_reason(err)})"])
 
     def folder(self, path: Path) -> LogReport:
         """A run folder, a search folder, or a runs folder of both: everything finished in it."""
