@@ -7,8 +7,17 @@ class DensecliError(Exception):
     exit_code = 2
 
     def __init__(self, *problems: str) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
+        self.problems = [one_line(problem) for problem in problems]
+        super().__init__("\n".join(self.problems))
+
+
+# What str.splitlines() breaks a line at, shown escaped instead: a problem stays one line
+# whatever key or cell text it quotes (a --set key with U+0085 printed two lines).
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(problem: str) -> str:
+    return problem.translate(_LINE_BREAKS)
 
 
 class ConfigError(DensecliError):

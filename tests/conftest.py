@@ -374,6 +374,11 @@ TINY_TUNE: dict[str, Any] = {
 }
 
 
+# How the tests run it: 7 random trials in batches of 2 (2, 2, 2, 1). Batch k + 1 is asked
+# while batch k trains, so batches 0 and 1 are the random start and the last two can prune.
+TINY_TUNE_ARGS = ("--trials", "7", "--batch", "2", "--sampler", "random")
+
+
 def tune_file(folder: Path, **changes: Any) -> Path:
     """TINY_TUNE with top-level keys changed, written as FOLDER/search.yaml."""
     path = folder / "search.yaml"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_densecli, tune_file, write_spec
+from conftest import TINY_TUNE_ARGS, run_densecli, tune_file, write_spec
 
 mlflow = pytest.importorskip("mlflow")
 pytest.importorskip("optuna")
@@ -64,8 +64,7 @@ def everything(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     commands = [
         ["cv", str(spec), *into],
         ["sweep", str(spec), "--grid", "model.layers.0.units=4,6", "--workers", "1", *into],
-        ["tune", str(search), "--trials", "7", "--batch", "5", "--sampler", "random",
-         "--confirm-repeats", "1", "--workers", "1", "--mlflow-uri", tune_store, *into],
+        ["tune", str(search), *TINY_TUNE_ARGS, "--confirm-repeats", "1", "--workers", "1", "--mlflow-uri", tune_store, *into],
     ]  # fmt: skip
     outputs = []
     for args in commands:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -108,6 +108,7 @@ def test_any_set_strings_apply_and_validate_or_fail_cleanly(overrides: list[str]
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(valid_set | structured_set | st.text(max_size=20), min_size=1, max_size=3))
+@example(["a\x85b=1"])  # a key with U+0085 (a line break to str.splitlines) was two lines
 def test_validate_command_with_random_set_exits_0_or_2_without_traceback(
     runner: CliRunner, overrides: list[str]
 ) -> None:

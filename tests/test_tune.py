@@ -20,7 +20,15 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import CONFIGS, ROOT, TINY_TUNE, run_densecli, tune_file, wait_until_group_died
+from conftest import (
+    CONFIGS,
+    ROOT,
+    TINY_TUNE,
+    TINY_TUNE_ARGS,
+    run_densecli,
+    tune_file,
+    wait_until_group_died,
+)
 
 optuna = pytest.importorskip("optuna")
 
@@ -48,12 +56,7 @@ def tuned(
     done = run_densecli(
         "tune",
         str(tune_file(tmp_path)),
-        "--trials",
-        "7",
-        "--batch",
-        "5",
-        "--sampler",
-        "random",
+        *TINY_TUNE_ARGS,
         "--confirm-repeats",
         "1",
         "--workers",

@@ -55,14 +55,12 @@ def check_before_training(
     bundles: Sequence[Sequence[int]] | None = None,
     at_once: int = 1,
     scope: Scope = "run",
-    threads_models: int | None = None,
     keras: KerasCheck | None = None,
 ) -> None:
     """Refuse what cannot train, in one-line errors, before anything is written but the
     runs folder. `bundles`: which candidates (by index) train together, None for each alone;
-    `at_once`: bundles trained at the same time; `threads_models`: the threads are chosen
-    for this many models of the first candidate training together (default: for the
-    largest bundle)."""
+    `at_once`: bundles trained at the same time; the threads are chosen for the largest
+    bundle."""
     if not candidates:
         return
     alone = [[i] for i in range(len(candidates))]
@@ -72,11 +70,8 @@ def check_before_training(
     _check_memory(candidates, plan, cv, groups, at_once, scope)
     preflight(runs_dir, sum(_run_bytes(c.experiment, plan, cv) for c in candidates))
     n_features = candidates[0].experiment.data.n_features
-    if threads_models is None:
-        steps = [_step(c.experiment, plan, cv) for c in candidates]
-        macs = max(sum(steps[i] for i in group) for group in groups)
-    else:
-        macs = step_macs(candidates[0].experiment.spec, n_features, threads_models)
+    steps = [_step(c.experiment, plan, cv) for c in candidates]
+    macs = max(sum(steps[i] for i in group) for group in groups)
     (keras or check_with_keras)(_distinct_networks(candidates), n_features, macs)
 
 

@@ -232,6 +232,15 @@ def read_history(folder: Path) -> list[dict[str, Any]]:
         ]
 
 
+def read_importances(folder: Path) -> dict[str, float]:
+    """A tune's importances.csv (key → importance); empty when it is missing or damaged."""
+    try:
+        with (folder / IMPORTANCES_CSV).open(newline="", encoding="utf-8") as handle:
+            return {row["key"]: float(row["importance"]) for row in csv.DictReader(handle)}
+    except (OSError, KeyError, TypeError, ValueError):
+        return {}
+
+
 def read_predictions(folder: Path) -> list[dict[str, str]]:
     with (folder / PREDICTIONS).open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

@@ -32,7 +32,14 @@ from densecli.experiment import (
 from densecli.search._file import Definition, Point, Reading, SearchKind
 from densecli.search._folder import SearchFolder, data_record, locate
 from densecli.search._groups import GroupKey, group_points, network_key
-from densecli.search._local import OnResult, OnStart, Pool, local_workers_unless, run_local
+from densecli.search._local import (
+    OnResult,
+    OnStart,
+    Pool,
+    Refill,
+    local_workers_unless,
+    run_local,
+)
 from densecli.search._pruning import PruningPlan
 from densecli.search._ray import cluster_for, run_ray
 from densecli.search._request import SearchRequest
@@ -105,12 +112,10 @@ class Search(Generic[R]):
     def check(
         self,
         points: Sequence[Point],
-        in_worker: bool = True,
-        threads_models: int | None = None,
         within: Sequence[np.ndarray | None] = (None,),
     ) -> None:
-        """The checks `train` and `cv` make, for these points; Keras' in a warm worker when
-        `in_worker` (the search's own process then never imports TensorFlow). `within`: the
+        """The checks `train` and `cv` make, for these points; Keras' in a warm worker (the
+        search's own process imports no TensorFlow for it; with Ray, here). `within`: the
         rows of each study the points train in at once (a nested tune: every outer fold's
         training rows, and all rows), whose equal networks may share a bundle."""
         candidates = [
@@ -123,12 +128,12 @@ class Search(Generic[R]):
             [copy * len(points) + index[p.number] for copy in range(len(within)) for p in group]
             for group in group_points(list(points), self.workers)
         ]
-        pool = self.runner if in_worker and isinstance(self.runner, Pool) else None
+        pool = self.runner if isinstance(self.runner, Pool) else None
         keras: KerasCheck | None = None if pool is None else pool.check
         with self.refusing():
             check_before_training(
                 candidates, self.plan, self.folder.path, bundles=bundles, at_once=self.workers,
-                scope=self.folder.kind, threads_models=threads_models, keras=keras,
+                scope=self.folder.kind, keras=keras,
             )  # fmt: skip
 
     @property
@@ -166,13 +171,21 @@ class Search(Generic[R]):
         if isinstance(self.runner, Pool):
             self.runner.trim(count)
 
-    def train(self, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
-        """Every group on the runner; `on_done` hears each group's results."""
+    def train(
+        self,
+        tasks: list[GroupTask],
+        on_start: OnStart,
+        on_done: OnResult,
+        more: Refill | None = None,
+    ) -> None:
+        """Every group on the runner; `on_done` hears each group's results. `more`, asked
+        whenever a worker is free and no group waits, gives the next groups (none: the
+        search ends once the running ones are done)."""
         raise_if_stopped()  # a stop that came before and that C code dropped: none starts
         if isinstance(self.runner, Pool):
-            run_local(self.runner, tasks, on_start, on_done)
+            run_local(self.runner, tasks, on_start, on_done, more)
         else:
-            run_ray(self.runner, tasks, on_start, on_done)
+            run_ray(self.runner, tasks, on_start, on_done, more)
 
     def end_workers(self) -> None:
         """Here, not later: a stop while the workers or Ray end still names the folder."""

@@ -56,6 +56,7 @@ WORKER_CODE = "from densecli.search._local import worker_main; worker_main()"
 
 OnResult = Callable[[list[PointResult]], None]
 OnStart = Callable[[GroupTask], None]
+Refill = Callable[[], list[GroupTask]]  # the next groups, asked when a worker is free
 
 
 class WorkerDied(Exception):
@@ -249,13 +250,25 @@ def local_workers_unless(ray: str | None, size: int) -> Iterator[Pool | None]:
         yield pool
 
 
-def run_local(pool: Pool, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
-    """Groups in the pool's workers, one group per worker at a time; raises `Interrupted`
-    once every worker has stopped (or was killed after the grace period) when a signal came."""
+def run_local(
+    pool: Pool,
+    tasks: list[GroupTask],
+    on_start: OnStart,
+    on_done: OnResult,
+    more: Refill | None = None,
+) -> None:
+    """Groups in the pool's workers, one group per worker at a time; when a worker is free
+    and no group waits, `more` gives the next ones. Raises `Interrupted` once every worker
+    has stopped (or was killed after the grace period) when a signal came."""
     waiting = list(reversed(tasks))
     with signals_noted() as caught:
-        while (waiting or pool.busy()) and not caught:
-            for worker in pool.idle():
+        while not caught:
+            idle = list(pool.idle())
+            if idle and not waiting and more is not None:
+                waiting = list(reversed(more()))
+            if not (waiting or pool.busy()):
+                break
+            for worker in idle:
                 if not waiting:
                     break
                 task = waiting.pop()
@@ -284,13 +297,17 @@ def worker_main() -> None:
 
     code = 0
     try:
-        stops_from_now_on()  # training stops at its next chunk, keeping its history
+        # Until TensorFlow is imported there is nothing to save, and a stop raised inside
+        # its import is swallowed there while the import runs on for seconds: end at once.
+        for s in STOP_SIGNALS:
+            signal.signal(s, _end_at_once)
         # The search's pid from its command line, not getppid(): a search stopped while
         # this worker started may be gone already, and this worker must not outlive it.
         parent = int(sys.argv[2])
         threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
         connection = Connection(int(sys.argv[1]))
         import_keras()  # warm: while the sweep validates, before the first group arrives
+        stops_from_now_on()  # training stops at its next chunk, keeping its history
         _serve(connection)
     except KeyboardInterrupt:
         code = 128 + signal.SIGTERM
@@ -302,6 +319,10 @@ def worker_main() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _end_at_once(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
 
 
 def _serve(connection: Connection) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from densecli.errors import ConfigError, DensecliError
-from densecli.search._local import OnResult, OnStart
+from densecli.search._local import OnResult, OnStart, Refill
 from densecli.search._worker import GroupTask, failed_group, run_group_packed, unpack_runs
 
 
@@ -58,15 +58,26 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def run_ray(ray: Any, tasks: list[GroupTask], on_start: OnStart, on_done: OnResult) -> None:
-    """Each group as a Ray task; results arrive as packed run folders, unpacked here."""
+def run_ray(
+    ray: Any,
+    tasks: list[GroupTask],
+    on_start: OnStart,
+    on_done: OnResult,
+    more: Refill | None = None,
+) -> None:
+    """Each group as a Ray task; results arrive as packed run folders, unpacked here. When
+    the cluster has a free CPU and no group waits, `more` gives the next ones."""
     remote = ray.remote(num_cpus=1)(run_group_packed)
     # As many tasks in flight as the cluster has CPUs: what is submitted is what runs.
     capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
     waiting = list(reversed(tasks))
     pending: dict[Any, GroupTask] = {}
     try:
-        while waiting or pending:
+        while True:
+            if not waiting and more is not None and len(pending) < capacity:
+                waiting = list(reversed(more()))
+            if not (waiting or pending):
+                break
             while waiting and len(pending) < capacity:
                 task = waiting.pop()
                 shipped = replace(task, data_bytes=Path(str(task.data_path)).read_bytes())

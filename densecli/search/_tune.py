@@ -14,11 +14,12 @@ network train in one bundle. Each outer winner is then scored on rows its search
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 import uuid
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +60,11 @@ from densecli.search._results import Ranked
 from densecli.search._space import Space, make_space
 from densecli.search._study import TuneSetup, TuneStudy, bundle_rows_key
 from densecli.search._tune_results import write_tune_results
-from densecli.search._worker import PointPlace, PointResult
+from densecli.search._worker import GroupTask, PointPlace, PointResult
+
+# While a tune runs, its importances and pictures are redrawn at most this often (seconds):
+# drawing them takes a core from the workers for about two seconds.
+PICTURES_EVERY = 60.0
 
 UNCONFIRMED = (
     "--confirm-repeats 0: the best trial is not confirmed on unseen CV seeds, so its search "
@@ -154,6 +159,7 @@ class OptunaSearch(Strategy[Space]):
         (its own study.db, or the --storage it ran with)."""
         storage = self.request.storage
         if folder is not None:
+            _resumed_nesting(folder, folder.record()["options"].get("nested"), self.request.nested)
             _same_storage(folder, storage)
             if storage is None:
                 self.hold(folder)
@@ -226,8 +232,9 @@ def _checked(search: Search[Space], request: TuneRequest) -> TuneSetup:
     """The sampler's packages, the outer folds (--nested), then the checks `train` and `cv`
     make, for every corner in every study.
 
-    Keras checks in this process, not in a worker: its first op fixes this process's
-    threads, which the confirmation's CV uses, so they are chosen for that first."""
+    Keras checks in a warm worker, as a sweep's: this process imports TensorFlow only to
+    confirm the best trial (whose CV chooses its threads then), so a stop while the workers
+    start is never held up by an import here."""
     space, folder, plan = search.reading, search.folder, search.plan
     sampler, pruner, nested = request.sampler, request.pruner, request.nested
     if not search.new:  # a resumed tune keeps its sampler, pruner and outer folds
@@ -239,9 +246,7 @@ def _checked(search: Search[Space], request: TuneRequest) -> TuneSetup:
         check_sampler(sampler)
         outer = outer_folds(first, nested) if nested else []
     spec = first.spec
-    confirming = spec.cv.folds * max(1, request.confirm_repeats) * plan.seeds
-    within = [None, *(fold.train for fold in outer)]
-    search.check(space.corners, in_worker=False, threads_models=confirming, within=within)
+    search.check(space.corners, within=[None, *(fold.train for fold in outer)])
     return TuneSetup(
         space, folder, plan, first.data.path, spec.seed, first.task.score.higher_is_better,
         spec.train.epochs, spec.train.early_stopping is not None, sampler, pruner, first, outer,
@@ -337,30 +342,135 @@ def _search(
     search: Search[Space],
     after_batch: Callable[[Path], None] | None = None,
 ) -> None:
-    """Batches until every study counts --trials trials (or --timeout); the results after
-    each. The studies ask their batches together, so their trials share bundles."""
-    notice = search.notice
-    started = time.monotonic()
-    session = uuid.uuid4().hex[:12]
-    later = request.batch or max(2 * request.workers, BATCH)
-    while True:
+    """Batches until every study counts --trials trials (or --timeout); the studies ask
+    their batches together, so that their trials share bundles. See `_Flight` for how the
+    workers stay busy between batches."""
+    flight = _Flight(setup, studies, request, search, after_batch)
+    try:
+        search.train(flight.next_tasks(), lambda task: None, flight.on_done, flight.next_tasks)
+    except BaseException:
+        flight.end(interrupted=True)
+        raise
+    flight.end(interrupted=False)
+
+
+class _Flight:
+    """Two batches in flight (with more than one worker), so that no worker waits for the
+    slowest bundle of a batch: when a worker is free and no bundle waits, batch k + 1 is
+    asked while batch k trains.
+
+    What each batch is asked from stays the same however the bundles' timings fall: batch
+    k + 1 is asked once batch k - 1 has finished, and a batch is told (its results written,
+    MLflow's `after_batch` called) just before the batch after the next one is asked, or at
+    the end. So batch k + 1's sampler and pruner see exactly batches 0 … k - 1, and a tune
+    gives the same trials on a fast machine, a loaded one and Ray.
+    """
+
+    def __init__(
+        self,
+        setup: TuneSetup,
+        studies: list[TuneStudy],
+        request: TuneRequest,
+        search: Search[Space],
+        after_batch: Callable[[Path], None] | None,
+    ) -> None:
+        self.setup, self.studies, self.request, self.search = setup, studies, request, search
+        self.after_batch = after_batch
+        self.started = time.monotonic()
+        self.session = uuid.uuid4().hex[:12]
+        self.later = request.batch or max(2 * request.workers, BATCH)
+        self.batches: list[_Batch] = []  # asked and not yet told, oldest first
+        # One worker has nothing to fill while a batch ends: each batch sees the one before.
+        self.depth = 2 if request.workers > 1 else 1
+        self.numbers = itertools.count()  # a nested tune's point numbers, unique in flight
+        self.asking = True  # false once every trial is asked or --timeout is reached
+        self.drawn = time.monotonic()  # when the importances and pictures were last drawn
+
+    def next_tasks(self) -> list[GroupTask]:
+        """The next batch's bundles; none while batch k - 1 trains (the caller asks again
+        when a worker is free) or once nothing is left to ask."""
+        if len(self.batches) >= self.depth:
+            if not self.batches[-self.depth].finished:
+                return []
+            self._tell(self.batches[-self.depth])
+        sizes = self._sizes()
+        timeout = self.request.timeout
+        if sizes and timeout is not None and time.monotonic() - self.started > timeout:
+            done_all = sum(counted(s.study) for s in self.studies)
+            self.search.notice(f"--timeout {timeout:g} s reached: {done_all} trial(s) done")
+            sizes = []
+        if not sizes or not self.asking:
+            self.asking = False
+            return []
+        nested = len(self.studies) > 1
+        batch = _ask(
+            self.setup, sizes, self.session, self.request, self.numbers if nested else None
+        )
+        self.batches.append(batch)
+        return _tasks(self.setup, batch, self.search, nested)
+
+    def _sizes(self) -> list[tuple[TuneStudy, int]]:
+        """How many trials each study asks now: the random start first, then batches."""
         sizes = []
-        for study in studies:
+        for study in self.studies:
+            flying = sum(len(b.asked(study)) for b in self.batches)
             done = counted(study.study)
-            size = first_batch(request.trials) if done == 0 else later
-            if request.trials > done:
-                sizes.append((study, min(size, request.trials - done)))
-        if not sizes:
-            return
-        if request.timeout is not None and time.monotonic() - started > request.timeout:
-            done_all = sum(counted(s.study) for s in studies)
-            notice(f"--timeout {request.timeout:g} s reached: {done_all} trial(s) done")
-            return
-        _run_batch(setup, sizes, session, request, search, nested=len(studies) > 1)
-        for study, _ in sizes:
-            write_tune_results(setup.space, study.folder, study.study, setup.seed)
-        if after_batch is not None:
-            after_batch(setup.folder.path)
+            size = first_batch(self.request.trials) if done + flying == 0 else self.later
+            left = self.request.trials - done - flying
+            if left > 0:
+                sizes.append((study, min(size, left)))
+        return sizes
+
+    def on_done(self, finished: list[PointResult]) -> None:
+        """A bundle's trials, said now and kept for their batch's turn to be told; once no
+        batch is asked any more, each batch is told as soon as it has finished."""
+        for result in finished:
+            batch = next(b for b in self.batches if result.number in b.owners)
+            study, trial = batch.owners[result.number]
+            shown = _score_text(result)
+            extra = f" at epoch {result.pruned_at}" if result.pruned_at else ""
+            self.search.notice(f"{study.said(trial.number)}: {result.status}{extra}{shown}")
+            batch.results[result.number] = result
+        while not self.asking and self.batches and self.batches[0].finished:
+            self._tell(self.batches[0])
+
+    def _tell(self, batch: _Batch) -> None:
+        """A finished batch into its studies, its results written."""
+        self._into_studies(batch, interrupted=False)
+        self.batches.remove(batch)
+        self._write_results()
+        if self.after_batch is not None:
+            self.after_batch(self.setup.folder.path)
+
+    def _write_results(self) -> None:
+        """Each study's results as its trials are now; the importances and pictures, which
+        take a core from the workers for about two seconds, at most every `PICTURES_EVERY`
+        (and when the tune ends: `OptunaSearch.write_results`)."""
+        full = time.monotonic() - self.drawn >= PICTURES_EVERY
+        for study in self.studies:
+            write_tune_results(
+                self.setup.space, study.folder, study.study, self.setup.seed, pictures=full
+            )
+        if full:
+            self.drawn = time.monotonic()
+
+    def _into_studies(self, batch: _Batch, interrupted: bool) -> None:
+        for study in self.studies:
+            results = {
+                trial.number: batch.results[n]
+                for n, (owner, trial) in batch.owners.items()
+                if owner is study and n in batch.results
+            }
+            asked = batch.asked(study)
+            if asked:
+                _tell(study.study, study.folder, asked, results, interrupted)
+
+    def end(self, interrupted: bool) -> None:
+        """Every batch still held told, in order: what finished as results, the rest (a
+        stop, a lost reply) failed and asked again first by the next session."""
+        for batch in list(self.batches):
+            self._into_studies(batch, interrupted)
+            self.batches.remove(batch)
 
 
 @dataclass
@@ -370,15 +480,25 @@ class _Batch:
     points: list[Point]
     owners: dict[int, tuple[TuneStudy, Any]]  # point number → (its study, its trial)
     places: dict[int, PointPlace]
+    results: dict[int, PointResult] = field(default_factory=dict)  # by point number
+
+    @property
+    def finished(self) -> bool:
+        return len(self.results) == len(self.owners)
 
     def asked(self, study: TuneStudy) -> list[Any]:
         return [trial for owner, trial in self.owners.values() if owner is study]
 
 
 def _ask(
-    setup: TuneSetup, sizes: list[tuple[TuneStudy, int]], session: str, request: TuneRequest
+    setup: TuneSetup,
+    sizes: list[tuple[TuneStudy, int]],
+    session: str,
+    request: TuneRequest,
+    numbers: Iterator[int] | None = None,
 ) -> _Batch:
-    """Each study's trials of this batch, numbered in order (a plain tune: by trial)."""
+    """Each study's trials of this batch, as points numbered by trial (a plain tune) or by
+    `numbers` (a nested tune's studies share the numbers of the points in flight)."""
     from optuna.trial import TrialState
 
     space = setup.space
@@ -395,7 +515,7 @@ def _ask(
         rows = None if study.outer is None else tuple(study.outer.train.tolist())
         for _ in range(size):
             trial = study.study.ask(distributions)
-            number = trial.number if len(sizes) == 1 else len(batch.points)
+            number = trial.number if numbers is None else next(numbers)
             point = study.point(space, trial, number)
             trial.set_user_attr("run", point.spec.name)
             trial.set_user_attr("session", session)
@@ -405,43 +525,17 @@ def _ask(
     return batch
 
 
-def _run_batch(
-    setup: TuneSetup,
-    sizes: list[tuple[TuneStudy, int]],
-    session: str,
-    request: TuneRequest,
-    search: Search[Space],
-    nested: bool,
-) -> None:
-    """Ask the studies' trials, train them as bundles with the pruner inside, tell them."""
-    notice = search.notice
-    batch = _ask(setup, sizes, session, request)
+def _tasks(setup: TuneSetup, batch: _Batch, search: Search[Space], nested: bool) -> list[GroupTask]:
+    """The batch's trials as bundles, the pruner inside each."""
     paths = dict.fromkeys(batch.owners, setup.data_path)
     if nested:  # trials of every study, each its own folder, rows and pruner
         rows = {
             p.number: batch.owners[p.number][0].training_rows(setup, p.spec) for p in batch.points
         }
-        tasks = search.tasks(
+        return search.tasks(
             batch.points, paths, None, batch.places, lambda p: bundle_rows_key(p, rows[p.number])
         )
-    else:
-        tasks = search.tasks(batch.points, paths, batch.places[batch.points[0].number].pruning)
-    results: dict[int, PointResult] = {}
-
-    def on_done(finished: list[PointResult]) -> None:
-        for result in finished:
-            results[result.number] = result
-            study, trial = batch.owners[result.number]
-            shown = _score_text(result)
-            extra = f" at epoch {result.pruned_at}" if result.pruned_at else ""
-            notice(f"{study.said(trial.number)}: {result.status}{extra}{shown}")
-
-    try:
-        search.train(tasks, lambda task: None, on_done)
-    except BaseException:
-        _tell_all(batch, sizes, results, interrupted=True)
-        raise
-    _tell_all(batch, sizes, results, interrupted=False)
+    return search.tasks(batch.points, paths, batch.places[batch.points[0].number].pruning)
 
 
 def _score_text(result: PointResult) -> str:
@@ -449,22 +543,6 @@ def _score_text(result: PointResult) -> str:
         return ""
     percent = result.ranked_by is None or result.ranked_by.percent
     return f" {100 * result.score:.2f} %" if percent else f" {result.score:.4g}"
-
-
-def _tell_all(
-    batch: _Batch,
-    sizes: list[tuple[TuneStudy, int]],
-    results: dict[int, PointResult],
-    interrupted: bool,
-) -> None:
-    """Each study told its own trials' results (keyed by trial number)."""
-    for study, _ in sizes:
-        own = {
-            trial.number: results[n]
-            for n, (owner, trial) in batch.owners.items()
-            if owner is study and n in results
-        }
-        _tell(study.study, study.folder, batch.asked(study), own, interrupted)
 
 
 def _tell(

@@ -16,6 +16,7 @@ from densecli.runs.files import (
     IMPORTANCES_CSV,
     METRICS,
     RESULTS_MD,
+    read_importances,
     read_run,
     write_csv,
 )
@@ -121,13 +122,15 @@ def write_tune_results(
     study: Any,
     seed: int,
     confirmation: dict[str, Any] | None = None,
+    pictures: bool = True,
 ) -> list[Ranked]:
-    """results.csv, results.md, importances.csv and the two plots; after every batch."""
+    """results.csv, results.md, importances.csv and the two plots; without `pictures`, the
+    importances as last computed and no plots (a tune between its redraws)."""
     rows = trial_rows(space, folder, study)
     if not rows:
         return rows
-    importances = parameter_importances(study, seed)
-    if importances:
+    importances = parameter_importances(study, seed) if pictures else read_importances(folder.path)
+    if importances and pictures:
         write_csv(
             folder.path / IMPORTANCES_CSV,
             [{"key": k, "importance": f"{v:.4f}"} for k, v in importances.items()],
@@ -147,8 +150,9 @@ def write_tune_results(
     if nested:
         more += ["", *nested_markdown(nested)]
     write_results(folder.path, _records(rows), rows, more)
-    with contextlib.suppress(Exception):  # a plot must never lose the results
-        write_tune_plots(space, folder.path, study, rows, confirmation)
+    if pictures:
+        with contextlib.suppress(Exception):  # a plot must never lose the results
+            write_tune_plots(space, folder.path, study, rows, confirmation)
     return rows
 
 
