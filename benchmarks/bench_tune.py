@@ -211,6 +211,12 @@ def run_densecli(
         alone = run_own_cv(folder, data, own_cv) if own_cv else None
     scores = [float(r["accuracy %"]) / 100 for r in rows if r["state"] == "done"]
     pruned = sum(r["state"] == "pruned" for r in rows)
+    training = sum(float(r["train s"]) for r in rows if r.get("train s"))
+    print(
+        f"  the trials' training seconds (engine clock): {training:.1f} s in all, "
+        f"{training / workers:.1f} s per worker: the least wall time {workers} worker(s) need",
+        flush=True,
+    )
     label = f"(a) densecli tune, {workers} worker(s)"
     return Outcome(label, len(rows), pruned, seconds, max(scores, default=None)), alone
 
