@@ -26,24 +26,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _pima import pima_path
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tune-pima.yaml"
-
-
-def pima_path(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    folder = os.environ.get("DENSECLI_DATA_DIR")
-    if not folder:
-        raise SystemExit("give --data PATH or set DENSECLI_DATA_DIR to the Pima CSV's folder")
-    return Path(folder) / "pima-indians-diabetes.csv"
 
 
 def write_outer_training_sets(data: Path, folds: int, inner: int, into: Path) -> list[Path]:

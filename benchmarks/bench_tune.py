@@ -33,13 +33,13 @@ absolute numbers.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _pima import pima_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tune-pima.yaml"
@@ -67,15 +67,6 @@ class Outcome:
             f"{self.label}: {self.trials} trials ({self.pruned} pruned) in {self.seconds:.1f} s: "
             f"{self.per_minute:.2f} trials/min, best mean CV accuracy {best}"
         )
-
-
-def pima_path(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    folder = os.environ.get("DENSECLI_DATA_DIR")
-    if not folder:
-        raise SystemExit("give --data PATH or set DENSECLI_DATA_DIR to the Pima CSV's folder")
-    return Path(folder) / "pima-indians-diabetes.csv"
 
 
 # --- (b) the reference: what users write today ---------------------------------------------

@@ -18,31 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from conftest import CONFIGS, ROOT, invoke, run_densecli
+from conftest import CONFIGS, ROOT, TINY_TUNE, invoke, run_densecli, tune_file
 
 optuna = pytest.importorskip("optuna")
 pytestmark = pytest.mark.data  # the Pima file, and training
 
-SEARCH = {
-    "base": str(CONFIGS / "pima.yaml"),
-    "name": "tiny",
-    "set": {"train.epochs": 20, "cv.folds": 2, "preprocess.standardize": True},
-    "grid": {
-        "model.layers.0.units": [4, 12],
-        "train.optimizer.learning_rate": {"low": 0.0005, "high": 0.05, "log": True},
-    },
-}
+# The tests' tiny tune (conftest), at `epochs` and with learning rates from 5e-4: nested
+# tunes here test folds and records, not pruning.
+LEARNING_RATES = {"low": 0.0005, "high": 0.05, "log": True}
 PIMA_ROWS = 768
 
 
 def _search_file(folder: Path, epochs: int = 20) -> Path:
-    search = {**SEARCH, "set": {**SEARCH["set"], "train.epochs": epochs}}  # type: ignore[dict-item]
-    path = folder / "search.yaml"
-    path.write_text(yaml.safe_dump(search, sort_keys=False))
-    return path
+    grid = {**TINY_TUNE["grid"], "train.optimizer.learning_rate": LEARNING_RATES}
+    return tune_file(folder, set={**TINY_TUNE["set"], "train.epochs": epochs}, grid=grid)
 
 
 def _only_tune(runs: Path) -> Path:
