@@ -14,10 +14,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from densecli.errors import RunsError
 from densecli.report._nested import read_nested, render_nested
 from densecli.report._terminal import Terminal
 from densecli.runs import SavedRun
-from densecli.runs.files import CONFIG, METRICS
+from densecli.runs.files import CONFIG, METRICS, RESULTS_MD, SWEEP, TUNE
 from densecli.tables import num, pct, print_line, titled_table
 from densecli.tasks import view_for
 
@@ -114,6 +115,18 @@ def scores_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
+def _not_a_search(folder: Path) -> None:
+    """A sweep or tune folder holds runs; say where its results are rather than that its
+    metrics.json is missing."""
+    for record, kind in ((SWEEP, "sweep"), (TUNE, "tune")):
+        if (folder / record).is_file():
+            raise RunsError(
+                f"{folder}: a {kind} folder, not one run; its ranked results are in "
+                f"{RESULTS_MD}, `densecli compare {folder}` lists its runs, and `densecli show` "
+                "takes any one of them"
+            )
+
+
 def show_run(run_dir: Path, plots: bool = False, terminal: Terminal | None = None) -> None:
     """`densecli show`: the run's summary; with `plots`, its pictures drawn into it first.
     A nested tune's folder shows its nested estimate."""
@@ -126,6 +139,7 @@ def show_run(run_dir: Path, plots: bool = False, terminal: Terminal | None = Non
         print_line(terminal.out, f"Tune {run_dir}: nested cross-validation of its search")
         render_nested(terminal.out, nested)
         return
+    _not_a_search(run_dir)
     run = load_run(run_dir)
     if plots:
         written = write_run_plots(run.folder)
