@@ -27,7 +27,7 @@ pytestmark = pytest.mark.data
 
 POINTS = 4
 # Long enough that every moment below comes before the sweep ends, with warm workers too.
-GRID = ["--grid", "model.layers.0.units=2,3,4,5", "--set", "train.epochs=1000", "--folds", "2"]
+GRID = ["--grid", "model.layers.0.units=2,3,4,5", "--set", "train.epochs=1500", "--folds", "2"]
 # (event, seconds after it). start: the process is past start-up (its sweep folder exists),
 # then checks the grid with Keras while the workers start and import TensorFlow; training:
 # a point has trained an epoch; finished: a point of this run has finished (the next group
