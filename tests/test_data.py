@@ -138,10 +138,14 @@ def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv(data.PIMA_URL_ENV, f"http://127.0.0.1:{server.server_port}/pima.csv")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
+    # Python's own Ctrl-C, whatever this process inherited: started in the background by a
+    # shell without job control, it ignores SIGINT, and the Ctrl-C would never arrive.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             data.locate_pima()
     finally:
+        signal.signal(signal.SIGINT, inherited)
         server.shutdown()
     assert list(data.cache_dir().iterdir()) == []  # no partial file, no scratch folder
     offline_origin.write_bytes(payload)
