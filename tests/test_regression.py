@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from conftest import CONFIGS, invoke
+from conftest import CONFIGS, invoke, run_densecli
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,51 @@ def test_a_regression_that_cannot_work_is_refused(
     result = invoke(runner, "validate", config, "--data", str(diabetes_csv), *sets)
     assert result.exit_code == 2
     assert f"error: {message}" in " ".join(result.output.split())
+
+
+@pytest.mark.data
+def test_a_regression_tune_ranks_its_references_among_the_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranked table is task-generic: a regression tune places the ridge regression and the
+    boosting on the same folds, and the mean rule, as named rows where their RMSE ranks."""
+    monkeypatch.setenv("COLUMNS", "200")  # the whole table on one line a row
+    search = tmp_path / "search.yaml"
+    search.write_text(
+        yaml.safe_dump(
+            {
+                "base": str(CONFIGS / "diabetes-regression.yaml"),
+                "name": "regtune",
+                "set": {"train.epochs": 20, "cv.folds": 3},
+                "grid": {
+                    "model.layers.0.units": [4, 16],
+                    "train.optimizer.learning_rate": {"low": 0.001, "high": 0.05, "log": True},
+                },
+            }
+        )
+    )
+    runs = tmp_path / "runs"
+    args = ("--trials", "4", "--batch", "2", "--sampler", "random", "--confirm-repeats", "0")
+    result = run_densecli("tune", str(search), *args, "--runs-dir", str(runs))
+    assert result.returncode == 0, result.stderr
+    (folder,) = runs.iterdir()
+    trial = json.loads(next(folder.glob("*-t0000-cv/metrics.json")).read_text())
+    ranked = [row for line in result.stdout.splitlines() if (row := _rmse_of(line))]
+    names = [name for name, _ in ranked]
+    assert "— ridge regression (same folds)" in names, result.stdout
+    assert "— mean of training targets" in names
+    ridge = dict(ranked)["— ridge regression (same folds)"]
+    assert ridge == pytest.approx(trial["ridge_rmse"], abs=0.005)
+    scores = [score for _, score in ranked]
+    assert scores == sorted(scores)  # each reference stands where its RMSE ranks
+
+
+def _rmse_of(line: str) -> tuple[str, float] | None:
+    """A ranked table row's name (trial number or reference) and RMSE, or None for others."""
+    cells = [cell.strip() for cell in line.split("│")]
+    if len(cells) < 6 or not cells[2] or cells[2] == "trial":
+        return None
+    try:
+        return cells[2], float(cells[5])
+    except ValueError:
+        return None

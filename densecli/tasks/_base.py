@@ -21,7 +21,12 @@ import numpy as np
 from rich.console import Console
 
 from densecli.spec import ReferenceName
-from densecli.tasks._references import Reference, recorded_references, strongest_reference
+from densecli.tasks._references import (
+    Reference,
+    recorded_references,
+    strongest_reference,
+    versus_strongest,
+)
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,32 @@ class TaskView(ABC):
     def result_cells(self, metrics: dict[str, Any]) -> dict[str, str]:
         """A sweep's results.csv score columns for one point."""
 
+    # results.csv's columns for each reference on the same folds: its score, the network's
+    # score minus it.
+    result_columns: ClassVar[Mapping[ReferenceName, tuple[str, str]]]
+
+    @abstractmethod
+    def score_text(self, value: Any) -> str:
+        """A recorded score as results.csv writes it ("" for None)."""
+
+    def difference_text(self, value: Any) -> str:
+        """The network's score minus a reference's, as results.csv writes it."""
+        return self.score_text(value)
+
+    def reference_result_cells(self, metrics: dict[str, Any]) -> dict[str, str]:
+        """results.csv's reference columns (`result_columns`), the t-test's reference and
+        its p value."""
+        cells = {}
+        for name, (score, versus) in self.result_columns.items():
+            reference = self.reference_table[name]
+            cells[score] = self.score_text(metrics.get(reference.mean_key))
+            difference = metrics.get(reference.versus_key) if reference.versus_key else None
+            cells[versus] = self.difference_text(difference)
+        p_value = metrics.get("p_value")
+        cells["t-test vs"] = self.t_test_name(metrics)
+        cells["p value"] = "" if p_value is None else f"{p_value:.3g}"
+        return cells
+
     @abstractmethod
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         """References a sweep's points are ranked among: label and value, from their runs."""
@@ -234,6 +265,25 @@ class TaskView(ABC):
             return ""
         several = len(self.fold_references(metrics)) > 1
         return strongest[0] + (" (the strongest reference)" if several else "")
+
+    @abstractmethod
+    def difference_words(self, difference: float) -> str:
+        """The network's score minus a reference's in words, with its unit ("+1.25 points")."""
+
+    def render_t_test(self, console: Console, metrics: dict[str, Any]) -> None:
+        """The corrected t-test against the strongest reference, and which references were
+        left out, under a CV run's tables."""
+        difference = versus_strongest(self.reference_table, metrics)
+        if metrics.get("p_value") is not None and difference is not None:
+            folds = metrics["folds"] * metrics.get("repeats", 1)
+            console.print(
+                f"Network − {self.t_test_name(metrics)}: {self.difference_words(difference)} "
+                f"over {folds} folds; corrected resampled t-test (Nadeau & Bengio 2003): "
+                f"t = {metrics['t_statistic']:.2f}, p = {metrics['p_value']:.3f}.",
+                highlight=False,
+            )
+        if metrics.get("references_left_out"):
+            console.print(f"Note: {metrics['references_left_out']}.", highlight=False)
 
     @abstractmethod
     def ranked_cells(self, metrics: dict[str, Any], references: dict[str, float]) -> dict[str, str]:

@@ -47,6 +47,10 @@ class ClassificationView(TaskView):
     )  # fmt: skip
 
     reference_table = CLASSIFICATION_REFERENCES
+    result_columns: ClassVar[dict[ReferenceName, tuple[str, str]]] = {
+        "linear": ("logistic regression %", "vs logistic (pts)"),
+        "boosting": ("boosting %", "vs boosting (pts)"),
+    }
 
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in (
@@ -105,13 +109,14 @@ class ClassificationView(TaskView):
             "95 % low": _pct2(low),
             "95 % high": _pct2(high),
             "ROC AUC": "" if m.get("roc_auc") is None else f"{m['roc_auc']:.4f}",
-            "logistic regression %": _pct2(m.get("logistic_regression_accuracy")),
-            "vs logistic (pts)": _pct2(m.get("network_minus_logistic")),
-            "boosting %": _pct2(m.get("boosting_accuracy")),
-            "vs boosting (pts)": _pct2(m.get("network_minus_boosting")),
-            "t-test vs": self.t_test_name(m),
-            "p value": "" if m.get("p_value") is None else f"{m['p_value']:.3g}",
+            **self.reference_result_cells(m),
         }
+
+    def score_text(self, value: Any) -> str:
+        return _pct2(value)
+
+    def difference_words(self, difference: float) -> str:
+        return f"{100 * difference:+.2f} points"
 
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         first = runs[0]
@@ -299,16 +304,7 @@ def _render_cv(console: Console, metrics: dict[str, Any], run_dir: Path) -> None
         f"{pct(high)} (optimistic: CV models share training rows).",
         highlight=False,
     )
-    if metrics.get("p_value") is not None:
-        console.print(
-            f"Network − {ClassificationView().t_test_name(metrics)}: "
-            f"{100 * versus_strongest(CLASSIFICATION_REFERENCES, metrics):+.2f} points over "
-            f"{metrics['folds'] * repeats} folds; corrected resampled t-test (Nadeau & Bengio "
-            f"2003): t = {metrics['t_statistic']:.2f}, p = {metrics['p_value']:.3f}.",
-            highlight=False,
-        )
-    if metrics.get("references_left_out"):
-        console.print(f"Note: {metrics['references_left_out']}.", highlight=False)
+    ClassificationView().render_t_test(console, metrics)
     render_footer(console, metrics, run_dir)
 
 

@@ -43,6 +43,10 @@ class RegressionView(TaskView):
     prediction_plot = True
 
     reference_table = REGRESSION_REFERENCES
+    result_columns: ClassVar[dict[ReferenceName, tuple[str, str]]] = {
+        "linear": ("ridge RMSE", "vs ridge"),
+        "boosting": ("boosting RMSE", "vs boosting"),
+    }
 
     def check_record(self, metrics: dict[str, Any]) -> None:
         for key in ("rmse", "rmse_std", "mae"):
@@ -91,13 +95,17 @@ class RegressionView(TaskView):
             "std": _value(m.get("rmse_std")),
             "R²": _value(m.get("r2")),
             "MAE": _value(m.get("mae")),
-            "ridge RMSE": _value(m.get("ridge_rmse")),
-            "vs ridge": _signed(m.get("network_minus_ridge")),
-            "boosting RMSE": _value(m.get("boosting_rmse")),
-            "vs boosting": _signed(m.get("network_minus_boosting")),
-            "t-test vs": self.t_test_name(m),
-            "p value": "" if m.get("p_value") is None else f"{m['p_value']:.3g}",
+            **self.reference_result_cells(m),
         }
+
+    def score_text(self, value: Any) -> str:
+        return _value(value)
+
+    def difference_text(self, value: Any) -> str:
+        return _signed(value)
+
+    def difference_words(self, difference: float) -> str:
+        return f"{difference:+.2f} RMSE"
 
     def sweep_references(self, runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
         references = []
@@ -133,17 +141,7 @@ class RegressionView(TaskView):
             console.print(_jobs_table(_title(metrics), metrics))
         console.print(_metric_table(_title(metrics) + ": mean" if cv else _title(metrics), metrics))
         console.print(_reference_table(metrics))
-        if metrics.get("p_value") is not None:
-            strongest = versus_strongest(self.reference_table, metrics)
-            folds = metrics["folds"] * metrics.get("repeats", 1)
-            console.print(
-                f"Network − {self.t_test_name(metrics)}: {strongest:+.2f} RMSE over "
-                f"{folds} folds; corrected resampled t-test (Nadeau & Bengio 2003): "
-                f"t = {metrics['t_statistic']:.2f}, p = {metrics['p_value']:.3f}.",
-                highlight=False,
-            )
-        if metrics.get("references_left_out"):
-            console.print(f"Note: {metrics['references_left_out']}.", highlight=False)
+        self.render_t_test(console, metrics)
         render_footer(console, metrics, run_dir)
 
 
