@@ -18,7 +18,7 @@ from densecli.errors import RunsError
 from densecli.report._nested import read_nested, render_nested
 from densecli.report._terminal import Terminal
 from densecli.runs import SavedRun
-from densecli.runs.files import CONFIG, METRICS, RESULTS_MD, SWEEP, TUNE
+from densecli.runs.files import CONFIG, METRICS, RESULTS_MD, search_kind
 from densecli.tables import num, pct, print_line, titled_table
 from densecli.tasks import view_for
 
@@ -118,13 +118,13 @@ def scores_table(metrics: dict[str, Any]) -> Table:
 def _not_a_search(folder: Path) -> None:
     """A sweep or tune folder holds runs; say where its results are rather than that its
     metrics.json is missing."""
-    for record, kind in ((SWEEP, "sweep"), (TUNE, "tune")):
-        if (folder / record).is_file():
-            raise RunsError(
-                f"{folder}: a {kind} folder, not one run; its ranked results are in "
-                f"{RESULTS_MD}, `densecli compare {folder}` lists its runs, and `densecli show` "
-                "takes any one of them"
-            )
+    kind = search_kind(folder)
+    if kind is not None:
+        raise RunsError(
+            f"{folder}: a {kind} folder, not one run; its ranked results are in "
+            f"{RESULTS_MD}, `densecli compare {folder}` lists its runs, and `densecli show` "
+            "takes any one of them"
+        )
 
 
 def show_run(run_dir: Path, plots: bool = False, terminal: Terminal | None = None) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -207,10 +207,19 @@ def outer_folder(fold: int) -> str:
     return f"outer-{fold}"
 
 
+SearchKind = Literal["sweep", "tune"]  # a sweep draws its own points; a tune's sampler does
+SEARCH_RECORDS: dict[SearchKind, str] = {"sweep": SWEEP, "tune": TUNE}  # each kind's record
+
+
+def search_kind(folder: Path) -> SearchKind | None:
+    """Which search FOLDER is, by its record file (None: not a search folder)."""
+    return next((kind for kind, name in SEARCH_RECORDS.items() if (folder / name).is_file()), None)
+
+
 def is_sweep(folder: Path) -> bool:
     """A sweep (or tune, or a nested tune's outer fold) folder holds runs rather than being
     one; compare it on its own."""
-    return any((folder / name).is_file() for name in (SWEEP, TUNE, OUTER_RECORD))
+    return search_kind(folder) is not None or (folder / OUTER_RECORD).is_file()
 
 
 # --- reading ---------------------------------------------------------------------------------

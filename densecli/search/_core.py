@@ -29,7 +29,8 @@ from densecli.experiment import (
     check_before_training,
     prepare,
 )
-from densecli.search._file import Definition, Point, Reading, SearchKind
+from densecli.runs.files import SearchKind
+from densecli.search._file import Definition, Point, Reading
 from densecli.search._folder import SearchFolder, data_record, locate
 from densecli.search._groups import GroupKey, group_points, network_key
 from densecli.search._local import (

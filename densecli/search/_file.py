@@ -20,7 +20,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -33,9 +33,8 @@ from pydantic import (
 )
 
 from densecli.errors import ConfigError
+from densecli.runs.files import SearchKind
 from densecli.spec import Spec, apply_overrides, assign_value, load_yaml, read_yaml, validate_spec
-
-SearchKind = Literal["sweep", "tune"]  # a sweep draws its own points; a tune's sampler does
 
 
 class _Strict(BaseModel):

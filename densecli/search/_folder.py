@@ -25,9 +25,9 @@ from densecli.runs.files import (
     INTERRUPTED_SUFFIX,
     METRICS,
     PRUNED_SUFFIX,
-    SWEEP,
-    TUNE,
+    SEARCH_RECORDS,
     TUNE_LOCK,
+    SearchKind,
     read_json,
     spec_name,
     write_json,
@@ -35,13 +35,11 @@ from densecli.runs.files import (
 from densecli.search._file import (
     Definition,
     Reading,
-    SearchKind,
     definition_from_record,
     read_definition,
 )
 from densecli.search._request import SearchRequest
 
-RECORD_FILE: dict[SearchKind, str] = {"sweep": SWEEP, "tune": TUNE}
 _GOES_ON = {"sweep": "finish", "tune": "continue"}  # what --resume does to each
 
 
@@ -64,11 +62,11 @@ class SearchFolder:
                 f"{runs_dir}: cannot create the {kind} folder ({err.strerror}); "
                 "pick another folder with --runs-dir"
             ) from None
-        write_json(path / RECORD_FILE[kind], {**record, "created": created.isoformat()})
+        write_json(path / SEARCH_RECORDS[kind], {**record, "created": created.isoformat()})
         return cls(path, kind)
 
     def record(self) -> dict[str, Any]:
-        name = RECORD_FILE[self.kind]
+        name = SEARCH_RECORDS[self.kind]
         try:
             return dict(read_json(self.path / name))
         except (OSError, ValueError) as err:
@@ -145,7 +143,7 @@ def find_to_resume(
     wanted = json.loads(json.dumps({"d": definition, "p": asdict(plan)}))
     candidates = sorted(runs_dir.glob(f"*-{kind}*"), reverse=True) if runs_dir.is_dir() else []
     for path in candidates:
-        if not (path / RECORD_FILE[kind]).is_file():
+        if not (path / SEARCH_RECORDS[kind]).is_file():
             continue
         record = SearchFolder(path, kind).record()
         if {"d": record.get("definition"), "p": record.get("protocol")} == wanted:

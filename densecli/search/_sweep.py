@@ -11,11 +11,11 @@ from typing import Any
 
 from rich.console import Console
 
-from densecli.runs.files import METRICS, RESULTS_CSV, RESULTS_MD, read_run
+from densecli.runs.files import METRICS, RESULTS_CSV, RESULTS_MD, SearchKind, read_run
 from densecli.search._choices import MAX_POINTS
 from densecli.search._core import Search, Strategy, run_search
 from densecli.search._display import SweepDisplay
-from densecli.search._file import Definition, Point, SearchKind, format_value
+from densecli.search._file import Definition, Point, format_value
 from densecli.search._folder import SearchFolder
 from densecli.search._grid import Sweep, make_sweep
 from densecli.search._local import OnResult, OnStart

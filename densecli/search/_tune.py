@@ -27,6 +27,7 @@ from rich.console import Console
 
 from densecli.errors import ConfigError
 from densecli.experiment import Plan
+from densecli.runs.files import SearchKind
 from densecli.search._choices import (
     BATCH,
     DEFAULT_CONFIRM_REPEATS,
@@ -38,7 +39,7 @@ from densecli.search._choices import (
 )
 from densecli.search._confirm import best_trial, confirm_best, write_best
 from densecli.search._core import Search, Strategy, run_search
-from densecli.search._file import Definition, Point, SearchKind
+from densecli.search._file import Definition, Point
 from densecli.search._folder import SearchFolder
 from densecli.search._nested import estimate_nested
 from densecli.search._optuna import (

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from densecli.errors import DensecliError, RunsError
 from densecli.runs import trial_number
@@ -26,9 +26,12 @@ from densecli.runs.files import (
     PRUNED_SUFFIX,
     RESULTS_CSV,
     RESULTS_MD,
+    SEARCH_RECORDS,
     SWEEP,
     TUNE,
+    SearchKind,
     is_unfinished,
+    search_kind,
 )
 from densecli.tasks import view_for
 from densecli.tracking._record import (
@@ -45,7 +48,6 @@ from densecli.tracking._record import (
     stopped_record,
 )
 
-SearchKind = Literal["sweep", "tune"]
 ROLE_TAG = "densecli.role"  # a tune's confirmation run
 POINT_TAG = "densecli.sweep_point"  # p001
 TRIAL_TAG = "densecli.trial"  # 7
@@ -63,14 +65,6 @@ class SearchReading:
     problems: dict[Path, list[str]]  # members that could not be read: named, skipped
     best: Path | None  # the member that carries the model, once `complete`
     complete: bool
-
-
-def search_kind(folder: Path) -> SearchKind | None:
-    if (folder / SWEEP).is_file():
-        return "sweep"
-    if (folder / TUNE).is_file():
-        return "tune"
-    return None
 
 
 def _children(folder: Path) -> list[Path]:
@@ -160,7 +154,7 @@ def _parent(
     else:
         params.update(flatten(record["options"], "options"))
         params["storage"] = param_text(record.get("storage"))
-    record_file = folder / (SWEEP if kind == "sweep" else TUNE)
+    record_file = folder / SEARCH_RECORDS[kind]
     created = record_file.stat().st_mtime
     start = millis(record.get("created"), created)
     added = [folder / f for f in SEARCH_FILES if (folder / f).is_file()]
