@@ -5,7 +5,9 @@ last B mod 8 jobs one by one, and some kernels (Reciprocal, which Grappler subst
 division of ones) give a different last bit in a packet than one by one. A job of a bundle
 of nine then trains on other numbers than alone, and at a high learning rate that grows into
 a different accuracy: a nested tune's outer study (its trials in bundles with the other outer
-studies' folds) scored otherwise than the same tune run on its own.
+studies' folds) scored otherwise than the same tune run on its own. With dropout, the network
+runs Keras' own call under `vectorized_map`, which runs a bundle of one job unbatched, and a
+last batch cut short would end each job's rows off the packets.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from densecli.data import classic_split, dataset_for
+from densecli.data import classic_split, dataset_for, stratified_folds
 from densecli.engine import Job, JobResult
 from densecli.spec import Spec, load_spec
 
@@ -46,8 +48,8 @@ def _assert_bitwise_equal(alone: JobResult, bundled: JobResult) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [[], ["train.optimizer={name: adam, learning_rate: 0.02}"]],
-    ids=["plain", "high-rate"],
+    [[], ["train.optimizer={name: adam, learning_rate: 0.02}"], ["model.layers.0.dropout=0.2"]],
+    ids=["plain", "high-rate", "dropout"],
 )
 def test_a_job_trains_to_the_same_bits_alone_and_in_a_bundle_of_nine(
     overrides: list[str],
@@ -57,3 +59,15 @@ def test_a_job_trains_to_the_same_bits_alone_and_in_a_bundle_of_nine(
     for position in (0, len(SEEDS) - 1):  # in the packet, and the one after it
         (alone,) = _trained(spec, (SEEDS[position],))
         _assert_bitwise_equal(alone, bundled[position])
+
+
+def test_a_job_with_dropout_trains_to_the_same_bits_beside_a_longer_job() -> None:
+    spec = _spec("model.layers.0.dropout=0.2", "model.layers.1.dropout=0.1")
+    folds = stratified_folds(dataset_for(None).target.astype(int), 5, 7)
+    jobs = [Job(f"fold-{i}", train, test, 7 + i) for i, (train, test) in enumerate(folds)]
+    sizes = [len(job.train_rows) for job in jobs]
+    shortest = sizes.index(min(sizes))
+    assert min(sizes) < max(sizes)  # its last batch is shorter than the bundle's
+    (bundled,) = train_specs([spec], jobs)
+    (alone,) = train_specs([spec], [jobs[shortest]])
+    _assert_bitwise_equal(alone[0], bundled[shortest])

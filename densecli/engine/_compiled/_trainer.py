@@ -162,7 +162,7 @@ class CompiledTrainer:
 
     def _epoch(self, epoch: Any) -> Any:
         tf, d = self.tf, self.data
-        whole = self.forward_pass.plain
+        whole = self.forward_pass.whole_batches
         order = self.epochs.order(epoch, whole)
 
         def step(i: Any, loss_sum: Any, correct: Any) -> tuple[Any, Any, Any]:
