@@ -1,10 +1,12 @@
 """A job's numbers do not depend on its bundle-mates, to the bit.
 
-TensorFlow runs element-wise ops on a per-job vector [B] in SIMD packets of 8 lanes and the
-last B mod 8 jobs one by one, and some kernels (Reciprocal, which Grappler substitutes for a
-division of ones) give a different last bit in a packet than one by one. A job of a bundle
-of nine then trains on other numbers than alone, and at a high learning rate that grows into
-a different accuracy: a nested tune's outer study (its trials in bundles with the other outer
+TensorFlow's CPU kernels run SIMD packets of 8 floats and a tensor's last elements one by
+one, and some give a different last bit one way than the other: Reciprocal (which Grappler
+substitutes for a division of ones) on a per-job vector [B], sigmoid on a job's last rows,
+and the sum over the rows of [B, rows, units] that a broadcast bias's gradient is, when units
+is not a multiple of 8 (the tutorial's 12: jobs at odd positions). A job then trained on
+other numbers beside others than alone, and at a high learning rate that grew into a
+different accuracy: a nested tune's outer study (its trials in bundles with the other outer
 studies' folds) scored otherwise than the same tune run on its own. With dropout, the network
 runs Keras' own call under `vectorized_map`, which runs a bundle of one job unbatched, and a
 last batch cut short would end each job's rows off the packets.
@@ -46,19 +48,36 @@ def _assert_bitwise_equal(alone: JobResult, bundled: JobResult) -> None:
     assert alone.history == bundled.history
 
 
+def _alone_as_in_a_bundle_of_nine(spec: Spec, positions: tuple[int, ...]) -> None:
+    bundled = _trained(spec, SEEDS)
+    for position in positions:
+        (alone,) = _trained(spec, (SEEDS[position],))
+        _assert_bitwise_equal(alone, bundled[position])
+
+
 @pytest.mark.parametrize(
     "overrides",
-    [[], ["train.optimizer={name: adam, learning_rate: 0.02}"], ["model.layers.0.dropout=0.2"]],
-    ids=["plain", "high-rate", "dropout"],
+    [[], ["train.optimizer={name: adam, learning_rate: 0.02}"]],
+    ids=["plain", "high-rate"],
 )
 def test_a_job_trains_to_the_same_bits_alone_and_in_a_bundle_of_nine(
     overrides: list[str],
 ) -> None:
-    spec = _spec(*overrides)
-    bundled = _trained(spec, SEEDS)
-    for position in (0, len(SEEDS) - 1):  # in the packet, and the one after it
-        (alone,) = _trained(spec, (SEEDS[position],))
-        _assert_bitwise_equal(alone, bundled[position])
+    # Position 1: in a packet, its 12 first-layer units off the packets; 8: after the packet.
+    _alone_as_in_a_bundle_of_nine(_spec(*overrides), (1, len(SEEDS) - 1))
+
+
+def test_a_job_with_dropout_trains_to_the_same_bits_alone_and_at_an_even_position() -> None:
+    _alone_as_in_a_bundle_of_nine(_spec("model.layers.0.dropout=0.2"), (0, len(SEEDS) - 1))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Keras' own call under vectorized_map: its bias gradient is TensorFlow's sum over "
+    "the middle axis of [B, rows, 12], whose last bits depend on the job's position",
+)
+def test_a_job_with_dropout_trains_to_the_same_bits_at_an_odd_position() -> None:
+    _alone_as_in_a_bundle_of_nine(_spec("model.layers.0.dropout=0.2"), (1,))
 
 
 def test_a_job_with_dropout_trains_to_the_same_bits_beside_a_longer_job() -> None:

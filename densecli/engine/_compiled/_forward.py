@@ -87,9 +87,21 @@ class Forward:
                 continue
             h = self.tf.matmul(h, weights[step.kernel])
             if step.bias is not None:
-                h = h + weights[step.bias][:, None, :]
+                h = h + self._rows_of(weights[step.bias], h)
             h = step.layer.activation(h)
         return h
+
+    def _rows_of(self, bias: Any, h: Any) -> Any:
+        """Each job's bias [B, units] on every row of h [B, rows, units], as ones @ bias.
+
+        The same values as broadcasting it; but its gradient is then a batched matmul
+        (ones^T @ grad, per job), where broadcasting's is a sum over the middle axis of
+        [B, rows, units], whose last bits depend on a job's position in the bundle when
+        units is not a multiple of 8 (12 units: every odd position).
+        """
+        tf = self.tf
+        ones = tf.ones([h.shape[0], tf.shape(h)[1], 1], dtype=h.dtype)
+        return tf.matmul(ones, bias[:, None, :])
 
     def penalty(self, weights: list[Any]) -> Any:
         """Each job's L1/L2 kernel penalties [B], with its own strengths.
