@@ -1,7 +1,7 @@
 """A nested tune against the K separate tunes a user would otherwise run, in one run.
 
     python benchmarks/bench_nested.py [--trials 40] [--folds 5] [--epochs 300]
-        [--inner-folds 10] [--workers N] [--all-rows] [--data PIMA_CSV]
+        [--inner-folds 10] [--workers N] [--all-rows] [--data PIMA_CSV] [--keep DIR]
 
 (a) `densecli tune configs/tune-pima.yaml --nested K --trials N --confirm-repeats 0`: K outer
 studies of N trials and the search on all rows (N trials), in the same batches, so trials
@@ -20,16 +20,23 @@ each (whole commands, TensorFlow's start-up included), the ratio (a) / (b) (the 
 most 0.6 against the K tunes) and, as a check that (a)'s outer studies are the separate
 tunes' searches, each outer fold's best inner score both ways. The machine may be shared:
 compare ratios from one run.
+
+With `--keep DIR`, the run folders stay in DIR (which must not exist yet): `nested/`, and
+`outer-k/` for (b)'s tune on outer fold k's training rows (outer fold k - 1 of (a)), to
+compare trial by trial; the outer training CSVs are deleted all the same (they are the
+data's own rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from _pima import pima_path
@@ -78,6 +85,17 @@ def best_value(folder: Path) -> float:
     return float(study.best_value)
 
 
+@contextlib.contextmanager
+def run_root(keep: Path | None) -> Iterator[Path]:
+    """Where the runs go: a temporary folder, or `keep` (made here, kept afterwards)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="bench-nested-") as scratch:
+            yield Path(scratch)
+        return
+    keep.mkdir(parents=True)
+    yield keep
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,6 +107,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="densecli tune --workers")
     parser.add_argument("--all-rows", action="store_true", help="(b) also tunes on all rows")
     parser.add_argument("--data", default=None, help="the Pima CSV (default: $DENSECLI_DATA_DIR)")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the run folders in this new folder"
+    )
     options = parser.parse_args()
     data = pima_path(options.data)
     common = ["--trials", str(options.trials), "--confirm-repeats", "0"]
@@ -103,9 +124,8 @@ def main() -> None:
         f"epochs, {options.inner_folds} inner folds, data {data}",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="bench-nested-") as scratch:
-        root = Path(scratch)
-        subsets = write_outer_training_sets(data, options.folds, options.inner_folds, root)
+    with run_root(options.keep) as root, tempfile.TemporaryDirectory() as csvs:
+        subsets = write_outer_training_sets(data, options.folds, options.inner_folds, Path(csvs))
         nested_seconds, nested = tune(
             [*common, "--nested", str(options.folds), "--data", str(data)], root / "nested"
         )

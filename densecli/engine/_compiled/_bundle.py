@@ -5,7 +5,7 @@ loss weight side by side), a TensorFlow variable filled one job at a time: a job
 arrays are written into it and dropped, so packing never holds a second copy of the bundle's
 training data (at 50,000 rows × 200 columns, ten folds' training rows are ~360 MB). Training
 rows are padded to whole batches (weight 0); each job's evaluation and early-stopping rows
-are small constants beside it.
+are small constants beside it, padded to whole SIMD packets.
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ class Bundle:
         return [self.n_features, int(np.prod(self.y_shape, dtype=np.int64)), 1, 1]
 
 
+# Held-out rows per job are padded to a multiple of this: TensorFlow's element-wise kernels
+# (sigmoid, exp, …) run whole SIMD packets (8 floats with AVX, 16 with AVX-512) and the
+# tensor's last few elements one by one, which can differ in the last bit. With whole
+# packets per job, a job's outputs do not depend on the held-out rows of its bundle-mates.
+PACKET_ROWS = 16
+
+
 def _padded(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    longest = max(len(p) for p in parts)
+    longest = -(-max(len(p) for p in parts) // PACKET_ROWS) * PACKET_ROWS
     out = np.zeros((len(parts), longest, *parts[0].shape[1:]), dtype=parts[0].dtype)
     mask = np.zeros((len(parts), longest), dtype=np.float32)
     for b, part in enumerate(parts):

@@ -29,8 +29,9 @@ class EpochIterator:
     """Each epoch's order of every job's training rows, and its batches gathered from the
     bundle's table (one gather per step takes all training columns of a batch).
 
-    `whole` batches (the plain Dense path) have a static shape, padding rows weighing 0:
-    static shapes keep the gradient's graph small. Otherwise layers that see the whole batch
+    `whole` batches (every network without batch normalization) have a static shape,
+    padding rows weighing 0: static shapes keep the gradient's graph small, and a job's
+    numbers do not depend on its bundle-mates' row counts. Layers that see the whole batch
     (batch normalization) get the last batch cut at the longest job's rows, as model.fit
     cuts it.
     """

@@ -2,10 +2,11 @@
 
 Two ways. A stack of Dense layers with their activations (plus weightless activation layers
 such as LeakyReLU or Maxout, and L1/L2 kernel penalties) — the common case — runs as batched
-matmuls over the job axis with the layers' own activation functions, on whole batches of
-static shape. Anything else (dropout, batch normalization) runs the Keras model's own
-`stateless_call` under `tf.vectorized_map`: dropout and batch normalization run as Keras
-defines them, each job with its own moving statistics and seed state.
+matmuls over the job axis with the layers' own activation functions. Anything else (dropout,
+batch normalization) runs the Keras model's own `stateless_call` under `tf.vectorized_map`:
+dropout and batch normalization run as Keras defines them, each job with its own moving
+statistics and seed state. Both run on whole batches of static shape unless a layer sees the
+whole batch (batch normalization).
 """
 
 from __future__ import annotations
@@ -45,8 +46,20 @@ class Forward:
 
     @property
     def plain(self) -> bool:
-        """Whether the bundle runs as batched matmuls (on whole batches of static shape)."""
+        """Whether the bundle runs as batched matmuls."""
         return self.plan is not None
+
+    @property
+    def whole_batches(self) -> bool:
+        """Whether every batch may have the static shape (padding rows weighing 0): unless
+        a layer sees the whole batch (batch normalization), padding rows change no real
+        row's numbers, dropout's included (a row's draws do not depend on the rows after
+        it). A cut last batch would run its element-wise kernels on a per-job length
+        that is not a whole number of SIMD packets: the last job's last rows would then
+        be computed one by one, in other bits than in a packet."""
+        return self.plain or not any(
+            type(layer).__name__ == "BatchNormalization" for layer in self.template.layers
+        )
 
     def __call__(
         self, weights: list[Any], non_trainable: list[Any], x: Any, training: bool
@@ -74,9 +87,21 @@ class Forward:
                 continue
             h = self.tf.matmul(h, weights[step.kernel])
             if step.bias is not None:
-                h = h + weights[step.bias][:, None, :]
+                h = h + self._rows_of(weights[step.bias], h)
             h = step.layer.activation(h)
         return h
+
+    def _rows_of(self, bias: Any, h: Any) -> Any:
+        """Each job's bias [B, units] on every row of h [B, rows, units], as ones @ bias.
+
+        The same values as broadcasting it; but its gradient is then a batched matmul
+        (ones^T @ grad, per job), where broadcasting's is a sum over the middle axis of
+        [B, rows, units], whose last bits depend on a job's position in the bundle when
+        units is not a multiple of 8 (12 units: every odd position).
+        """
+        tf = self.tf
+        ones = tf.ones([h.shape[0], tf.shape(h)[1], 1], dtype=h.dtype)
+        return tf.matmul(ones, bias[:, None, :])
 
     def penalty(self, weights: list[Any]) -> Any:
         """Each job's L1/L2 kernel penalties [B], with its own strengths.
@@ -125,6 +150,22 @@ class Forward:
         return self.output_activation(logits), state, penalty
 
     def _vectorized_slice(
+        self, template: Any, weights: list[Any], non_trainable: list[Any], x: Any, training: bool
+    ) -> tuple[Any, list[Any], Any]:
+        """The template's call vectorized over a slice of jobs. A slice of one job runs as
+        two copies of it, keeping the first: `vectorized_map` runs a loop of one as the
+        unbatched model, on other kernels than a batch of jobs (other last bits), so the job
+        would train otherwise alone than beside others."""
+        if x.shape[0] != 1:
+            return self._vectorized_jobs(template, weights, non_trainable, x, training)
+        twice = [self.tf.concat([v, v], axis=0) for v in (*weights, *non_trainable, x)]
+        trainable, state = twice[: len(weights)], twice[len(weights) : -1]
+        logits, new_state, penalty = self._vectorized_jobs(
+            template, trainable, state, twice[-1], training
+        )
+        return logits[:1], [v[:1] for v in new_state], penalty[:1]
+
+    def _vectorized_jobs(
         self, template: Any, weights: list[Any], non_trainable: list[Any], x: Any, training: bool
     ) -> tuple[Any, list[Any], Any]:
         tf, n_trainable, n_state = self.tf, len(weights), len(non_trainable)

@@ -102,11 +102,23 @@ class CompiledTrainer:
         """The task's history metric per row (1.0 for a right class)."""
         return self.task.row_scores(self.tf, y_true, y_pred)
 
-    def _masked_mean(self, values: Any, mask: Any, weight: Any = None) -> Any:
-        """Per-job mean over real rows; with weights, Keras' sum(w·l) / rows."""
+    def _masked_mean(self, values: Any, mask: Any) -> Any:
+        """Per-job mean over real rows."""
         tf = self.tf
-        weighted = values * (mask if weight is None else weight)
-        return tf.reduce_sum(weighted, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return tf.reduce_sum(values * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+    def _batch_loss(self, losses: Any, mask: Any, weight: Any) -> Any:
+        """Per-job loss of a batch, Keras' sum(w·l) / rows, as sum((w / rows)·l).
+
+        Its gradient with respect to a row's loss is then w / rows, a division of the loss
+        weights. Written as sum(w·l) / rows, the gradient divides ones by the row counts,
+        which Grappler turns into a Reciprocal op: on a vector of B jobs that kernel is
+        approximate (last bit) in the SIMD lanes of the first 8·⌊B/8⌋ jobs and exact one
+        by one, so a job's numbers would depend on how many jobs share its bundle.
+        """
+        tf = self.tf
+        rows = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+        return tf.reduce_sum(losses * (weight / rows), axis=1)
 
     def _losses(self, y_true: Any, y_pred: Any) -> Any:
         per_sample = self.per_sample_loss(y_true, y_pred)
@@ -132,7 +144,7 @@ class CompiledTrainer:
             outputs, new_state, penalty = self.forward(x, training=True)
             losses = self._losses(y, outputs)
             # Sum over jobs of each job's batch-mean loss: each job's gradient is its own.
-            total = tf.reduce_sum(self._masked_mean(losses, mask, weight)) + tf.reduce_sum(penalty)
+            total = tf.reduce_sum(self._batch_loss(losses, mask, weight)) + tf.reduce_sum(penalty)
         # vectorized_map may hand back IndexedSlices (it does for a bundle of one), which
         # Keras optimizers update sparsely; a dense gradient keeps every job on the dense path.
         gradient = tf.convert_to_tensor(tape.gradient(total, self.params))
@@ -150,7 +162,7 @@ class CompiledTrainer:
 
     def _epoch(self, epoch: Any) -> Any:
         tf, d = self.tf, self.data
-        whole = self.forward_pass.plain
+        whole = self.forward_pass.whole_batches
         order = self.epochs.order(epoch, whole)
 
         def step(i: Any, loss_sum: Any, correct: Any) -> tuple[Any, Any, Any]:
