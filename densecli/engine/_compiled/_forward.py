@@ -87,21 +87,29 @@ class Forward:
                 continue
             h = self.tf.matmul(h, weights[step.kernel])
             if step.bias is not None:
-                h = h + self._rows_of(weights[step.bias], h)
+                h = self._add_bias(h, weights[step.bias])
             h = step.layer.activation(h)
         return h
 
-    def _rows_of(self, bias: Any, h: Any) -> Any:
-        """Each job's bias [B, units] on every row of h [B, rows, units], as ones @ bias.
+    def _add_bias(self, h: Any, bias: Any) -> Any:
+        """Each job's bias [B, units] added to every row of h [B, rows, units].
 
-        The same values as broadcasting it; but its gradient is then a batched matmul
-        (ones^T @ grad, per job), where broadcasting's is a sum over the middle axis of
-        [B, rows, units], whose last bits depend on a job's position in the bundle when
-        units is not a multiple of 8 (12 units: every odd position).
+        Broadcast, as Keras adds it; but its gradient is taken as ones^T @ grad per job (a
+        batched matmul) instead of TensorFlow's sum over the middle axis of [B, rows,
+        units], whose last bits depend on a job's position in the bundle when units is not
+        a multiple of 8 (12 units: every odd position).
         """
         tf = self.tf
-        ones = tf.ones([h.shape[0], tf.shape(h)[1], 1], dtype=h.dtype)
-        return tf.matmul(ones, bias[:, None, :])
+
+        @tf.custom_gradient  # type: ignore[untyped-decorator]
+        def add(h: Any, bias: Any) -> tuple[Any, Any]:
+            def gradient(upstream: Any) -> tuple[Any, Any]:
+                ones = tf.ones([upstream.shape[0], 1, tf.shape(upstream)[1]], upstream.dtype)
+                return upstream, tf.squeeze(tf.matmul(ones, upstream), axis=1)
+
+            return h + bias[:, None, :], gradient
+
+        return add(h, bias)
 
     def penalty(self, weights: list[Any]) -> Any:
         """Each job's L1/L2 kernel penalties [B], with its own strengths.
