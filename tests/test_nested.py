@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import conftest
 from conftest import CONFIGS, ROOT, TINY_TUNE, invoke, run_densecli, tune_file
 
 optuna = pytest.importorskip("optuna")
@@ -120,6 +121,42 @@ def test_nested_json_holds_the_outer_folds_estimate_references_and_optimism(
     assert "Nested estimate: accuracy" in text and "(the strongest reference)" in text
     assert "This estimates the search procedure" in text
     assert "Nested CV" in (folder / "results.md").read_text()
+
+
+def test_an_outer_study_trains_as_the_same_tune_on_its_training_rows_alone(
+    nested: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Sharing bundles with the other studies changes no number: outer fold 1's trials score
+    to the bit as a plain tune of the same search on that fold's training rows (the Pima
+    file's own lines, in order) does, with the same sampler seed."""
+    folder, _ = nested
+    test_rows = set(_read(folder / "outer-1" / "outer.json")["test_rows"])
+    lines = conftest.PIMA_CSV.read_text().splitlines()
+    subset = tmp_path / "outer-1.csv"
+    subset.write_text("\n".join(line for i, line in enumerate(lines) if i not in test_rows) + "\n")
+    runs = tmp_path / "runs"
+    alone = run_densecli(
+        "tune", str(folder.parent.parent / "search.yaml"), "--trials", "3", "--batch", "2",
+        "--sampler", "random", "--confirm-repeats", "0", "--workers", "1",
+        "--data", str(subset), "--set", "data.train_rows=100", "--runs-dir", str(runs),
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    nested_scores = _trial_scores(folder / "outer-1")
+    assert len(nested_scores) == 3 and list(nested_scores.values()).count("pruned") < 3
+    assert _trial_scores(_only_tune(runs)) == nested_scores
+
+
+def _trial_scores(folder: Path) -> dict[str, tuple[list[float], float] | str]:
+    """Each trial's fold accuracies and mean final loss (or "pruned"), by its tag (`t0002`)."""
+    scores: dict[str, tuple[list[float], float] | str] = {}
+    for run in folder.glob("*-t*-cv*"):
+        tag = run.name.split("-")[-2]
+        if run.name.endswith(".pruned"):
+            scores[tag] = "pruned"
+            continue
+        metrics = _read(run / "metrics.json")
+        scores[tag] = (metrics["fold_accuracy"], metrics["loss"])
+    return scores
 
 
 def test_show_and_compare_read_nested_json(nested: tuple[Path, str]) -> None:
