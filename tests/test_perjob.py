@@ -176,7 +176,10 @@ def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> No
         ["model.layers.0.init=uniform", "model.layers.1.bias_initializer=random_normal"],
         ["model.layers.1.maxout=2", "model.layers.1.activation=linear"],
         ["model.layers.0.activation={name: leaky_relu, negative_slope: 0.1}"],
-    ]
+        ["model.layers.0.dropout=0.3", "model.layers.1.dropout=0.1"],
+        ["model.layers.0.dropout=0.0", "model.layers.1.dropout=0.2", "model.layers.1.maxout=2",
+         "model.layers.1.activation=linear"],
+    ]  # fmt: skip
     for overrides in variants:
         spec = _spec(*overrides)
         jobs = _jobs()
@@ -184,9 +187,12 @@ def test_jobs_on_a_shared_model_start_from_the_weights_build_model_gives() -> No
         assert all(isinstance(m, JobModel) for m in models)  # one Keras model, not three
         for job, model in zip(jobs, models, strict=True):
             seed_everything(job.seed)
-            built = build_model(spec, data.n_features).get_weights()
+            built = build_model(spec, data.n_features)
+            dropouts = sum(1 for layer in spec.model.layers if layer.dropout)
+            assert len(built.non_trainable_variables) == dropouts  # each one's seed state
             assert all(
-                np.array_equal(a, b) for a, b in zip(built, model.get_weights(), strict=True)
+                np.array_equal(a, b)
+                for a, b in zip(built.get_weights(), model.get_weights(), strict=True)
             )
 
 

@@ -101,12 +101,19 @@ def _initializers(keras: Any, layer: LayerSpec, index: int) -> tuple[Any, Any]:
     )
 
 
-def dense_initializers(spec: Spec) -> list[tuple[Any, Any]]:
-    """Every Dense layer's (kernel, bias) initializers, made in the order `build_model` makes
-    them: after the same global seed, a plain Dense stack (no dropout, whose layer draws a
-    seed too) gets from them exactly the starting weights `build_model` gives it."""
+def initial_draws(spec: Spec) -> list[tuple[Any, Any, Any]]:
+    """Every layer's random draws, made in the order `build_model` makes them: its Dense
+    kernel and bias initializers, then its dropout's seed generator (None without dropout).
+    Making each draws its seed from the global generator, so after the same global seed a
+    stack of Dense and Dropout layers gets from them exactly the starting weights and seed
+    states `build_model` gives it, without building a model."""
     keras = import_keras()
-    return [_initializers(keras, layer, i) for i, layer in enumerate(spec.model.layers)]
+    draws = []
+    for index, layer in enumerate(spec.model.layers):
+        kernel, bias = _initializers(keras, layer, index)
+        seeds = keras.random.SeedGenerator() if layer.dropout else None  # as Dropout makes it
+        draws.append((kernel, bias, seeds))
+    return draws
 
 
 def _block(keras: Any, layer: LayerSpec, index: int) -> list[Any]:

@@ -1,8 +1,9 @@
 """Each job's Keras model: its starting weights, and where its trained weights go back.
 
-Every job is a real Keras model built from the spec with its own seed, so its initial weights
-are exactly those the reference engine (`model.fit`) would start from. A plain Dense stack is
-built once per spec and each job keeps its own weights on it (`JobModel`).
+Every job starts from exactly the weights a Keras model built from the spec with its own seed
+has, those the reference engine (`model.fit`) would start from. A stack of Dense and Dropout
+layers is built once per spec and each job keeps its own weights and dropout seed states on it
+(`JobModel`); anything else (batch normalization) is a Keras model per job.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from densecli.backend import import_keras, seed_everything
-from densecli.engine._model import build_model, compile_model, dense_initializers
+from densecli.engine._model import build_model, compile_model, initial_draws
 from densecli.spec import Spec
 
 
@@ -79,17 +80,17 @@ def _assign(model: Any, trainable: list[np.ndarray], non_trainable: list[np.ndar
         variable.assign(value)
 
 
-def _initial_dense_weights(spec: Spec, shared: Any, seed: int) -> dict[int, np.ndarray]:
-    """The Dense kernels and biases a model built with this seed starts from, by the id of
-    the shared model's variable, without building a model.
+def _initial_values(spec: Spec, shared: Any, seed: int) -> dict[int, np.ndarray]:
+    """The Dense kernels and biases and the dropout seed states a model built with this seed
+    starts from, by the id of the shared model's variable, without building a model.
 
-    Keras draws each random initializer's seed from the global generator when the
-    initializer is made (`dense_initializers`, in `build_model`'s order) and the values from
-    that seed when the variable is created: calling them gives the built model's weights.
+    Keras draws each random initializer's seed, and each dropout's, from the global
+    generator when it is made (`initial_draws`, in `build_model`'s order), and the values
+    from that seed when the variable is created: calling them gives the built model's.
     """
     seed_everything(seed)
     values = {}
-    for index, (kernel_init, bias_init) in enumerate(dense_initializers(spec)):
+    for index, (kernel_init, bias_init, seeds) in enumerate(initial_draws(spec)):
         built = shared.get_layer(f"dense_{index}")
         values[id(built.kernel)] = np.asarray(
             kernel_init(tuple(built.kernel.shape), dtype=built.kernel.dtype)
@@ -98,24 +99,30 @@ def _initial_dense_weights(spec: Spec, shared: Any, seed: int) -> dict[int, np.n
             values[id(built.bias)] = np.asarray(
                 bias_init(tuple(built.bias.shape), dtype=built.bias.dtype)
             )
+        if seeds is not None:
+            state = shared.get_layer(f"dropout_{index}").seed_generator.state
+            values[id(state)] = np.asarray(seeds.state.numpy()).astype(state.dtype)
     return values
 
 
-def _dense_only(keras: Any, model: Any) -> bool:
-    """Whether a model's only weights are Dense kernels and biases (no state, no seeds)."""
+def _dense_and_dropout_only(keras: Any, model: Any) -> bool:
+    """Whether a model's only weights are Dense kernels and biases and its only state the
+    dropout layers' seed states (no batch normalization)."""
     dense = {id(w) for layer in model.layers if type(layer) is keras.layers.Dense
              for w in layer.weights}  # fmt: skip
-    return not model.non_trainable_variables and all(
-        id(v) in dense for v in model.trainable_variables
+    dropouts = [layer for layer in model.layers if type(layer) is keras.layers.Dropout]
+    seeds = {id(d.seed_generator.state) for d in dropouts if hasattr(d, "seed_generator")}
+    return all(id(v) in dense for v in model.trainable_variables) and all(
+        id(v) in seeds for v in model.non_trainable_variables
     )
 
 
 def build_models(spec: Spec, n_features: int, seeds: list[int], steps: int) -> list[Any]:
     """Each job's model, starting from the weights its seed gives.
 
-    A plain Dense stack is built once per spec and each job gets its own starting weights
-    on it (`JobModel`); building a Keras model per job costs ~50 ms. Anything else (dropout
-    seeds, batch-normalization state) is built per job.
+    A stack of Dense and Dropout layers is built once per spec and each job gets its own
+    starting weights and dropout seed states on it (`JobModel`); building a Keras model per
+    job costs ~50 ms. Anything else (batch-normalization state) is built per job.
     """
     keras = import_keras()
     # `steps`: every job takes the same number of steps per epoch, that of the longest.
@@ -129,11 +136,12 @@ def build_models(spec: Spec, n_features: int, seeds: list[int], steps: int) -> l
         return model
 
     shared = compiled(seeds[0])
-    if not _dense_only(keras, shared):
+    if not _dense_and_dropout_only(keras, shared):
         return [shared, *(compiled(seed) for seed in seeds[1:])]
     models = []
     for seed in seeds:
-        initial = _initial_dense_weights(spec, shared, seed)
+        initial = _initial_values(spec, shared, seed)
         trainable = [initial[id(v)] for v in shared.trainable_variables]
-        models.append(JobModel(shared, trainable, []))
+        non_trainable = [initial[id(v)] for v in shared.non_trainable_variables]
+        models.append(JobModel(shared, trainable, non_trainable))
     return models
