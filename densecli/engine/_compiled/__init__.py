@@ -1,7 +1,7 @@
 """The compiled engine: a bundle of independent jobs trained inside one TensorFlow graph.
 
-Every job is a real Keras model built from the spec with its own seed (`_job_models.py`), so
-its initial weights are exactly those the reference engine (`model.fit`) would start from.
+Every job starts from the weights a Keras model built from the spec with its own seed has
+(`_job_models.py`), exactly those the reference engine (`model.fit`) would start from.
 For training, the bundle's rows are padded to one length and masked (`_bundle.py`), its
 weights are stacked along a leading job axis, and one `tf.function` runs a chunk of epochs
 (`_trainer.py`): per epoch each job's rows are reshuffled (`_epochs.py`), every minibatch
