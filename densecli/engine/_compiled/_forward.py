@@ -43,23 +43,18 @@ class Forward:
         self.penalties = penalty_plan(self.template, job_specs)
         # Runs of jobs whose Keras call differs only in dropout rates: one template each.
         self.template_runs = template_runs(job_specs, n_features, self.template)
+        # Whether every batch may have the static shape (padding rows weighing 0): unless a
+        # layer sees the whole batch (batch normalization), padding rows change no real row's
+        # numbers, dropout's included (a row's draws do not depend on the rows after it). A
+        # cut last batch would run its element-wise kernels on a per-job length that is not
+        # a whole number of SIMD packets: the last job's last rows would then be computed one
+        # by one, in other bits than in a packet.
+        self.whole_batches = not any(layer.batch_norm for layer in spec.model.layers)
 
     @property
     def plain(self) -> bool:
         """Whether the bundle runs as batched matmuls."""
         return self.plan is not None
-
-    @property
-    def whole_batches(self) -> bool:
-        """Whether every batch may have the static shape (padding rows weighing 0): unless
-        a layer sees the whole batch (batch normalization), padding rows change no real
-        row's numbers, dropout's included (a row's draws do not depend on the rows after
-        it). A cut last batch would run its element-wise kernels on a per-job length
-        that is not a whole number of SIMD packets: the last job's last rows would then
-        be computed one by one, in other bits than in a packet."""
-        return self.plain or not any(
-            type(layer).__name__ == "BatchNormalization" for layer in self.template.layers
-        )
 
     def __call__(
         self, weights: list[Any], non_trainable: list[Any], x: Any, training: bool
